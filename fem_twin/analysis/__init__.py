@@ -1,0 +1,1 @@
+"""Structure analysis: volume fractions, connectivity (dead particles, percolation), contact areas."""

@@ -1,0 +1,1 @@
+"""Voxel microstructures: particle-size distributions, the generator and image input/output."""
