@@ -1,0 +1,1 @@
+"""Sub-commands of ``fem-twin``; each module has ``register(subparsers)``."""
