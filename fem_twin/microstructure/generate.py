@@ -11,7 +11,8 @@ Process (the seed's Experimental section, "Building the Digital Twin All-Solid-S
    its seed point lies inside the envelope; whole polyhedra make the bumpy particle surface. The
    cells are taken in order of ``f`` at their seed point until the envelope volume is reached.
 3. *Inner pores.* Randomly chosen primaries at least ~1 um below the particle surface become pore
-   until the inner-pore volume of :meth:`ElectrodeDesign.volume_fractions` is reached.
+   until the inner-pore volume of :meth:`ElectrodeDesign.volume_fractions` is reached; the choice
+   is weighted by depth below the envelope surface (porous core, denser shell).
 4. *Deformable LPSCl.* LPSCl spheres (own PSD) are centred in the interspace and grown together
    (same field-threshold rule, restricted to the interspace) until the LPSCl volume is reached:
    the electrolyte fills the interspace and leaves the places furthest from any electrolyte
@@ -76,7 +77,10 @@ def generate(design: ElectrodeDesign, rng: np.random.Generator) -> VoxelImage:
         cell_depth = depth.ravel()[seed_vox]
         candidates = np.flatnonzero(in_env & (cell_depth >= 1.0))
         rest = np.flatnonzero(in_env & (cell_depth < 1.0))
-        cand = np.concatenate([rng.permutation(candidates), rng.permutation(rest)])
+        # weighted random order (key u^(1/w), largest first) with weight = depth: deeper primaries
+        # are more likely pores, so the particles get a porous core and a denser shell
+        keys = rng.random(candidates.size) ** (1.0 / cell_depth[candidates])
+        cand = np.concatenate([candidates[np.argsort(-keys, kind="stable")], rng.permutation(rest)])
         cum = np.cumsum(cell_vol[cand])
         j = int(np.searchsorted(cum, n_inner))
         if j < cum.size and j > 0 and abs(cum[j - 1] - n_inner) <= abs(cum[j] - n_inner):
