@@ -1,0 +1,1 @@
+"""Finite-element problems on tagged voxel meshes (DOLFINx)."""

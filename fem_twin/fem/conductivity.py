@@ -1,0 +1,299 @@
+"""Effective electronic (NCM) or ionic (LPSCl) conductivity of a composite by Ohm's law.
+
+Problem (on the phase's sub-domain Omega_p, coordinates in um)::
+
+    -div(sigma grad(phi)) = 0                 in Omega_p
+    phi = dV = 1 V   on the plane x_a = lo     phi = 0 on the plane x_a = hi
+    sigma grad(phi) . n = 0                   on every other boundary of Omega_p
+
+with ``a`` the axis (x, y or z; the planes are the composite's faces normal to it, never
+periodic), L = hi - lo the composite's length along ``a`` and A its full cross-section. The current
+is the reaction of the discrete problem at the ``lo`` plane, computed as a weighted volume
+integral with the P1 function w = (hi - x_a) / L (1 on ``lo``, 0 on ``hi``)::
+
+    I = int_Omega_p sigma grad(phi) . grad(w) dx = -(sigma / L) int_Omega_p d(phi)/dx_a dx
+
+which is exact for the discrete solution (any w in V_h with those plane values gives the same
+number; the plain facet integral of sigma grad(phi) . n is O(h) off, see the facts sheet). Then::
+
+    sigma_eff = I L / (A dV)          tau = eps sigma / sigma_eff
+
+Clusters not connected to both planes carry no current and make the matrix singular; they are
+removed first on the voxel image with 26-connectivity (:func:`fem_twin.analysis.connectivity.
+spanning`, all sides non-periodic), which is the connectivity of P1 on Kuhn tetrahedra: a phase
+the analysis calls non-percolating does not conduct in the mesh, and the other way round.
+
+Two ways to the phase's mesh, the same cells and vertices, hence the same numbers:
+
+- from a :class:`~fem_twin.meshing.voxel_mesh.TaggedMesh` (e.g. read from ``mesh.xdmf``, possibly
+  with a separator): ``dolfinx.mesh.create_submesh`` of its owned + ghost cells of the phase
+  that lie in spanning voxels;
+- directly from the image (default of the CLI, 3-5x cheaper at the seed's size):
+  :func:`fem_twin.meshing.voxel_mesh.voxel_tet_mesh` of the spanning voxels only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import ufl
+
+from .. import phases
+from .._dolfinx import MPI, PETSc, dolfinx
+from ..analysis.connectivity import spanning
+from ..errors import InputError
+from ..meshing.voxel_mesh import TaggedMesh, voxel_tet_mesh
+from ..parameters import park2020
+from . import solvers
+
+AXES = {"x": 0, "y": 1, "z": 2}
+CONDUCTING = ("ncm", "lpscl")
+UM = 1e-6  # m per um
+
+
+@dataclass(frozen=True)
+class ConductivityResult:
+    """Effective conductivity of one phase along one axis (SI units unless named)."""
+
+    phase: str
+    axis: str
+    percolates: bool
+    sigma_intrinsic_S_per_m: float
+    sigma_eff_S_per_m: float
+    relative_conductivity: float  #: sigma_eff / sigma (= eps / tau)
+    volume_fraction: float  #: phase volume / composite volume
+    active_volume_fraction: float  #: part connected to both planes
+    tortuosity_factor: float | None  #: eps sigma / sigma_eff; None when it does not percolate
+    current_A: float  #: through the cross-section at dV = 1 V
+    voltage_V: float
+    length_um: float
+    cross_section_um2: float
+    solver: str
+    connectivity: int  #: 26 (P1 on the Kuhn mesh) or 6 (edge/corner contacts cut)
+    ksp_iterations: int
+    num_dofs: int
+    num_cells: int
+    num_ranks: int
+    mesh_time_s: float  #: building the phase's mesh (or submesh)
+    solve_time_s: float  #: spaces, assembly, preconditioner set-up, solve and current
+    wall_time_s: float
+    message: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save_json(self, path: str | Path) -> Path:
+        """Write the result as JSON (call on one rank)."""
+        p = Path(path)
+        p.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return p
+
+
+def axis_index(axis: str | int) -> int:
+    """0, 1, 2 for 'x', 'y', 'z' (or an int 0-2)."""
+    if isinstance(axis, (int, np.integer)) and 0 <= int(axis) <= 2:
+        return int(axis)
+    try:
+        return AXES[str(axis).lower()]
+    except KeyError:
+        raise InputError("--axis", "one of x, y, z", axis) from None
+
+
+def phase_label(phase: str) -> int:
+    if str(phase).lower() not in CONDUCTING:
+        raise InputError("--phase", "ncm (electronic) or lpscl (ionic)", phase)
+    return phases.label_of(phase)
+
+
+def intrinsic_sigma(phase: str, labels: np.ndarray) -> float:
+    """Default intrinsic conductivity (S/m) of ``phase`` for this image [Park2020]; the LPSCl
+    value depends on the image's NCM volume fraction."""
+    eps_ncm = float(np.count_nonzero(labels == phases.NCM)) / labels.size
+    return park2020.intrinsic_sigma_S_per_m(phase.lower(), eps_ncm)
+
+
+def active_mask(labels: np.ndarray, label: int, axis: int, connectivity: int = 26) -> np.ndarray:
+    """Voxels of ``label`` connected (26- or 6-connectivity, non-periodic) to both planes normal
+    to ``axis``."""
+    return spanning(labels == label, axis=axis, connectivity=connectivity, periodic=(False, False, False))
+
+
+# -- phase meshes ----------------------------------------------------------------------------
+def phase_mesh_from_image(active: np.ndarray, voxel_um: float, comm=MPI.COMM_WORLD,
+                          connectivity: int = 26):
+    """Mesh of the active voxels only (composite coordinates: z = 0 at the separator plane)."""
+    msh, _ = voxel_tet_mesh(active, voxel_um, comm, connectivity=connectivity)
+    return msh
+
+
+def phase_submesh(tm: TaggedMesh, label: int, active: np.ndarray):
+    """Submesh of ``tm`` made of its cells tagged ``label`` that lie in active voxels (owned and
+    ghost cells; the cell's voxel is found from its midpoint, z shifted by the separator)."""
+    msh = tm.mesh
+    cells = tm.cell_tags.find(label).astype(np.int32)
+    mid = dolfinx.mesh.compute_midpoints(msh, 3, cells)
+    ijk = np.floor((mid - np.array([0.0, 0.0, tm.separator_um])) / tm.voxel_um).astype(np.int64)
+    n = np.array(active.shape)
+    inside = np.all((ijk >= 0) & (ijk < n), axis=1)
+    if not np.all(inside):
+        raise InputError("mesh", f"cells of phase {label} inside the image ({n.tolist()} voxels of "
+                         f"{tm.voxel_um} um)", f"{int((~inside).sum())} cells outside")
+    keep = active[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
+    sub, *_ = dolfinx.mesh.create_submesh(msh, 3, cells[keep])
+    return sub
+
+
+# -- the solve -------------------------------------------------------------------------------
+@dataclass
+class OhmSolution:
+    relative: float  #: sigma_eff / sigma
+    current_unit: float  #: I / sigma in V um (sigma = 1)
+    iterations: int
+    num_dofs: int
+    phi: "dolfinx.fem.Function"
+
+
+def solve_ohm(msh, axis: int, lo: float, hi: float, cross_section_um2: float,
+              solver: str = "gamg", rtol: float = 1e-10, voltage: float = 1.0,
+              cell_sigma: np.ndarray | None = None) -> OhmSolution:
+    """Solve the problem of the module docstring on ``msh`` between the planes x_axis = lo
+    (phi = voltage) and x_axis = hi (phi = 0) with sigma = 1, or with the relative conductivity
+    ``cell_sigma`` (one value per local cell, owned + ghost) of a heterogeneous conductor; the
+    result is then sigma_eff relative to the unit of ``cell_sigma``. Collective."""
+    comm = msh.comm
+    V = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
+    tol = 1e-6 * (hi - lo)
+    dofs_lo = dolfinx.fem.locate_dofs_geometrical(V, lambda x: np.abs(x[axis] - lo) < tol)
+    dofs_hi = dolfinx.fem.locate_dofs_geometrical(V, lambda x: np.abs(x[axis] - hi) < tol)
+    bcs = [dolfinx.fem.dirichletbc(PETSc.ScalarType(voltage), dofs_lo, V),
+           dolfinx.fem.dirichletbc(PETSc.ScalarType(0.0), dofs_hi, V)]
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    if cell_sigma is None:
+        sigma = 1.0
+    else:
+        sigma = dolfinx.fem.Function(dolfinx.fem.functionspace(msh, ("DG", 0)))
+        sigma.x.array[:] = np.asarray(cell_sigma, dtype=float)
+    a = dolfinx.fem.form(sigma * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
+    A = dolfinx.fem.petsc.assemble_matrix(a, bcs=bcs)
+    A.assemble()
+    b = dolfinx.fem.petsc.create_vector(V)
+    b.set(0.0)
+    dolfinx.fem.petsc.apply_lifting(b, [a], bcs=[bcs])
+    b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+    dolfinx.fem.petsc.set_bc(b, bcs)
+
+    P = solvers.drop_stored_zeros(A) if solver == "gamg" else A
+    ksp = solvers.make_ksp(A, P, solvers.ksp_options(solver, rtol=rtol),
+                           solvers.unique_prefix("conductivity"))
+    phi = dolfinx.fem.Function(V, name="potential_V")
+    ksp.solve(b, phi.x.petsc_vec)
+    phi.x.scatter_forward()
+    its = ksp.getIterationNumber()
+    ksp.destroy()
+    if P is not A:
+        P.destroy()
+    A.destroy()
+    b.destroy()
+
+    # I / sigma = int grad(phi) . grad(w) dx with w = (hi - x_a) / L
+    L = hi - lo
+    flux = dolfinx.fem.form(-sigma * phi.dx(axis) / L * ufl.dx)
+    current = comm.allreduce(dolfinx.fem.assemble_scalar(flux), op=MPI.SUM)
+    relative = current * L / (cross_section_um2 * voltage)
+    return OhmSolution(float(relative), float(current), int(its), int(V.dofmap.index_map.size_global), phi)
+
+
+def current_density(phi, sigma_S_per_m: float):
+    """DG0 vector field j = -sigma grad(phi) in A/m^2 (grad in V/um -> x 1e6)."""
+    msh = phi.function_space.mesh
+    W = dolfinx.fem.functionspace(msh, ("DG", 0, (3,)))
+    j = dolfinx.fem.Function(W, name="current_density_A_per_m2")
+    expr = dolfinx.fem.Expression(-sigma_S_per_m / UM * ufl.grad(phi),
+                                  W.element.interpolation_points)
+    j.interpolate(expr)
+    return j
+
+
+def write_fields(path: str | Path, phi, j) -> Path:
+    """XDMF (+ .h5) with the potential (P1, V) and current density (DG0, A/m^2). Collective."""
+    with dolfinx.io.XDMFFile(phi.function_space.mesh.comm, str(path), "w") as f:
+        f.write_mesh(phi.function_space.mesh)
+        f.write_function(phi)
+        f.write_function(j)
+    return Path(path)
+
+
+def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis: str | int = "z",
+                           sigma_S_per_m: float | None = None, solver: str = "gamg",
+                           rtol: float = 1e-10, tagged_mesh: TaggedMesh | None = None,
+                           fields_path: str | Path | None = None, connectivity: int = 26,
+                           comm=MPI.COMM_WORLD) -> ConductivityResult:
+    """Effective conductivity of ``phase`` ('ncm' or 'lpscl') of the composite ``labels``
+    (uint8 (nx, ny, nz), voxel ``voxel_um`` um) along ``axis``. Collective; every rank passes the
+    same image and gets the same result.
+
+    ``sigma_S_per_m``: intrinsic conductivity (default [Park2020]); ``tagged_mesh``: solve on its
+    submesh (it must mesh this image, optionally below a separator) instead of meshing the phase
+    directly; ``fields_path``: write potential and current density there (XDMF);
+    ``connectivity``: 26 (default, the mesh's and the analysis' convention) or 6 (voxels touching
+    only along edges or at corners do not conduct, as in 6-connected voxel solvers such as
+    PoreSpy's ``tortuosity_fd`` or GeoDict; image path only).
+    """
+    t_start = time.perf_counter()
+    label = phase_label(phase)
+    phase = phase.lower()
+    ax = axis_index(axis)
+    if solver not in solvers.SOLVERS:
+        raise InputError("--solver", f"one of {', '.join(solvers.SOLVERS)}", solver)
+    if connectivity not in (6, 26) or (connectivity == 6 and tagged_mesh is not None):
+        raise InputError("--connectivity", "26, or 6 when meshing from the image", connectivity)
+    labels = np.asarray(labels)
+    sigma = intrinsic_sigma(phase, labels) if sigma_S_per_m is None else float(sigma_S_per_m)
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise InputError("--sigma", "a conductivity > 0 (S/m)", sigma_S_per_m)
+    h = float(voxel_um)
+    n = labels.shape
+    length = n[ax] * h
+    area = float(np.prod([n[i] * h for i in range(3) if i != ax]))
+    eps = float(np.count_nonzero(labels == label)) / labels.size
+    active = active_mask(labels, label, ax, connectivity)
+    eps_active = float(np.count_nonzero(active)) / labels.size
+    common = dict(phase=phase, axis="xyz"[ax], sigma_intrinsic_S_per_m=sigma, volume_fraction=eps,
+                  active_volume_fraction=eps_active, voltage_V=1.0, length_um=length,
+                  cross_section_um2=area, solver=solver, connectivity=connectivity,
+                  num_ranks=comm.size)
+    if eps_active == 0.0:
+        msg = (f"{phase} does not percolate along {'xyz'[ax]}: no cluster connects the two planes "
+               f"({connectivity}-connectivity); sigma_eff = 0")
+        return ConductivityResult(percolates=False, sigma_eff_S_per_m=0.0, relative_conductivity=0.0,
+                                  tortuosity_factor=None, current_A=0.0, ksp_iterations=0, num_dofs=0,
+                                  num_cells=0, mesh_time_s=0.0, solve_time_s=0.0,
+                                  wall_time_s=time.perf_counter() - t_start, message=msg, **common)
+
+    t0 = time.perf_counter()
+    if tagged_mesh is None:
+        msh = phase_mesh_from_image(active, h, comm, connectivity)
+        lo = 0.0
+    else:
+        msh = phase_submesh(tagged_mesh, label, active)
+        lo = tagged_mesh.separator_um if ax == 2 else 0.0
+    comm.Barrier()
+    t1 = time.perf_counter()
+    sol = solve_ohm(msh, ax, lo, lo + length, area, solver=solver, rtol=rtol)
+    comm.Barrier()
+    t2 = time.perf_counter()
+    if fields_path is not None:
+        write_fields(fields_path, sol.phi, current_density(sol.phi, sigma))
+    rel = sol.relative
+    msg = (f"{phase} percolates along {'xyz'[ax]}: {eps_active / eps:.1%} of its volume is active"
+           if eps_active < eps else f"{phase} percolates along {'xyz'[ax]}; every cluster is active")
+    return ConductivityResult(
+        percolates=True, sigma_eff_S_per_m=sigma * rel, relative_conductivity=rel,
+        tortuosity_factor=eps / rel if rel > 0 else None, current_A=sigma * sol.current_unit * UM,
+        ksp_iterations=sol.iterations, num_dofs=sol.num_dofs,
+        num_cells=int(msh.topology.index_map(3).size_global), mesh_time_s=t1 - t0,
+        solve_time_s=t2 - t1, wall_time_s=time.perf_counter() - t_start, message=msg, **common)

@@ -1,0 +1,392 @@
+"""The coupled discharge problem of the digital-twin cell (forms, Newton solve, diagnostics).
+
+Cell: Li metal | LPSCl separator | NCM-LPSCl-NBR composite | Al collector (z = 0 is the Li plane).
+Unknowns, each a P1 field on its phase submesh, plus one global scalar:
+
+===========  =========  ==================================================================
+field        submesh    meaning
+===========  =========  ==================================================================
+theta_s      NCM        lithiation c_s / c_s,max
+psi_s        NCM        phi_s - V (zero on the collector contact facets)
+phi_e        LPSCl      electrolyte potential, V vs the Li metal (phi_Li = 0)
+theta_e      LPSCl      c_e / c_e,0 (absent when c_e is frozen, t+ = 1)
+V            global     collector potential = cell voltage, fixed by the total current
+===========  =========  ==================================================================
+
+Equations (SI; the mesh is in micrometres and the forms carry the conversion factors):
+
+- NCM: dc_s/dt = div(D_s grad c_s); div(sigma_s grad phi_s) = 0.
+- LPSCl: div(i_e) = 0, i_e = -kappa grad phi_e + kappa (2RT/F)(1 - t+) grad ln c_e;
+  dc_e/dt = div(D_e grad c_e).
+- NCM | LPSCl interface Gamma (normal n from NCM into LPSCl)::
+
+      j = k sqrt(c_s c_e (c_max - c_s)) [exp(alpha_a F eta / RT) - exp(-alpha_c F eta / RT)]
+      eta = phi_s - phi_e - U(c_s / c_max)
+
+  With alpha_a = alpha_c = 1/2 this is the seed's j = 2k sqrt(...) sinh(F eta / 2RT).
+  **Sign convention**: j > 0 is anodic (charge): current density j (A/m2) leaves the NCM
+  (-sigma_s grad phi_s . n = j) and enters the electrolyte; the lithium flux into NCM is -j/F
+  (D_s grad c_s . n = -j/F), so on discharge j < 0 and -j/F > 0 mol/(m2 s) enter NCM. The
+  electrolyte gains the net Li+ source (1 - t+) j / F (migration carries the rest).
+- Li | LPSCl plane (z = 0): j_Li = i0_Li [exp(alpha_a F eta_Li/RT) - exp(-alpha_c F eta_Li/RT)],
+  eta_Li = phi_Li - phi_e, phi_Li = 0; j_Li > 0 (stripping) enters the electrolyte; or the ideal
+  contact phi_e = 0.
+- Collector: phi_s = V on the NCM contact facets, V unknown, with the galvanostatic condition
+  integral_Gamma j dS = -I (I > 0 on discharge). Pores, NBR and the side faces carry no flux.
+
+Every equation is scaled to picoamperes (A/m2 * um2): the potential equations are currents,
+the mass balances are multiplied by F c_ref. Backward Euler in time; ``transport = 0`` switches
+the concentrations off (c = c_old) to solve the potentials alone (the consistent initial state).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import ufl
+
+from .._dolfinx import MPI, PETSc, dolfinx
+from ..parameters.cell import FARADAY, ParameterSet
+from .discharge_solvers import BorderedSystem, LinearSolverSpec, augmented_vector, global_sum
+from .domains import DS_COLLECTOR, DS_INTERFACE, DS_LI, DX_ELY, DX_NCM, Domains, top_dofs
+
+PA = 1e12  # picoamperes per ampere
+_CLIP = 1e-10
+CONCENTRATION_FAILURE = "concentration outside (0, c_max)"  # kinetics and ln() see concentrations clipped to [CLIP, 1 - CLIP]
+
+
+def _clip(x, lo=_CLIP, hi=1.0 - _CLIP):
+    return ufl.min_value(ufl.max_value(x, lo), hi)
+
+
+class DischargeProblem:
+    """Fields, forms and the SNES of one cell; :meth:`solve_step` advances by ``dt``.
+
+    ``eps_ncm`` is the composite's NCM volume fraction (for the LPSCl conductivity formula),
+    ``i_ref_A`` a current scale (the 1C current) for the Newton tolerances.
+    """
+
+    def __init__(self, domains: Domains, params: ParameterSet, eps_ncm: float, i_ref_A: float,
+                 solver: LinearSolverSpec | None = None, prefix: str = "discharge_",
+                 snes_options: dict | None = None):
+        self.domains = d = domains
+        self.params = p = params
+        self.comm = d.parent.comm
+        self.solver_spec = solver or LinearSolverSpec()
+        self.frozen_ce = p.frozen_ce
+        self.quadrature_degree = 2
+        self.kappa = p.sigma_lpscl(eps_ncm)
+        msh = d.parent
+        # one space object per field: a DirichletBC applies to every block whose space *is* its
+        # space, so fields sharing a space object would share boundary conditions
+        P1 = lambda m: dolfinx.fem.functionspace(m, ("Lagrange", 1))  # noqa: E731
+        Vcs, Vs, Ve, Vce = P1(d.ncm.mesh), P1(d.ncm.mesh), P1(d.electrolyte.mesh), P1(d.electrolyte.mesh)
+        self.Vcs, self.Vs, self.Ve, self.Vce = Vcs, Vs, Ve, Vce
+        self.theta_s = dolfinx.fem.Function(Vcs, name="lithiation")
+        self.psi_s = dolfinx.fem.Function(Vs, name="psi_s")
+        self.phi_e = dolfinx.fem.Function(Ve, name="phi_e")
+        self.theta_s_old = dolfinx.fem.Function(Vcs)
+        self.fields = [self.theta_s, self.psi_s, self.phi_e]
+        if not self.frozen_ce:
+            self.theta_e = dolfinx.fem.Function(Vce, name="theta_e")
+            self.theta_e_old = dolfinx.fem.Function(Vce)
+            self.fields.append(self.theta_e)
+        else:
+            self.theta_e = dolfinx.fem.Constant(msh, 1.0)
+        const = lambda v: dolfinx.fem.Constant(msh, PETSc.ScalarType(v))  # noqa: E731
+        self.V = const(0.0)  # collector potential (V)
+        self.I = const(0.0)  # applied current (pA), > 0 on discharge
+        self.dt = const(1.0)  # time step (s)
+        self.transport = const(1.0)  # 0: concentrations frozen (potentials-only solve)
+        self._build_forms(p)
+        self._build_solver(i_ref_A * PA, snes_options or {})
+        self.set_initial_state()
+
+    # -- forms ---------------------------------------------------------------------------------
+    def _build_forms(self, p: ParameterSet):
+        d = self.domains
+        dx, dS, ds = d.measures()
+        f = 1.0 / p.thermal_voltage  # F/RT
+        th_s, psi, phi_e, th_e = self.theta_s, self.psi_s, self.phi_e, self.theta_e
+        q_s, v_s = ufl.TestFunction(self.Vcs), ufl.TestFunction(self.Vs)
+        w_e = ufl.TestFunction(self.Ve)
+        dt, tr = self.dt, self.transport
+        cmax, ce0 = p.c_ncm_max_mol_m3, p.c_lpscl_mol_m3
+        # interface kinetics, '+' = NCM side, '-' = electrolyte side (entities ordered so)
+        xs = _clip(th_s("+"))
+        xe = _clip(th_e("-"), hi=1e6) if not self.frozen_ce else 1.0
+        i0 = p.k_ncm * cmax * np.sqrt(ce0) * ufl.sqrt(xs * (1.0 - xs) * xe)
+        eta = psi("+") + self.V - phi_e("-") - p.ocp.ufl(th_s("+"))
+        j = i0 * (ufl.exp(p.alpha_a * f * eta) - ufl.exp(-p.alpha_c * f * eta))  # A/m2
+        self.j_expr, self.eta_expr = j, eta
+        if p.li_contact == "butler-volmer":
+            eta_li = -phi_e
+            j_li = p.li_exchange_current_A_m2 * (ufl.exp(p.alpha_a * f * eta_li)
+                                                  - ufl.exp(-p.alpha_c * f * eta_li))
+        else:
+            j_li = None
+        self.j_li_expr = j_li
+        # one fixed quadrature rule for every facet integral: the residuals and the current
+        # functional g must integrate j identically, or conservation holds only to the
+        # quadrature error (1e-6 near saturation with the estimated degrees)
+        qd = {"quadrature_degree": self.quadrature_degree}
+        dG, dNCM, dELY = dS(DS_INTERFACE, metadata=qd), dx(DX_NCM), dx(DX_ELY)
+        dLI = ds(DS_LI, metadata=qd)
+        # NCM mass balance (pA): F c_max [ (x - x_old)/dt q + D_s grad x . grad q ] + j q
+        F_cs = (FARADAY * cmax * (1e-6 * (th_s - self.theta_s_old) / dt * q_s
+                                  + tr * p.d_ncm_m2_s * 1e6 * ufl.inner(ufl.grad(th_s), ufl.grad(q_s))) * dNCM
+                + tr * j * q_s("+") * dG)
+        # NCM charge balance (pA)
+        F_ps = p.sigma_ncm_S_m * 1e6 * ufl.inner(ufl.grad(psi), ufl.grad(v_s)) * dNCM + j * v_s("+") * dG
+        # electrolyte charge balance (pA)
+        flux_e = ufl.grad(phi_e)
+        if not self.frozen_ce:
+            flux_e = flux_e - 2.0 * p.thermal_voltage * (1.0 - p.t_plus) * ufl.grad(th_e) / _clip(th_e, hi=1e6)
+        F_pe = self.kappa * 1e6 * ufl.inner(flux_e, ufl.grad(w_e)) * dELY - j * w_e("-") * dG
+        if j_li is not None:
+            F_pe = F_pe - j_li * w_e * dLI
+        self.F = [F_cs, F_ps, F_pe]
+        if not self.frozen_ce:
+            q_e = ufl.TestFunction(self.Vce)
+            F_ce = (FARADAY * ce0 * (1e-6 * (th_e - self.theta_e_old) / dt * q_e
+                                     + tr * p.d_lpscl_m2_s * 1e6 * ufl.inner(ufl.grad(th_e), ufl.grad(q_e))) * dELY
+                    - tr * (1.0 - p.t_plus) * j * q_e("-") * dG)
+            if j_li is not None:
+                F_ce = F_ce - tr * (1.0 - p.t_plus) * j_li * q_e * dLI
+            self.F.append(F_ce)
+        # galvanostatic condition g = int j dS (+ I, added in the callback), its derivatives
+        self.g = j * dG
+        one = dolfinx.fem.Function(self.Vs)
+        one.x.array[:] = 1.0
+        em = d.entity_maps
+        cf = lambda form: dolfinx.fem.form(form, entity_maps=em)  # noqa: E731
+        self.F_c = cf(self.F)
+        J = [[ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)) for u in self.fields]
+             for Fi in self.F]
+        self.J_c = cf(J)
+        self.bF_c = cf([ufl.derivative(Fi, psi, one) for Fi in self.F])  # dF/dV
+        self.c_c = cf([ufl.derivative(self.g, u, ufl.TestFunction(u.function_space)) for u in self.fields])
+        self.g_c = cf(self.g)
+        self.d_c = cf(ufl.derivative(self.g, psi, one))
+        # diagnostics
+        self.li_current_c = cf(j_li * dLI) if j_li is not None else None
+        self.lith_c = cf(th_s * dNCM)
+        self.ce_c = cf(th_e * dELY) if not self.frozen_ce else None
+        # Dirichlet conditions: psi_s = 0 on the collector; phi_e = 0 at z = 0 (ideal Li contact)
+        tol = 1e-6 * max(d.z_top_um - d.z_bottom_um, 1.0)
+        zero = PETSc.ScalarType(0.0)
+        self.bcs = [dolfinx.fem.dirichletbc(zero, top_dofs(self.Vs, d.z_top_um, tol), self.Vs)]
+        self._bc_fields = [1]
+        if j_li is None:
+            self.bcs.append(dolfinx.fem.dirichletbc(zero, top_dofs(self.Ve, d.z_bottom_um, tol), self.Ve))
+            self._bc_fields.append(2)
+        self._one = one
+
+    # -- PETSc objects -------------------------------------------------------------------------
+    def _build_solver(self, i_ref_pA: float, snes_options: dict):
+        from dolfinx.fem.petsc import create_matrix, create_vector
+
+        # Block assembly with kind="mpi" of these mixed-domain interior-facet forms gave wrong
+        # entries in DOLFINx 0.11 (checked against finite differences); every block is assembled
+        # on its own into a MatNest and converted to one AIJ matrix instead.
+        # (Converting the nest before its first assembly left it unusable: A is made at the first
+        # Jacobian; out=None would convert in place.)
+        self.Anest = create_matrix(self.J_c, kind="nest")
+        self.A = None
+        spaces = [u.function_space for u in self.fields]
+        self.x = create_vector(spaces, kind="mpi")
+        self._block_vecs = [dolfinx.la.vector(V.dofmap.index_map, V.dofmap.index_map_bs) for V in spaces]
+        sizes = [u.function_space.dofmap.index_map.size_local for u in self.fields]
+        self.field_sizes = sizes
+        self.n = int(sum(sizes))
+        offs = np.concatenate([[0], np.cumsum(sizes)])
+        self.offsets = offs
+        # owned rows of Dirichlet dofs in the block vector (for the border column)
+        rows = []
+        for bc, k in zip(self.bcs, self._bc_fields):
+            dofs = bc.dof_indices()[0]
+            dofs = dofs[dofs < sizes[k]]
+            rows.append(offs[k] + dofs)
+        self.bc_rows = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
+        self.prefix = "discharge_"
+        self.sys = BorderedSystem(self.comm, self.solver_spec, sizes, self.prefix + "inner_")
+        self.X = augmented_vector(self.comm, self.n)
+        self.R = self.X.duplicate()
+        N = self.X.getSize()
+        nloc = self.X.getLocalSize()
+        self.Jshell = PETSc.Mat().createPython(((nloc, N), (nloc, N)), context=self.sys, comm=self.comm)
+        self.Jshell.setUp()
+        snes = PETSc.SNES().create(self.comm)
+        snes.setOptionsPrefix(self.prefix)
+        snes.setFunction(self._residual, self.R)
+        snes.setJacobian(self._jacobian, self.Jshell, self.Jshell)
+        opts = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "snes_max_it": 25,
+                "snes_atol": 1e-10 * i_ref_pA, "snes_rtol": 1e-14, "snes_stol": 1e-14,
+                "snes_divergence_tolerance": -1}
+        opts.update(snes_options)
+        opts.update({k.removeprefix(self.prefix): v for k, v in self.solver_spec.options.items()
+                     if k.startswith(self.prefix) and not k.startswith(self.prefix + "inner_")})
+        o = PETSc.Options()
+        for k, v in opts.items():
+            o[self.prefix + k] = v
+        snes.setFromOptions()
+        ksp = snes.getKSP()
+        ksp.setType("preonly")
+        pc = ksp.getPC()
+        pc.setType("python")
+        pc.setPythonContext(self.sys)
+        self.snes = snes
+
+    def _load(self, X):
+        xf, v = self.sys.split(X)
+        with self.x as a:  # (context manager: PETSc's cached norms stay valid)
+            a[:] = xf
+        self.V.value = v
+
+    def _residual(self, snes, X, R):
+        self._load(X)
+        self._scatter_x()
+        g = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.g_c)) + float(self.I.value)
+        xo = self.x.getArray(readonly=True)
+        with R as out:
+            self._assemble_blocks(out, self.F_c)
+            out[self.bc_rows] = xo[self.bc_rows]  # homogeneous Dirichlet rows: residual = x - 0
+            if self.comm.rank == 0:
+                out[self.n] = g
+
+    def _scatter_x(self):
+        """Owned block-vector values -> the fields (with ghosts)."""
+        from dolfinx.fem.petsc import assign
+
+        self.x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+        assign(self.x, self.fields)
+
+    def _assemble_blocks(self, out, forms):
+        """Assemble one vector form per field into ``out[offsets[k]:offsets[k+1]]`` (owned rows)."""
+        for k, (form, vec) in enumerate(zip(forms, self._block_vecs)):
+            vec.array[:] = 0.0
+            dolfinx.fem.assemble_vector(vec.array, form)
+            vec.scatter_reverse(dolfinx.la.InsertMode.add)
+            out[self.offsets[k]:self.offsets[k + 1]] = vec.array[: self.field_sizes[k]]
+
+    def _jacobian(self, snes, X, J, P):
+        from dolfinx.fem.petsc import assemble_matrix
+
+        self._load(X)
+        self._scatter_x()
+        self.Anest.zeroEntries()
+        assemble_matrix(self.Anest, self.J_c, self.bcs, diag=1.0)
+        self.Anest.assemble()
+        if self.A is None:
+            self.A = self.Anest.convert("aij", out=PETSc.Mat())
+        else:
+            self.Anest.convert("aij", out=self.A)  # same pattern: reuse
+        self.sys.A = self.A
+        with self.sys.b as b:
+            self._assemble_blocks(b, self.bF_c)
+            b[self.bc_rows] = 0.0
+        with self.sys.c as c:
+            self._assemble_blocks(c, self.c_c)
+        self.sys.d = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.d_c))
+        self.sys.update()
+        J.assemble()
+
+    # -- state -----------------------------------------------------------------------------------
+    def set_initial_state(self):
+        p = self.params
+        self.theta_s.x.array[:] = p.initial_lithiation
+        self.theta_s_old.x.array[:] = p.initial_lithiation
+        self.psi_s.x.array[:] = 0.0
+        self.phi_e.x.array[:] = 0.0
+        if not self.frozen_ce:
+            self.theta_e.x.array[:] = 1.0
+            self.theta_e_old.x.array[:] = 1.0
+        self.V.value = float(p.ocp.numpy(p.initial_lithiation))
+
+    def snapshot(self) -> tuple:
+        """Copies of every field array and V (to restore after a failed step)."""
+        return tuple(u.x.array.copy() for u in self.fields) + (float(self.V.value),)
+
+    def restore(self, snap: tuple):
+        for u, a in zip(self.fields, snap[:-1]):
+            u.x.array[:] = a
+        self.V.value = snap[-1]
+
+    def accept(self):
+        """Make the current concentrations the old ones (after an accepted step)."""
+        self.theta_s_old.x.array[:] = self.theta_s.x.array
+        if not self.frozen_ce:
+            self.theta_e_old.x.array[:] = self.theta_e.x.array
+
+    # -- Newton solve ----------------------------------------------------------------------------
+    def solve(self, current_A: float, dt: float, transport: bool = True) -> tuple[bool, int, int, str]:
+        """Newton for one backward-Euler step of length ``dt`` at applied ``current_A`` (> 0 discharge).
+
+        Returns (converged, Newton iterations, linear iterations, reason). On failure the
+        fields hold the last iterate: restore a snapshot before retrying.
+        """
+        from dolfinx.fem.petsc import assign
+
+        self.I.value = current_A * PA
+        self.dt.value = dt
+        self.transport.value = 1.0 if transport else 0.0
+        assign(self.fields, self.x)
+        with self.X as out:
+            out[: self.n] = self.x.getArray(readonly=True)
+            if self.comm.rank == 0:
+                out[self.n] = float(self.V.value)
+        self.sys.linear_its = 0
+        try:
+            self.snes.solve(None, self.X)
+            reason = self.snes.getConvergedReason()
+            ok = reason > 0
+            why = str(reason)
+        except PETSc.Error as exc:  # e.g. a failed factorisation or inner Krylov solve
+            ok, why = False, f"PETSc error {exc.ierr}"
+        its = self.snes.getIterationNumber()
+        self._load(self.X)
+        self.x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+        assign(self.x, self.fields)
+        if ok and not self.concentrations_ok():
+            ok, why = False, CONCENTRATION_FAILURE
+        return ok, its, self.sys.linear_its, why
+
+    def concentrations_ok(self) -> bool:
+        xs = self.theta_s.x.array
+        good = bool(np.all(np.isfinite(xs)) and np.all(xs > 0) and np.all(xs < 1))
+        if not self.frozen_ce:
+            xe = self.theta_e.x.array
+            good = good and bool(np.all(np.isfinite(xe)) and np.all(xe > 0))
+        return bool(self.comm.allreduce(int(good), op=MPI.MIN))
+
+    # -- diagnostics -----------------------------------------------------------------------------
+    def interface_current_A(self) -> float:
+        return global_sum(self.comm, dolfinx.fem.assemble_scalar(self.g_c)) / PA
+
+    def li_current_A(self) -> float:
+        """Current from the Li metal into the electrolyte (A; equals the applied current)."""
+        if self.li_current_c is None:  # ideal contact: the reaction of phi_e's equation
+            return -self.interface_current_A()
+        return global_sum(self.comm, dolfinx.fem.assemble_scalar(self.li_current_c)) / PA
+
+    def mean_lithiation(self) -> float:
+        return global_sum(self.comm, dolfinx.fem.assemble_scalar(self.lith_c)) / self.domains.ncm_volume_um3
+
+    def lithium_in_ncm_mol(self) -> float:
+        return (global_sum(self.comm, dolfinx.fem.assemble_scalar(self.lith_c)) * 1e-18
+                * self.params.c_ncm_max_mol_m3)
+
+    def field_range(self, u) -> tuple[float, float]:
+        a = u.x.array
+        lo = self.comm.allreduce(float(a.min()) if a.size else np.inf, op=MPI.MIN)
+        hi = self.comm.allreduce(float(a.max()) if a.size else -np.inf, op=MPI.MAX)
+        return lo, hi
+
+    @property
+    def num_dofs(self) -> int:
+        return int(self.X.getSize())
+
+    def destroy(self):
+        for o in (self.snes, self.Jshell, self.X, self.R, self.A, self.Anest, self.x):
+            if o is not None:
+                o.destroy()
+        self.sys.free()

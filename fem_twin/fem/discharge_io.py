@@ -1,0 +1,211 @@
+"""Files of a discharge run: CSV time series, JSON summary, PNG curve, XDMF fields for ParaView.
+
+- ``discharge.csv`` (rank 0, one row per accepted step, flushed at once so a failed run keeps
+  everything up to its last good step): time_s, step, voltage_V, current_A (> 0 discharge),
+  capacity_mAh_per_g (charge passed in the current protocol step per gram of NCM in the
+  electrode, dead clusters included), capacity_mAh_per_cm2 (per electrode face area),
+  mean_lithiation, dt_s, newton_its, linear_its, interface_current_A, li_current_A.
+- ``discharge.json``: parameters, mesh and cell sizes, capacities per step, ranks, wall time,
+  ``complete`` and ``message``.
+- ``discharge.png``: voltage vs specific capacity, one line per protocol step.
+- ``fields_ncm.xdmf`` (lithiation, c_s, phi_s), ``fields_electrolyte.xdmf`` (phi_e, c_e, the ionic
+  current density i_e as a cell vector in A/m2 and the Li+ flux i_e/F), ``fields_interface.xdmf``
+  (eta, j on the NCM | LPSCl facets, P1 on a facet mesh).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import ufl
+
+from .._dolfinx import MPI, dolfinx
+from ..parameters.cell import FARADAY
+
+CSV_COLUMNS = ["time_s", "step", "voltage_V", "current_A", "capacity_mAh_per_g", "capacity_mAh_per_cm2",
+               "mean_lithiation", "dt_s", "newton_its", "linear_its", "interface_current_A", "li_current_A"]
+
+
+def _vertex_to_dof(space) -> np.ndarray:
+    """P1 space: local vertex index -> local dof index."""
+    msh = space.mesh
+    tdim = msh.topology.dim
+    msh.topology.create_connectivity(tdim, 0)
+    c2v = msh.topology.connectivity(tdim, 0)
+    nv = msh.topology.index_map(0).size_local + msh.topology.index_map(0).num_ghosts
+    out = np.full(nv, -1, np.int64)
+    dm = space.dofmap.list
+    nc = dm.shape[0]
+    verts = c2v.array.reshape(nc, -1)
+    out[verts.ravel()] = dm.ravel()
+    return out
+
+
+class InterfaceFields:
+    """eta and j as P1 functions on a mesh of the NCM | LPSCl facets (values at the vertices)."""
+
+    def __init__(self, problem):
+        d = problem.domains
+        msh = d.parent
+        tdim = msh.topology.dim
+        msh.topology.create_connectivity(tdim, tdim - 1)
+        c2f = msh.topology.connectivity(tdim, tdim - 1)
+        ent = d.interface
+        facets = np.array([c2f.links(c)[lf] for c, lf in zip(ent[:, 0], ent[:, 1])], np.int32)
+        fmesh, _, fvmap, _ = dolfinx.mesh.create_submesh(msh, tdim - 1, np.unique(facets))
+        self.mesh = fmesh
+        W = dolfinx.fem.functionspace(fmesh, ("Lagrange", 1))
+        self.eta = dolfinx.fem.Function(W, name="eta")
+        self.j = dolfinx.fem.Function(W, name="j")
+        # facet-mesh dof -> parent vertex -> phase-submesh vertex -> phase dof
+        f_v2d = _vertex_to_dof(W)
+        nfv = len(f_v2d)
+        fverts = np.arange(nfv, dtype=np.int32)
+        pverts = fvmap.sub_topology_to_topology(fverts, False)
+        fdofs = f_v2d[fverts]
+
+        def phase_dofs(phase, space):
+            sverts = phase.vertex_map.sub_topology_to_topology(np.asarray(pverts, np.int32), True)
+            v2d = _vertex_to_dof(space)
+            return np.where(sverts >= 0, v2d[np.maximum(sverts, 0)], -1)
+
+        self.fdofs = fdofs
+        self.ncm_dofs = phase_dofs(d.ncm, problem.Vs)
+        self.ely_dofs = phase_dofs(d.electrolyte, problem.Ve)
+        self.ok = (self.ncm_dofs >= 0) & (self.ely_dofs >= 0) & (fdofs >= 0)
+        self.problem = problem
+
+    def update(self):
+        pb, p = self.problem, self.problem.params
+        i, s, e = self.fdofs[self.ok], self.ncm_dofs[self.ok], self.ely_dofs[self.ok]
+        xs = np.clip(pb.theta_s.x.array[s], 1e-10, 1 - 1e-10)
+        xe = np.clip(pb.theta_e.x.array[e], 1e-10, None) if not pb.frozen_ce else 1.0
+        eta = pb.psi_s.x.array[s] + float(pb.V.value) - pb.phi_e.x.array[e] - p.ocp.numpy(xs)
+        f = 1.0 / p.thermal_voltage
+        i0 = p.k_ncm * p.c_ncm_max_mol_m3 * np.sqrt(p.c_lpscl_mol_m3) * np.sqrt(xs * (1 - xs) * xe)
+        self.eta.x.array[i] = eta
+        self.j.x.array[i] = i0 * (np.exp(p.alpha_a * f * eta) - np.exp(-p.alpha_c * f * eta))
+
+
+class FieldWriter:
+    """XDMF time series of the phase fields and the interface (see the module docstring)."""
+
+    def __init__(self, problem, outdir: Path):
+        pb, p = problem, problem.params
+        comm = pb.comm
+        self.pb = pb
+        ncm_mesh, ely_mesh = pb.domains.ncm.mesh, pb.domains.electrolyte.mesh
+        self.cs = dolfinx.fem.Function(pb.Vcs, name="c_s")
+        self.phis = dolfinx.fem.Function(pb.Vs, name="phi_s")
+        self.ce = dolfinx.fem.Function(pb.Ve, name="c_e")
+        Q = dolfinx.fem.functionspace(ely_mesh, ("DG", 0, (3,)))
+        self.ie = dolfinx.fem.Function(Q, name="i_e")
+        self.flux = dolfinx.fem.Function(Q, name="li_flux")
+        grad_mu = ufl.grad(pb.phi_e)
+        if not pb.frozen_ce:
+            grad_mu = grad_mu - 2 * p.thermal_voltage * (1 - p.t_plus) * ufl.grad(pb.theta_e) / pb.theta_e
+        self.ie_expr = dolfinx.fem.Expression(-pb.kappa * 1e6 * grad_mu, Q.element.interpolation_points)
+        self.iface = InterfaceFields(pb)
+        self.files = {
+            "ncm": dolfinx.io.XDMFFile(comm, str(outdir / "fields_ncm.xdmf"), "w"),
+            "electrolyte": dolfinx.io.XDMFFile(comm, str(outdir / "fields_electrolyte.xdmf"), "w"),
+            "interface": dolfinx.io.XDMFFile(comm, str(outdir / "fields_interface.xdmf"), "w"),
+        }
+        self.files["ncm"].write_mesh(ncm_mesh)
+        self.files["electrolyte"].write_mesh(ely_mesh)
+        self.files["interface"].write_mesh(self.iface.mesh)
+
+    def write(self, t: float):
+        pb, p = self.pb, self.pb.params
+        self.cs.x.array[:] = pb.theta_s.x.array * p.c_ncm_max_mol_m3
+        self.phis.x.array[:] = pb.psi_s.x.array + float(pb.V.value)
+        if pb.frozen_ce:
+            self.ce.x.array[:] = p.c_lpscl_mol_m3
+        else:
+            self.ce.x.array[:] = pb.theta_e.x.array * p.c_lpscl_mol_m3
+        self.ie.interpolate(self.ie_expr)
+        self.flux.x.array[:] = self.ie.x.array / FARADAY
+        self.iface.update()
+        for u in (pb.theta_s, self.cs, self.phis):
+            self.files["ncm"].write_function(u, t)
+        for u in (pb.phi_e, self.ce, self.ie, self.flux):
+            self.files["electrolyte"].write_function(u, t)
+        for u in (self.iface.eta, self.iface.j):
+            self.files["interface"].write_function(u, t)
+
+    def close(self):
+        for f in self.files.values():
+            f.close()
+
+
+class RunFiles:
+    """CSV rows as they come, JSON summary and PNG at the end (rank 0 writes)."""
+
+    def __init__(self, outdir: Path, comm, ncm_mass_g: float, face_area_cm2: float):
+        self.outdir = Path(outdir)
+        self.comm = comm
+        self.mass_g = ncm_mass_g
+        self.area_cm2 = face_area_cm2
+        self.rows: list[dict] = []
+        self._fh = None
+        if comm.rank == 0:
+            self.outdir.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.outdir / "discharge.csv", "w", newline="")
+            self._csv = csv.DictWriter(self._fh, fieldnames=CSV_COLUMNS)
+            self._csv.writeheader()
+            self._fh.flush()
+
+    def add(self, row: dict):
+        self.rows.append(row)
+        if self._fh is not None:
+            self._csv.writerow({k: (f"{row[k]:.10g}" if isinstance(row[k], float) else row[k])
+                                for k in CSV_COLUMNS})
+            self._fh.flush()
+
+    def finish(self, summary: dict):
+        if self.comm.rank != 0:
+            return
+        self._fh.close()
+        (self.outdir / "discharge.json").write_text(json.dumps(summary, indent=2, default=_jsonable))
+        try:
+            self.plot()
+        except Exception as exc:  # a plot must not lose the run
+            print(f"fem-twin discharge: could not draw discharge.png ({exc})")
+
+    def plot(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4.2))
+        steps = sorted({r["step"] for r in self.rows})
+        for s in steps:
+            rr = [r for r in self.rows if r["step"] == s]
+            if rr[0]["current_A"] == 0:
+                continue
+            kind = "discharge" if rr[0]["current_A"] > 0 else "charge"
+            ax.plot([r["capacity_mAh_per_g"] for r in rr], [r["voltage_V"] for r in rr],
+                    label=f"step {s + 1}: {kind}")
+        ax.set_xlabel("specific capacity (mAh/g NCM)")
+        ax.set_ylabel("cell voltage vs Li (V)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(self.outdir / "discharge.png", dpi=120)
+        plt.close(fig)
+
+
+def _jsonable(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def mpi_max(comm, x: float) -> float:
+    return comm.allreduce(float(x), op=MPI.MAX)

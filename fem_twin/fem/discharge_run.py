@@ -1,0 +1,149 @@
+"""A whole discharge run: voxel image -> pruned image -> tagged mesh -> problem -> time loop -> files.
+
+1C is the electrode's NCM mass (all NCM voxels of the image, dead clusters included, times the
+true density) times ``practical_capacity_mAh_g``; capacities are per that mass and per the
+electrode's face area (x-y extent of the image).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, phases
+from .._dolfinx import MPI
+from ..errors import InputError
+from ..parameters.cell import ParameterSet
+from ..protocol import Protocol
+from .discharge import DischargeProblem
+from .discharge_io import FieldWriter, RunFiles
+from .discharge_solvers import LinearSolverSpec
+from .domains import build_domains, prune_dead_clusters
+from .stepping import SteppingOptions, capacities, run_protocol
+
+
+@dataclass
+class DischargeResult:
+    complete: bool
+    message: str
+    summary: dict
+    rows: list
+
+
+def electrode_numbers(labels: np.ndarray, voxel_um: float, params: ParameterSet) -> dict:
+    """NCM volume/mass, eps_NCM, face area and the 1C current of a composite image."""
+    n_ncm = int(np.count_nonzero(labels == phases.NCM))
+    v_ncm_m3 = n_ncm * (voxel_um * 1e-6) ** 3
+    mass_g = v_ncm_m3 * params.density_ncm_g_cm3 * 1e6
+    area_cm2 = labels.shape[0] * labels.shape[1] * (voxel_um * 1e-4) ** 2
+    return {"ncm_volume_m3": v_ncm_m3, "ncm_mass_g": mass_g, "face_area_cm2": area_cm2,
+            "eps_ncm": n_ncm / labels.size, "i_1c_A": params.one_c_current_A(v_ncm_m3),
+            "thickness_um": labels.shape[2] * voxel_um}
+
+
+def check_protocol(protocol: Protocol, params: ParameterSet):
+    """Reject a first-step cut-off on the wrong side of the open-circuit voltage."""
+    ocv = float(params.ocp.numpy(params.initial_lithiation))
+    s = protocol.steps[0]
+    if s.until_V is None:
+        return
+    if s.kind == "discharge" and s.until_V >= ocv:
+        raise InputError("--cutoff", f"a voltage below the open-circuit voltage {ocv:.3f} V "
+                         f"(initial lithiation {params.initial_lithiation:g})", s.until_V)
+    if s.kind == "charge" and s.until_V <= ocv:
+        raise InputError("protocol", f"a charge cut-off above the open-circuit voltage {ocv:.3f} V", s.until_V)
+
+
+def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
+                  params: ParameterSet | None = None, protocol: Protocol | None = None,
+                  separator_um: float = 30.0, solver: LinearSolverSpec | None = None,
+                  stepping: SteppingOptions | None = None, comm=MPI.COMM_WORLD,
+                  write_fields: bool = True, quiet: bool = False, mesher=None) -> DischargeResult:
+    """Simulate ``protocol`` (default: 1C discharge to 3.0 V) on a composite label image."""
+    t0 = time.perf_counter()
+    params = params or ParameterSet()
+    protocol = protocol or Protocol.discharge(1.0, 3.0)
+    stepping = stepping or SteppingOptions()
+    solver = solver or LinearSolverSpec()
+    outdir = Path(outdir)
+    check_protocol(protocol, params)
+    if separator_um < 0:
+        raise InputError("--separator", "a thickness >= 0 um", separator_um)
+    rank0 = comm.rank == 0
+    say = (lambda m: print(m, flush=True)) if (rank0 and not quiet) else (lambda m: None)
+    labels = np.asarray(labels)
+    if not np.any(labels == phases.NCM):
+        raise InputError("structure", "a structure containing NCM", "no NCM voxels")
+    num = electrode_numbers(labels, voxel_um, params)
+    pruned, report = prune_dead_clusters(labels, voxel_um)
+    if mesher is None:
+        from ._testmeshes import tagged_mesh as mesher
+    t_mesh = time.perf_counter()
+    tm = mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm)
+    domains = build_domains(tm)
+    t_mesh = time.perf_counter() - t_mesh
+    problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver)
+    say(f"fem-twin discharge: {labels.shape} voxels of {voxel_um:g} um + {separator_um:g} um separator, "
+        f"{domains.num_cells_global} cells, {problem.num_dofs} unknowns on {comm.size} rank(s); "
+        f"1C = {num['i_1c_A']:.4e} A; dead NCM {report.as_dict()['dead_ncm_fraction']:.2%}, "
+        f"dead LPSCl {report.as_dict()['dead_lpscl_fraction']:.2%}; solver {solver.name}")
+    files = RunFiles(outdir, comm, num["ncm_mass_g"], num["face_area_cm2"])
+    fields = FieldWriter(problem, outdir) if write_fields else None
+    newton_total = [0, 0]
+
+    def on_row(row):
+        q_g, q_cm2 = capacities(row["charge_C"], num["ncm_mass_g"], num["face_area_cm2"])
+        row["capacity_mAh_per_g"], row["capacity_mAh_per_cm2"] = q_g, q_cm2
+        newton_total[0] += row["newton_its"]
+        newton_total[1] += row["linear_its"]
+        files.add(row)
+        say(f"  t = {row['time_s']:9.2f} s  V = {row['voltage_V']:.4f} V  Q = {q_g:7.2f} mAh/g  "
+            f"x = {row['mean_lithiation']:.4f}  Newton {row['newton_its']:2d}  linear {row['linear_its']:3d}  "
+            f"dt = {row['dt_s']:.3g} s")
+
+    t_run = time.perf_counter()
+    out = run_protocol(problem, protocol, num["i_1c_A"], stepping, on_row=on_row,
+                       on_fields=fields.write if fields else None, log=say)
+    t_run = time.perf_counter() - t_run
+    if fields:
+        fields.close()
+    rows = files.rows
+    cons = [abs(r["interface_current_A"] - r["current_A"]) / num["i_1c_A"] for r in rows]
+    cons_li = [abs(r["li_current_A"] - r["current_A"]) / num["i_1c_A"] for r in rows]
+    for s in out["steps"]:
+        s["capacity_mAh_per_g"], s["capacity_mAh_per_cm2"] = capacities(
+            s["charge_C"], num["ncm_mass_g"], num["face_area_cm2"])
+    summary = {
+        "fem_twin_version": __version__,
+        "complete": out["complete"], "message": out["message"],
+        "protocol": protocol.describe(), "steps": out["steps"],
+        "capacity_mAh_per_g": out["steps"][0]["capacity_mAh_per_g"] if out["steps"] else None,
+        "capacity_mAh_per_cm2": out["steps"][0]["capacity_mAh_per_cm2"] if out["steps"] else None,
+        "parameters": params.to_dict(), "electrode": num, "dead_clusters": report.as_dict(),
+        "mesh": {"voxels": list(labels.shape), "voxel_um": voxel_um, "separator_um": separator_um,
+                 "cells": domains.num_cells_global, "unknowns": problem.num_dofs,
+                 "interface_area_um2": domains.interface_area_um2,
+                 "ncm_volume_um3": domains.ncm_volume_um3,
+                 "electrolyte_volume_um3": domains.electrolyte_volume_um3,
+                 "kappa_lpscl_S_m": problem.kappa},
+        "solver": {"name": solver.name, "options": solver.options,
+                   "newton_iterations": newton_total[0], "linear_iterations": newton_total[1]},
+        "stepping": stepping.as_dict(),
+        "conservation": {"max_interface_vs_applied_rel_1C": max(cons) if cons else None,
+                         "max_li_vs_applied_rel_1C": max(cons_li) if cons_li else None},
+        "rejected_steps": out.get("rejected_steps", 0),
+        "ranks": comm.size, "wall_time_s": time.perf_counter() - t0,
+        "mesh_time_s": t_mesh, "time_loop_s": t_run, "accepted_rows": len(rows),
+    }
+    files.finish(summary)
+    problem.destroy()
+    if out["complete"]:
+        say(f"fem-twin discharge: done in {summary['wall_time_s']:.1f} s; capacity "
+            f"{summary['capacity_mAh_per_g']:.2f} mAh/g ({summary['capacity_mAh_per_cm2']:.4f} mAh/cm2); "
+            f"files in {outdir}")
+    if out.get("input_error"):
+        raise InputError("--cutoff", "a cut-off the cell does not start beyond", out["message"])
+    return DischargeResult(out["complete"], out["message"], summary, rows)

@@ -1,0 +1,184 @@
+"""Adaptive backward-Euler time loop over a protocol, and the whole run from a tagged mesh.
+
+Per protocol step (constant current or rest): the potentials are first solved alone at the new
+current (concentrations frozen; the instantaneous IR/kinetic jump), then time steps follow.
+After each attempt:
+
+- Newton failed (SNES diverged, a PETSc error, or a concentration left (0, c_max)):
+  restore the last accepted state, cut dt by ``cut`` and retry, at most ``max_cutbacks`` times
+  in a row and never below ``dt_min_s``; otherwise stop with :class:`StepFailure`;
+- the voltage crossed the step's cut-off by more than ``cutoff_tol_V``: retry with the step
+  shortened by linear interpolation, so the run ends within the tolerance of the cut-off;
+- accepted: grow dt by ``grow`` after an easy step (<= ``easy_newton_its`` iterations) unless
+  the voltage changed by more than ``max_dV`` (then shrink proportionally), capped by ``dt_max_s``.
+
+A discharge ends at the cut-off voltage, when the mean lithiation reaches ``max_lithiation``, or
+when the NCM surface saturates (c_s -> c_max: the step fails for concentration bounds even after
+every cut-back; the kinetic factor sqrt(c_max - c_s) vanishes and the current cannot be carried).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+from ..protocol import Protocol, Step
+from .discharge import CONCENTRATION_FAILURE
+
+
+class StepFailure(RuntimeError):
+    """Cut-backs could not make a time step converge."""
+
+
+@dataclass(frozen=True)
+class SteppingOptions:
+    dt_initial_s: float | None = None  #: default: 1/200 of an hour at the step's C-rate
+    dt_max_s: float | None = None  #: default: 1/50 of an hour at the step's C-rate
+    dt_min_s: float = 1e-4
+    grow: float = 1.6
+    cut: float = 0.25
+    max_cutbacks: int = 10
+    easy_newton_its: int = 5
+    max_dV: float = 0.05
+    cutoff_tol_V: float = 2e-3
+    output_every: int = 10  #: XDMF fields every N accepted steps (and at each step's end)
+    #: a concentration-bound failure with dt below this fraction of an hour at the C-rate ends the
+    #: step as "surface saturated" (the kinetics sqrt(c_max - c_s) cannot carry the current)
+    saturation_dt: float = 2e-4
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def _hour(step: Step) -> float:
+    return 3600.0 / step.c_rate if step.c_rate > 0 else (step.duration_s or 3600.0)
+
+
+def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOptions,
+                 on_row=None, on_fields=None, log=None) -> dict:
+    """Run every step; calls ``on_row(row)`` per accepted state and ``on_fields(t)`` for output.
+
+    Returns a summary dict (``complete``, ``message``, per-step capacities). A step failure is
+    reported in the summary (``complete`` False), not raised, so the caller can write its files.
+    """
+    comm = problem.comm
+    t = 0.0
+    steps_summary = []
+    accepted = 0
+    rejected = [0]
+    for k, step in enumerate(protocol.steps):
+        current = step.current_A(i_1c_A)
+        hour = _hour(step)
+        dt = options.dt_initial_s or hour / 200.0
+        dt_max = options.dt_max_s or hour / 50.0
+        charge_C = 0.0
+        t_step = 0.0
+        # potentials at the new current, concentrations frozen
+        ok, its, lits, why = problem.solve(current, 1.0, transport=False)
+        if not ok:
+            return _fail(steps_summary, k, step, t, f"the potentials at the start of step {k + 1} "
+                         f"({step.describe()}) did not converge (SNES reason {why})")
+        v_prev = float(problem.V.value)
+        row = _row(problem, t, k, current, charge_C, 0.0, its, lits)
+        on_row and on_row(row)
+        if k == 0:
+            on_fields and on_fields(t)
+        if step.until_V is not None and _beyond(step, v_prev, step.until_V):
+            return _fail(steps_summary, k, step, t,
+                         f"the cell starts beyond the cut-off of step {k + 1} ({step.describe()}): "
+                         f"V = {v_prev:.4f} V at {step.c_rate:g}C", input_error=True)
+        ended, reason = False, ""
+        cutbacks = 0
+        while not ended:
+            if step.duration_s is not None:
+                dt = min(dt, step.duration_s - t_step)
+            snap = problem.snapshot()
+            ok, its, lits, why = problem.solve(current, dt)
+            v = float(problem.V.value)
+            if not ok:
+                problem.restore(snap)
+                cutbacks += 1
+                saturated = why == CONCENTRATION_FAILURE and step.kind != "rest" and dt < options.saturation_dt * hour
+                if saturated or cutbacks > options.max_cutbacks or dt * options.cut < options.dt_min_s:
+                    if why == CONCENTRATION_FAILURE and step.kind != "rest":
+                        # the particle surfaces are saturated (discharge) or emptied (charge): the
+                        # cell cannot carry the current any longer: the step ends here
+                        ended, reason = True, ("NCM surface lithiation reached c_max" if step.kind ==
+                                               "discharge" else "NCM surface delithiated")
+                        on_fields and on_fields(t)
+                        break
+                    return _fail(steps_summary, k, step, t,
+                                 f"time step failed at t = {t:.6g} s in step {k + 1} ({step.describe()}) "
+                                 f"after {cutbacks - 1} cut-backs down to dt = {dt:.3g} s (last: {why})")
+                rejected[0] += 1
+                log and log(f"  step rejected ({why}), dt {dt:.3g} -> {dt * options.cut:.3g} s")
+                dt *= options.cut
+                continue
+            if step.until_V is not None and _beyond(step, v, step.until_V) \
+                    and abs(v - step.until_V) > options.cutoff_tol_V and dt > options.dt_min_s:
+                problem.restore(snap)
+                frac = (v_prev - step.until_V) / (v_prev - v) if v != v_prev else 0.5
+                dt = max(dt * min(max(frac, 0.05), 0.9), options.dt_min_s)
+                continue
+            # accepted
+            cutbacks = 0
+            problem.accept()
+            t += dt
+            t_step += dt
+            charge_C += current * dt
+            accepted += 1
+            row = _row(problem, t, k, current, charge_C, dt, its, lits)
+            on_row and on_row(row)
+            if step.until_V is not None and (_beyond(step, v, step.until_V) or abs(v - step.until_V) < 1e-12):
+                ended, reason = True, f"cut-off {step.until_V:g} V"
+            elif step.kind == "discharge" and row["mean_lithiation"] >= problem.params.max_lithiation:
+                ended, reason = True, f"mean lithiation {row['mean_lithiation']:.4f}"
+            elif step.kind == "charge" and row["mean_lithiation"] <= 1.0 - problem.params.max_lithiation:
+                ended, reason = True, "fully delithiated"
+            elif step.duration_s is not None and t_step >= step.duration_s * (1 - 1e-12):
+                ended, reason = True, "duration"
+            if ended or (on_fields and accepted % options.output_every == 0):
+                on_fields and on_fields(t)
+            # next dt
+            grow = options.grow if its <= options.easy_newton_its else 1.0
+            dv = abs(v - v_prev)
+            if dv > options.max_dV:
+                grow = min(grow, max(0.3, options.max_dV / dv))
+            dt = min(dt * grow, dt_max)
+            v_prev = v
+        steps_summary.append({"step": k + 1, "description": step.describe(), "end_time_s": t,
+                              "end_voltage_V": v_prev, "charge_C": charge_C, "ended_by": reason})
+        del comm
+        comm = problem.comm
+    return {"complete": True, "message": "ok", "steps": steps_summary, "rejected_steps": rejected[0]}
+
+
+def _beyond(step: Step, v: float, limit: float) -> bool:
+    return v < limit if step.kind == "discharge" else v > limit
+
+
+def _fail(steps_summary, k, step, t, message, input_error=False) -> dict:
+    return {"complete": False, "message": message, "failed_step": k + 1, "time_s": t,
+            "steps": steps_summary, "input_error": input_error}
+
+
+def _row(problem, t, k, current, charge_C, dt, its, lits) -> dict:
+    return {"time_s": float(t), "step": int(k), "voltage_V": float(problem.V.value), "current_A": float(current),
+            "charge_C": float(charge_C), "mean_lithiation": problem.mean_lithiation(), "dt_s": float(dt),
+            "newton_its": int(its), "linear_its": int(lits),
+            "interface_current_A": -problem.interface_current_A(), "li_current_A": problem.li_current_A(),
+            "li_in_ncm_mol": problem.lithium_in_ncm_mol()}
+
+
+def capacities(charge_C: float, mass_g: float, area_cm2: float) -> tuple[float, float]:
+    """(mAh/g, mAh/cm2) of a passed charge (absolute value)."""
+    mah = abs(charge_C) / 3.6
+    return mah / mass_g, mah / area_cm2
+
+
+def wall_clock():
+    return time.perf_counter()
+
+
+__all__ = ["SteppingOptions", "StepFailure", "run_protocol", "capacities", "math"]

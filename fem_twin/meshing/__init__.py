@@ -1,0 +1,8 @@
+"""Meshing: voxel image -> tagged tetrahedral mesh (:mod:`.voxel_mesh`) and its files (:mod:`.io`).
+
+Importing this package imports DOLFINx.
+"""
+
+from .voxel_mesh import TaggedMesh, build_tagged_mesh
+
+__all__ = ["TaggedMesh", "build_tagged_mesh"]

@@ -1,0 +1,1 @@
+"""Material and cell parameter sets with their sources."""

@@ -1,0 +1,153 @@
+"""The discharge model: conservation, rank independence, cut-backs, files, bad input.
+
+Small hand-made electrodes (a few um) keep the file fast. Rank-independent tests are marked
+``mpi`` and also run under ``mpirun -n 2 python -m pytest -m mpi``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fem_twin import phases
+from fem_twin._dolfinx import MPI
+from fem_twin.cli import main
+from fem_twin.fem.discharge_run import run_discharge
+from fem_twin.fem.stepping import SteppingOptions
+from fem_twin.microstructure.image import VoxelImage
+from fem_twin.parameters.cell import FARADAY
+from fem_twin.protocol import Protocol
+
+
+def column_electrode() -> np.ndarray:
+    """4 x 4 x 6 voxels (1 um): an NCM column from the collector down into LPSCl, a binder voxel."""
+    lab = np.full((4, 4, 6), phases.LPSCL, np.uint8)
+    lab[1:3, 1:3, 1:6] = phases.NCM
+    lab[0, 3, 2] = phases.NBR
+    lab[3, 0, 4] = phases.PORE
+    return lab
+
+
+def shared_tmpdir(comm) -> Path:
+    """A directory with the same name on every rank (created by rank 0)."""
+    name = tempfile.mkdtemp(prefix="fem_twin_dis_") if comm.rank == 0 else None
+    return Path(comm.bcast(name, root=0))
+
+
+def _run(comm, out, protocol="discharge 2C for 300 s", **kw):
+    return run_discharge(column_electrode(), 1.0, out, protocol=Protocol.parse(protocol), separator_um=2.0,
+                         comm=comm, quiet=True, **kw)
+
+
+@pytest.mark.mpi
+def test_conservation_every_step():
+    comm = MPI.COMM_WORLD
+    res = _run(comm, shared_tmpdir(comm))
+    assert res.complete, res.message
+    rows = res.rows
+    assert len(rows) > 5
+    for r in rows:
+        i = r["current_A"]
+        assert abs(r["interface_current_A"] - i) <= 1e-8 * abs(i)
+        assert abs(r["li_current_A"] - i) <= 1e-8 * abs(i)
+    for a, b in zip(rows[:-1], rows[1:]):  # lithium added to NCM = I dt / F
+        if b["dt_s"] > 0:
+            added = b["li_in_ncm_mol"] - a["li_in_ncm_mol"]
+            assert added == pytest.approx(b["current_A"] * b["dt_s"] / FARADAY, rel=1e-8)
+
+
+@pytest.mark.mpi
+def test_same_curve_on_one_and_all_ranks():
+    comm = MPI.COMM_WORLD
+    world = _run(comm, shared_tmpdir(comm), write_fields=False)
+    own = _run(MPI.COMM_SELF, Path(tempfile.mkdtemp(prefix="fem_twin_self_")), write_fields=False)
+    v1 = np.array([r["voltage_V"] for r in own.rows])
+    vn = np.array([r["voltage_V"] for r in world.rows])
+    assert v1.shape == vn.shape
+    assert np.max(np.abs(v1 - vn)) <= 1e-6
+
+
+def test_recovers_from_a_far_too_large_step(tmp_path):
+    # one 400 s step at 10C would lithiate the NCM surface beyond c_max: rejected, cut back,
+    # then the run continues with small steps until the surface saturates (~350 s)
+    res = _run(MPI.COMM_SELF, tmp_path, protocol="discharge 10C for 400 s", write_fields=False,
+               stepping=SteppingOptions(dt_initial_s=400.0, dt_max_s=400.0))
+    assert res.complete, res.message
+    assert res.summary["rejected_steps"] >= 1
+    assert len(res.rows) > 5 and res.rows[-1]["time_s"] > 300.0
+
+
+def test_files_csv_json_png_xdmf(tmp_path):
+    import json
+
+    res = _run(MPI.COMM_SELF, tmp_path, protocol="discharge 2C to 3.0 V; rest 5 min; charge 1C for 5 min")
+    assert res.complete, res.message
+    header = (tmp_path / "discharge.csv").read_text().splitlines()[0].split(",")
+    for col in ("time_s", "voltage_V", "current_A", "capacity_mAh_per_g", "capacity_mAh_per_cm2",
+                "mean_lithiation"):
+        assert col in header
+    s = json.loads((tmp_path / "discharge.json").read_text())
+    assert s["complete"] and s["ranks"] == 1 and len(s["steps"]) == 3
+    assert 100 < s["capacity_mAh_per_g"] < 300
+    assert (tmp_path / "discharge.png").stat().st_size > 1000
+    # h5py/meshio clash with DOLFINx's HDF5 in one process: read the files in a fresh interpreter
+    script = f"""
+import h5py, meshio
+d = {str(tmp_path)!r}
+for part, names in (("ncm", {{"lithiation", "c_s", "phi_s"}}),
+                    ("electrolyte", {{"phi_e", "c_e", "i_e", "li_flux"}}),
+                    ("interface", {{"eta", "j"}})):
+    with h5py.File(f"{{d}}/fields_{{part}}.h5", "r") as f:
+        assert names <= set(f["Function"].keys()), (part, list(f["Function"].keys()))
+        for n in names:
+            assert len(f["Function"][n]) >= 2, (part, n)
+with meshio.xdmf.TimeSeriesReader(f"{{d}}/fields_ncm.xdmf") as r:
+    pts, cells = r.read_points_cells()
+    seen = set()
+    for k in range(r.num_steps):  # DOLFINx writes one grid per function and time
+        seen |= set(r.read_data(k)[1])
+    # (meshio keeps one function per time; h5py above checked every dataset)
+    assert pts.shape[1] == 3 and seen and seen <= {{"lithiation", "c_s", "phi_s"}}, seen
+print("ok")
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+# -- bad input: one line, exit code 2 -------------------------------------------------------------
+@pytest.fixture
+def structure_dir(tmp_path):
+    VoxelImage(column_electrode(), 1.0).save(tmp_path / "s")
+    return tmp_path / "s"
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--c-rate", "0"], "--c-rate"),
+    (["--c-rate", "-1"], "--c-rate"),
+    (["--cutoff", "4.5"], "open-circuit"),
+    (["--params", "PARAMS_UNKNOWN"], "sigma_ncm"),
+    (["--params", "PARAMS_RANGE"], "d_ncm_m2_s"),
+])
+def test_bad_input_one_line(structure_dir, tmp_path, capsys, extra, needle):
+    (tmp_path / "unknown.toml").write_text("sigma_ncm = 1.0\n")
+    (tmp_path / "range.toml").write_text("d_ncm_m2_s = 3.0\n")
+    extra = [str(tmp_path / "unknown.toml") if e == "PARAMS_UNKNOWN" else
+             str(tmp_path / "range.toml") if e == "PARAMS_RANGE" else e for e in extra]
+    code = main(["discharge", str(structure_dir), "--separator", "2", "-q", "--no-fields"] + extra)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and needle in err[0]
+
+
+def test_structure_without_ncm_at_collector(tmp_path, capsys):
+    lab = column_electrode()
+    lab[:, :, 4:] = phases.LPSCL  # NCM stops below the collector
+    VoxelImage(lab, 1.0).save(tmp_path / "s")
+    code = main(["discharge", str(tmp_path / "s"), "--separator", "2", "-q", "--no-fields"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "collector" in err[0]
