@@ -19,7 +19,7 @@ import csv
 import json
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import FemTwinError, InputError
 
 STUDY_CSV = "conductivity_study.csv"
 SUMMARY_CSV = "conductivity_summary.csv"
@@ -99,11 +99,13 @@ def ensure_structure(d: Path, ncm_wt: float, seed: int, size: tuple[float, float
                                      size_y_um=size[1], voxel_um=voxel_um)
             image = generate(design, np.random.default_rng(seed))
             dataclasses.replace(image, seed=int(seed)).save(d)
-        except Exception as exc:  # noqa: BLE001 - re-raised on every rank below
+        except FemTwinError as exc:
             err = exc
-    err = comm.bcast(err, root=0)
+    msg = comm.bcast(None if err is None else str(err), root=0)
     if err is not None:
         raise err
+    if msg is not None:  # the other ranks stop with the same message
+        raise FemTwinError(msg)
     return VoxelImage.load(d)
 
 
@@ -180,17 +182,19 @@ def write_study_csv(path: Path, rows: list[dict]) -> None:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """Per (phase, NCM wt%): mean / min / max of sigma_eff over the seeds (non-percolating
-    cases count as 0) and the number of percolating seeds. sigma in S/m and mS/cm."""
+    """Per (phase, NCM wt%): the number of seeds and of percolating seeds, the mean of sigma_eff
+    over all seeds (non-percolating ones count as 0) and mean / min / max over the percolating
+    seeds (0 when none percolates). sigma in S/m."""
     out = []
-    keys = sorted({(r["phase"], r["ncm_wt"]) for r in rows})
-    for phase, w in keys:
+    for phase, w in sorted({(r["phase"], r["ncm_wt"]) for r in rows}):
         vals = [r["sigma_eff_S_per_m"] for r in rows if r["phase"] == phase and r["ncm_wt"] == w]
-        perc = [r for r in rows if r["phase"] == phase and r["ncm_wt"] == w and r["percolates"]]
+        perc = [r["sigma_eff_S_per_m"] for r in rows if r["phase"] == phase and r["ncm_wt"] == w
+                and r["percolates"]]
         out.append({"phase": phase, "ncm_wt": w, "n_seeds": len(vals), "n_percolating": len(perc),
-                    "sigma_eff_mean_S_per_m": sum(vals) / len(vals), "sigma_eff_min_S_per_m": min(vals),
-                    "sigma_eff_max_S_per_m": max(vals),
-                    "sigma_eff_mean_mS_per_cm": 10.0 * sum(vals) / len(vals)})
+                    "sigma_eff_mean_all_S_per_m": sum(vals) / len(vals),
+                    "sigma_eff_mean_S_per_m": sum(perc) / len(perc) if perc else 0.0,
+                    "sigma_eff_min_S_per_m": min(perc) if perc else 0.0,
+                    "sigma_eff_max_S_per_m": max(perc) if perc else 0.0})
     return out
 
 
@@ -202,33 +206,37 @@ def write_summary_csv(path: Path, summary: list[dict]) -> None:
 
 
 def plot_study(path: Path, summary: list[dict], rows: list[dict]) -> None:
-    """Two panels (electronic, ionic): sigma_eff in S/cm against NCM wt%, mean line, min-max band
-    over the seeds, every seed as a dot; cases without a path are marked at the bottom."""
+    """Two panels (electronic, ionic): sigma_eff in S/cm against NCM wt%: every seed as a dot,
+    the mean and the min-max band over the percolating seeds (log scale); the number of
+    percolating seeds is written where some seed has no path, and compositions where none
+    percolates are marked with a cross at the bottom."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
-    for ax, phase, tag in zip(axes, ("ncm", "lpscl"), "ab"):
-        srt = [s for s in summary if s["phase"] == phase]
+    for ax, phase, tag, color in zip(axes, ("ncm", "lpscl"), "ab", ("C0", "C3")):
+        srt = [s for s in summary if s["phase"] == phase and s["n_percolating"] > 0]
         pos = [r for r in rows if r["phase"] == phase and r["percolates"] and r["sigma_eff_S_per_m"] > 0]
         if pos:
-            lo_all = min(r["sigma_eff_S_per_m"] for r in pos) / 100.0
             ax.scatter([r["ncm_wt"] for r in pos], [r["sigma_eff_S_per_m"] / 100.0 for r in pos],
                        s=12, color="k", alpha=0.6, label="seeds", zorder=3)
-            band = [s for s in srt if s["sigma_eff_min_S_per_m"] > 0]
-            if band:
-                ax.fill_between([s["ncm_wt"] for s in band], [s["sigma_eff_min_S_per_m"] / 100 for s in band],
-                                [s["sigma_eff_max_S_per_m"] / 100 for s in band], color="C0" if phase == "ncm"
-                                else "C3", alpha=0.3, label="seed-to-seed range")
-            mean = [s for s in srt if s["sigma_eff_mean_S_per_m"] > 0]
-            ax.plot([s["ncm_wt"] for s in mean], [s["sigma_eff_mean_S_per_m"] / 100 for s in mean],
-                    "-o", color="C0" if phase == "ncm" else "C3", label="mean")
+            ax.fill_between([s["ncm_wt"] for s in srt], [s["sigma_eff_min_S_per_m"] / 100 for s in srt],
+                            [s["sigma_eff_max_S_per_m"] / 100 for s in srt], color=color, alpha=0.3,
+                            label="seed-to-seed range")
+            ax.plot([s["ncm_wt"] for s in srt], [s["sigma_eff_mean_S_per_m"] / 100 for s in srt], "-o",
+                    color=color, label="mean of percolating seeds")
             ax.set_yscale("log")
-            dead = [r for r in rows if r["phase"] == phase and not r["percolates"]]
-            if dead:
-                ax.scatter([r["ncm_wt"] for r in dead], [lo_all / 3] * len(dead), marker="x", color="k",
+            for s in srt:
+                if s["n_percolating"] < s["n_seeds"]:
+                    ax.annotate(f"{s['n_percolating']}/{s['n_seeds']} percolate",
+                                (s["ncm_wt"], s["sigma_eff_min_S_per_m"] / 100), textcoords="offset points",
+                                xytext=(4, -12), fontsize=8)
+            none = [s for s in summary if s["phase"] == phase and s["n_percolating"] == 0]
+            if none:
+                bottom = min(r["sigma_eff_S_per_m"] for r in pos) / 300.0
+                ax.scatter([s["ncm_wt"] for s in none], [bottom] * len(none), marker="x", color="k",
                            label="no percolating path", zorder=3)
         else:
             ax.text(0.5, 0.5, "no percolating case", transform=ax.transAxes, ha="center")

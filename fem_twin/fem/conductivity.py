@@ -167,8 +167,9 @@ def solve_ohm(msh, axis: int, lo: float, hi: float, cross_section_um2: float,
     comm = msh.comm
     V = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
     tol = 1e-6 * (hi - lo)
-    dofs_lo = dolfinx.fem.locate_dofs_geometrical(V, lambda x: np.abs(x[axis] - lo) < tol)
-    dofs_hi = dolfinx.fem.locate_dofs_geometrical(V, lambda x: np.abs(x[axis] - hi) < tol)
+    xa = V.tabulate_dof_coordinates()[:, axis]  # P1: dofs at the vertices (owned + ghost)
+    dofs_lo = np.flatnonzero(np.abs(xa - lo) < tol).astype(np.int32)
+    dofs_hi = np.flatnonzero(np.abs(xa - hi) < tol).astype(np.int32)
     bcs = [dolfinx.fem.dirichletbc(PETSc.ScalarType(voltage), dofs_lo, V),
            dolfinx.fem.dirichletbc(PETSc.ScalarType(0.0), dofs_hi, V)]
     u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
@@ -186,17 +187,17 @@ def solve_ohm(msh, axis: int, lo: float, hi: float, cross_section_um2: float,
     b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
     dolfinx.fem.petsc.set_bc(b, bcs)
 
-    P = solvers.drop_stored_zeros(A) if solver == "gamg" else A
-    ksp = solvers.make_ksp(A, P, solvers.ksp_options(solver, rtol=rtol),
+    # the operator without its stored zeros is the same operator: use it for CG and GAMG alike
+    P = solvers.drop_stored_zeros(A)
+    A.destroy()
+    ksp = solvers.make_ksp(P, P, solvers.ksp_options(solver, rtol=rtol),
                            solvers.unique_prefix("conductivity"))
     phi = dolfinx.fem.Function(V, name="potential_V")
     ksp.solve(b, phi.x.petsc_vec)
     phi.x.scatter_forward()
     its = ksp.getIterationNumber()
     ksp.destroy()
-    if P is not A:
-        P.destroy()
-    A.destroy()
+    P.destroy()
     b.destroy()
 
     # I / sigma = int grad(phi) . grad(w) dx with w = (hi - x_a) / L

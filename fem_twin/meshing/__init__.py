@@ -3,6 +3,6 @@
 Importing this package imports DOLFINx.
 """
 
-from .voxel_mesh import TaggedMesh, build_tagged_mesh
+from .voxel_mesh import TaggedMesh, build_tagged_mesh, voxel_tet_mesh
 
-__all__ = ["TaggedMesh", "build_tagged_mesh"]
+__all__ = ["TaggedMesh", "build_tagged_mesh", "voxel_tet_mesh"]

@@ -18,12 +18,17 @@ exactly.
 Connectivity: two voxels that share a face, an edge or only a corner share mesh vertices, so a P1
 space couples them: the mesh is **26-connected**, like :mod:`fem_twin.analysis.connectivity`.
 
-Numbering (the input order seen by ``mesh.topology.original_cell_index``): vertex ``(i, j, k)``
-of the (nx+1, ny+1, K+1) grid has global index ``i + (nx+1) (j + (ny+1) k)`` and tetrahedron
-``t`` of voxel ``(i, j, k)`` has input index ``6 (i + nx (j + ny k)) + t`` (K = separator layers
-+ nz). Each rank builds the cells of its own z-slab of voxel layers (and owns the vertex layers
-at its slab's bottom), so no rank ever holds the whole mesh; DOLFINx then partitions and ghosts
-the cells (ghost mode ``shared_facet``: every owned facet sees both its cells, see the facts sheet).
+Numbering (the input order seen by ``mesh.topology.original_cell_index``): grid vertex
+``(i, j, k)`` of the (nx+1, ny+1, K+1) grid has index ``i + (nx+1) (j + (ny+1) k)`` (K = separator
+layers + nz) and tetrahedron ``t`` of the n-th meshed voxel in (k, j, i) order has input index
+``6 n + t``.
+
+Parallel construction: each rank builds the cells of its own z-slab of voxel layers plus, as
+ghosts, the cells of the neighbouring layers that share a facet with its own (ghost mode
+``shared_facet``: every owned facet sees both its cells, see the facts sheet), and hands them to
+``dolfinx.cpp.mesh.create_topology`` / ``create_geometry`` directly. No rank ever holds the whole
+mesh, and DOLFINx's graph partitioning and cell reordering (most of ``dolfinx.mesh.create_mesh``'s
+time) are skipped: 4.68 M tetrahedra in ~8 s (1 rank) instead of ~43 s.
 
 Tags
 ----
@@ -262,12 +267,13 @@ def voxel_tet_mesh(keep: np.ndarray, h: float, comm=MPI.COMM_WORLD,
     grid = kuhn_cells_of(voxel, nx, ny, local=local)  # grid vertex of each cell vertex
     corner = KUHN_CORNERS[local]  # corner code a + 2b + 4c of each cell vertex in its voxel
     cells = new_id[key_of(grid, 7 - corner)]
-    on_plane = np.isin(grid[:n_owned] // sxy, (k0, k1))
+    gk = grid[:n_owned] // sxy
+    on_plane = (gk == k0) | (gk == k1)
     boundary_vertices = np.unique(cells[:n_owned][on_plane])  # may be shared with other ranks
 
     topology = dolfinx.cpp.mesh.create_topology(
-        comm, [dolfinx.mesh.CellType.tetrahedron], [cells.ravel().tolist()],
-        [input_index.tolist()], [ghost_owners.tolist()], boundary_vertices.tolist(), 0)
+        comm, [dolfinx.mesh.CellType.tetrahedron], [cells.ravel()], [input_index], [ghost_owners],
+        boundary_vertices, 0)
 
     # geometry: P1, nodes = vertices (global ids), coordinates computed here
     mark = np.zeros(int(new_id.max()) + 1, dtype=bool)
