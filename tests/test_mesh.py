@@ -5,12 +5,12 @@ and use a directory chosen on rank 0 (``shared_dir``).
 """
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import small_generated
 
 from fem_twin import phases
 from fem_twin._dolfinx import MPI, dolfinx
@@ -20,30 +20,6 @@ from fem_twin.meshing import io
 from fem_twin.meshing.voxel_mesh import build_tagged_mesh, voxel_tet_mesh
 
 H = 0.5
-
-
-@pytest.fixture
-def shared_dir():
-    """A temporary directory, the same path on every rank (made on rank 0, removed afterwards)."""
-    comm = MPI.COMM_WORLD
-    path = comm.bcast(tempfile.mkdtemp(prefix="fem_twin_test_") if comm.rank == 0 else None, root=0)
-    yield Path(path)
-    comm.Barrier()
-    if comm.rank == 0:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def small_generated(seed=1, ncm_wt=70.0):
-    """A 20 x 20 x 16 voxel structure from the project's generator (small particle sizes)."""
-    from fem_twin.design import Composition, ElectrodeDesign
-    from fem_twin.microstructure.generate import generate
-    from fem_twin.microstructure.psd import ParticleSizeDistribution as PSD
-
-    design = ElectrodeDesign(composition=Composition.from_ncm_wt(ncm_wt), size_x_um=10, size_y_um=10,
-                             thickness_um=8, loading_mg_cm2=8 * 0.2564,
-                             ncm_psd=PSD.lognormal(2.5, 4.0, 6.0, d_min=2.0, d_max=7.0),
-                             lpscl_psd=PSD.lognormal(2.0, 3.0, 5.0, d_min=1.5, d_max=6.0))
-    return generate(design, np.random.default_rng(seed))
 
 
 def face_counts(full: np.ndarray, a: int, b: int) -> int:
