@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fem_twin: set up everything from nothing, then run the main job or the tests.
-#   bash run.sh main    # set up, then the default demo (see README)
+#   bash run.sh main    # set up, then the default discharge demo on 2 ranks (see README)
+#   bash run.sh structure  # set up, then generate + analyse the default electrode
 #   bash run.sh test    # set up, then the whole test suite: serial, then mpirun -n 2
 # A second run skips the set-up steps that are already done.
 set -euo pipefail
@@ -53,6 +54,10 @@ case "$cmd" in
     setup) setup ;;
     main)
         setup
+        "$VENV/bin/mpirun" -n 2 "$VENV/bin/python" demos/discharge.py "$@"
+        ;;
+    structure)
+        setup
         "$VENV/bin/python" demos/structure.py "$@"
         ;;
     test)
@@ -62,5 +67,5 @@ case "$cmd" in
         echo "== tests under mpirun -n 2 (marker mpi) =="
         "$VENV/bin/mpirun" -n 2 "$VENV/bin/python" -m pytest -q -m mpi tests "$@"
         ;;
-    *) echo "usage: bash run.sh [main|test|setup]" >&2; exit 2 ;;
+    *) echo "usage: bash run.sh [main|test|structure|setup]" >&2; exit 2 ;;
 esac

@@ -151,3 +151,51 @@ def test_structure_without_ncm_at_collector(tmp_path, capsys):
     code = main(["discharge", str(tmp_path / "s"), "--separator", "2", "-q", "--no-fields"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "collector" in err[0]
+
+
+# -- linear solvers ---------------------------------------------------------------------------------
+def blob_electrode() -> np.ndarray:
+    """10 x 10 x 12 voxels (0.5 um): two NCM columns from the collector and a ball touching one."""
+    lab = np.full((10, 10, 12), phases.LPSCL, np.uint8)
+    lab[1:4, 1:4, 3:] = phases.NCM
+    lab[6:9, 5:8, 6:] = phases.NCM
+    i, j, k = np.indices(lab.shape)
+    lab[(i - 5.5) ** 2 + (j - 3.5) ** 2 + (k - 5.5) ** 2 < 6.5] = phases.NCM
+    lab[8, 1, 2] = phases.NBR
+    return lab
+
+
+@pytest.mark.mpi
+def test_fieldsplit_same_newton_history_as_mumps():
+    from fem_twin.fem.discharge_solvers import LinearSolverSpec
+
+    comm = MPI.COMM_WORLD
+    runs = {}
+    for name in ("mumps", "fieldsplit"):
+        runs[name] = run_discharge(blob_electrode(), 0.5, shared_tmpdir(comm),
+                                   protocol=Protocol.parse("discharge 2C for 400 s"), separator_um=1.0,
+                                   comm=comm, quiet=True, write_fields=False, solver=LinearSolverSpec(name))
+        assert runs[name].complete, runs[name].message
+        assert runs[name].summary["solver"]["name"] == name
+    a, b = runs["mumps"].rows, runs["fieldsplit"].rows
+    assert [r["newton_its"] for r in a] == [r["newton_its"] for r in b]
+    va, vb = np.array([r["voltage_V"] for r in a]), np.array([r["voltage_V"] for r in b])
+    assert np.max(np.abs(va - vb)) <= 1e-8
+    # the Krylov method iterates (several iterations per Newton step), the direct solver does not
+    assert sum(r["linear_its"] for r in b) > 3 * sum(r["newton_its"] for r in b)
+    for r in b:  # conservation holds with the iterative solver too
+        assert abs(r["interface_current_A"] - r["current_A"]) <= 1e-8 * abs(r["current_A"])
+
+
+@pytest.mark.mpi
+def test_no_petsc_options_left_after_a_run():
+    from fem_twin._dolfinx import PETSc
+
+    comm = MPI.COMM_WORLD
+    from fem_twin.fem.discharge_solvers import LinearSolverSpec
+
+    res = _run(comm, shared_tmpdir(comm), protocol="discharge 2C for 60 s", write_fields=False,
+               solver=LinearSolverSpec("fieldsplit", {"discharge_snes_max_it": "30"}))
+    assert res.complete
+    left = [k for k in PETSc.Options().getAll() if k.startswith("discharge_")]
+    assert left == []

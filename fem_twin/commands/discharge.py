@@ -27,8 +27,9 @@ def register(sub) -> None:
                         "'discharge 1C to 3.0 V; rest 10 min; charge 0.5C to 4.3 V'")
     p.add_argument("--params", default=None, help="TOML file overriding parameters (see fem_twin/parameters/cell.py)")
     p.add_argument("--separator", type=float, default=30.0, help="LPSCl separator thickness in um (default 30)")
-    p.add_argument("--solver", default="mumps", choices=["mumps", "fieldsplit"],
-                   help="linear solver: mumps (direct) or fieldsplit (GMRES + GAMG per field)")
+    p.add_argument("--solver", default="auto", choices=["auto", "mumps", "fieldsplit"],
+                   help="linear solver: mumps (direct), fieldsplit (GMRES + GAMG per field) or auto "
+                        "(default: mumps up to 30k unknowns, fieldsplit above)")
     p.add_argument("--petsc", action="append", default=[], metavar="KEY=VALUE",
                    help="PETSc option, repeatable (prefixes discharge_ for SNES, discharge_inner_ for the "
                         "linear solver), e.g. --petsc discharge_snes_max_it=40")

@@ -41,12 +41,16 @@ the concentrations off (c = c_old) to solve the potentials alone (the consistent
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import ufl
 
 from .._dolfinx import MPI, PETSc, dolfinx
 from ..parameters.cell import FARADAY, ParameterSet
-from .discharge_solvers import BorderedSystem, LinearSolverSpec, augmented_vector, global_sum
+from .discharge_solvers import (BorderedSystem, LinearSolverSpec, augmented_vector, choose_solver,
+                                clear_options,
+                                global_sum, outer_ksp_options, set_options)
 from .domains import DS_COLLECTOR, DS_INTERFACE, DS_LI, DX_ELY, DX_NCM, Domains, top_dofs
 
 PA = 1e12  # picoamperes per ampere
@@ -97,6 +101,9 @@ class DischargeProblem:
         self.I = const(0.0)  # applied current (pA), > 0 on discharge
         self.dt = const(1.0)  # time step (s)
         self.transport = const(1.0)  # 0: concentrations frozen (potentials-only solve)
+        self.timings = {"residual_s": 0.0, "jacobian_s": 0.0, "residuals": 0, "jacobians": 0}
+        self.predictor = True  # extrapolate the last two accepted states as Newton's initial guess
+        self._history = None
         self._build_forms(p)
         self._build_solver(i_ref_A * PA, snes_options or {})
         self.set_initial_state()
@@ -197,6 +204,9 @@ class DischargeProblem:
         self._block_vecs = [dolfinx.la.vector(V.dofmap.index_map, V.dofmap.index_map_bs) for V in spaces]
         sizes = [u.function_space.dofmap.index_map.size_local for u in self.fields]
         self.field_sizes = sizes
+        if self.solver_spec.name == "auto":
+            n_global = self.comm.allreduce(int(sum(sizes)), op=MPI.SUM) + 1
+            self.solver_spec = LinearSolverSpec(choose_solver(n_global), self.solver_spec.options)
         self.n = int(sum(sizes))
         offs = np.concatenate([[0], np.cumsum(sizes)])
         self.offsets = offs
@@ -222,15 +232,14 @@ class DischargeProblem:
         opts = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "snes_max_it": 25,
                 "snes_atol": 1e-10 * i_ref_pA, "snes_rtol": 1e-14, "snes_stol": 1e-14,
                 "snes_divergence_tolerance": -1}
+        opts.update(outer_ksp_options(self.solver_spec, i_ref_pA))
         opts.update(snes_options)
         opts.update({k.removeprefix(self.prefix): v for k, v in self.solver_spec.options.items()
                      if k.startswith(self.prefix) and not k.startswith(self.prefix + "inner_")})
-        o = PETSc.Options()
-        for k, v in opts.items():
-            o[self.prefix + k] = v
+        self._option_keys = set_options(self.prefix, opts)
         snes.setFromOptions()
         ksp = snes.getKSP()
-        ksp.setType("preonly")
+        ksp.setFromOptions()
         pc = ksp.getPC()
         pc.setType("python")
         pc.setPythonContext(self.sys)
@@ -243,6 +252,7 @@ class DischargeProblem:
         self.V.value = v
 
     def _residual(self, snes, X, R):
+        t0 = time.perf_counter()
         self._load(X)
         self._scatter_x()
         g = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.g_c)) + float(self.I.value)
@@ -252,6 +262,8 @@ class DischargeProblem:
             out[self.bc_rows] = xo[self.bc_rows]  # homogeneous Dirichlet rows: residual = x - 0
             if self.comm.rank == 0:
                 out[self.n] = g
+        self.timings["residual_s"] += time.perf_counter() - t0
+        self.timings["residuals"] += 1
 
     def _scatter_x(self):
         """Owned block-vector values -> the fields (with ghosts)."""
@@ -271,6 +283,7 @@ class DischargeProblem:
     def _jacobian(self, snes, X, J, P):
         from dolfinx.fem.petsc import assemble_matrix
 
+        t0 = time.perf_counter()
         self._load(X)
         self._scatter_x()
         self.Anest.zeroEntries()
@@ -287,6 +300,8 @@ class DischargeProblem:
         with self.sys.c as c:
             self._assemble_blocks(c, self.c_c)
         self.sys.d = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.d_c))
+        self.timings["jacobian_s"] += time.perf_counter() - t0
+        self.timings["jacobians"] += 1
         self.sys.update()
         J.assemble()
 
@@ -311,30 +326,59 @@ class DischargeProblem:
             u.x.array[:] = a
         self.V.value = snap[-1]
 
-    def accept(self):
-        """Make the current concentrations the old ones (after an accepted step)."""
+    def accept(self, dt: float | None = None, current_A: float | None = None):
+        """Make the current concentrations the old ones (after an accepted step of length ``dt``
+        at ``current_A``; both are remembered for the predictor)."""
+        if dt is not None and self.predictor:
+            prev = self._history
+            state = self.snapshot()
+            self._history = {"state": state, "dt": dt, "current": current_A,
+                             "delta": (tuple(a - b for a, b in zip(state, prev["state"]))
+                                       if prev is not None and prev["current"] == current_A else None)}
         self.theta_s_old.x.array[:] = self.theta_s.x.array
         if not self.frozen_ce:
             self.theta_e_old.x.array[:] = self.theta_e.x.array
+
+    def reset_history(self):
+        self._history = None
+
+    def _predict(self, current_A: float, dt: float):
+        """Initial guess: linear extrapolation of the last two accepted states (same current),
+        concentrations kept inside their bounds; else the last state."""
+        h = self._history
+        if h is None or h["delta"] is None or h["current"] != current_A:
+            return
+        r = min(dt / h["dt"], 2.0)
+        for k, u in enumerate(self.fields):
+            u.x.array[:] = h["state"][k] + r * h["delta"][k]
+        hi = 1.0 - 1e-6
+        self.theta_s.x.array[:] = np.clip(self.theta_s.x.array, 1e-6, hi)
+        if not self.frozen_ce:
+            self.theta_e.x.array[:] = np.maximum(self.theta_e.x.array, 1e-6)
+        self.V.value = h["state"][-1] + r * h["delta"][-1]
 
     # -- Newton solve ----------------------------------------------------------------------------
     def solve(self, current_A: float, dt: float, transport: bool = True) -> tuple[bool, int, int, str]:
         """Newton for one backward-Euler step of length ``dt`` at applied ``current_A`` (> 0 discharge).
 
-        Returns (converged, Newton iterations, linear iterations, reason). On failure the
-        fields hold the last iterate: restore a snapshot before retrying.
+        Returns (converged, Newton iterations, linear iterations, reason). Linear iterations are
+        Krylov iterations on the bordered system (fieldsplit) or direct solves (mumps). On
+        failure the fields hold the last iterate: restore a snapshot before retrying.
         """
         from dolfinx.fem.petsc import assign
 
         self.I.value = current_A * PA
         self.dt.value = dt
         self.transport.value = 1.0 if transport else 0.0
+        if transport and self.predictor:
+            self._predict(current_A, dt)
         assign(self.fields, self.x)
         with self.X as out:
             out[: self.n] = self.x.getArray(readonly=True)
             if self.comm.rank == 0:
                 out[self.n] = float(self.V.value)
         self.sys.linear_its = 0
+        self.sys.new_solve()
         try:
             self.snes.solve(None, self.X)
             reason = self.snes.getConvergedReason()
@@ -343,12 +387,13 @@ class DischargeProblem:
         except PETSc.Error as exc:  # e.g. a failed factorisation or inner Krylov solve
             ok, why = False, f"PETSc error {exc.ierr}"
         its = self.snes.getIterationNumber()
+        lits = self.sys.linear_its if self.sys.exact else self.snes.getLinearSolveIterations()
         self._load(self.X)
         self.x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
         assign(self.x, self.fields)
         if ok and not self.concentrations_ok():
             ok, why = False, CONCENTRATION_FAILURE
-        return ok, its, self.sys.linear_its, why
+        return ok, its, lits, why
 
     def concentrations_ok(self) -> bool:
         xs = self.theta_s.x.array
@@ -390,3 +435,4 @@ class DischargeProblem:
             if o is not None:
                 o.destroy()
         self.sys.free()
+        clear_options(self._option_keys)  # no "unused option" warnings at exit

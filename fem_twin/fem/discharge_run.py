@@ -33,6 +33,14 @@ class DischargeResult:
     rows: list
 
 
+def _peak_rss_mb() -> float:
+    import resource
+    import sys
+
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024.0 / (1024.0 if sys.platform == "darwin" else 1.0)
+
+
 def electrode_numbers(labels: np.ndarray, voxel_um: float, params: ParameterSet) -> dict:
     """NCM volume/mass, eps_NCM, face area and the 1C current of a composite image."""
     n_ncm = int(np.count_nonzero(labels == phases.NCM))
@@ -89,7 +97,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     say(f"fem-twin discharge: {labels.shape} voxels of {voxel_um:g} um + {separator_um:g} um separator, "
         f"{domains.num_cells_global} cells, {problem.num_dofs} unknowns on {comm.size} rank(s); "
         f"1C = {num['i_1c_A']:.4e} A; dead NCM {report.as_dict()['dead_ncm_fraction']:.2%}, "
-        f"dead LPSCl {report.as_dict()['dead_lpscl_fraction']:.2%}; solver {solver.name}")
+        f"dead LPSCl {report.as_dict()['dead_lpscl_fraction']:.2%}; solver {problem.solver_spec.name}")
     files = RunFiles(outdir, comm, num["ncm_mass_g"], num["face_area_cm2"])
     fields = FieldWriter(problem, outdir) if write_fields else None
     newton_total = [0, 0]
@@ -129,8 +137,9 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                  "ncm_volume_um3": domains.ncm_volume_um3,
                  "electrolyte_volume_um3": domains.electrolyte_volume_um3,
                  "kappa_lpscl_S_m": problem.kappa},
-        "solver": {"name": solver.name, "options": solver.options,
-                   "newton_iterations": newton_total[0], "linear_iterations": newton_total[1]},
+        "solver": {"name": problem.solver_spec.name, "requested": solver.name, "options": solver.options,
+                   "newton_iterations": newton_total[0], "linear_iterations": newton_total[1],
+                   "timings": {**problem.timings, **{f"linear_{k}": v for k, v in problem.sys.timings.items()}}},
         "stepping": stepping.as_dict(),
         "conservation": {"max_interface_vs_applied_rel_1C": max(cons) if cons else None,
                          "max_li_vs_applied_rel_1C": max(cons_li) if cons_li else None},
@@ -138,6 +147,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         "ranks": comm.size, "wall_time_s": time.perf_counter() - t0,
         "mesh_time_s": t_mesh, "time_loop_s": t_run, "accepted_rows": len(rows),
     }
+    summary["peak_rss_MB_max_rank"] = comm.allreduce(_peak_rss_mb(), op=MPI.MAX)
     files.finish(summary)
     problem.destroy()
     if out["complete"]:

@@ -123,7 +123,7 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                 continue
             # accepted
             cutbacks = 0
-            problem.accept()
+            problem.accept(dt, current)
             t += dt
             t_step += dt
             charge_C += current * dt
