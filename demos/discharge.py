@@ -7,6 +7,7 @@
 # discharged at `--c-rate` (default 1C) to 3.0 V at 30 degC.
 #
 # Run: `mpirun -n 2 python demos/discharge.py [--size 16] [--c-rate 1] [--output out/discharge_demo]`
+# (a checkpoint every `--checkpoint-every` steps and on SIGTERM; `--restart` continues a killed run)
 #
 # Writes to the output folder: `structure.npz`, `discharge.csv`, `discharge.json`,
 # `discharge.png` and XDMF fields (`fields_*.xdmf`, open in ParaView).
@@ -21,6 +22,7 @@ import numpy as np
 
 from fem_twin._dolfinx import MPI
 from fem_twin.design import Composition, ElectrodeDesign
+from fem_twin.fem.checkpoint import CheckpointOptions
 from fem_twin.fem.discharge_run import run_discharge
 from fem_twin.fem.discharge_solvers import LinearSolverSpec
 from fem_twin.fem.stepping import SteppingOptions
@@ -53,6 +55,10 @@ parser.add_argument("--output", default="out/discharge_demo")
 parser.add_argument("--no-fields", action="store_true", help="skip the XDMF fields")
 parser.add_argument("--dt-max", type=float, default=0.1,
                     help="largest time step as a fraction of an hour at the C-rate (default 0.1)")
+parser.add_argument("--checkpoint-every", type=int, default=10,
+                    help="OUTPUT/checkpoint.npz every N accepted steps (default 10; 0: only on SIGTERM)")
+parser.add_argument("--restart", action="store_true",
+                    help="continue a killed run from OUTPUT/checkpoint.npz (same arguments otherwise)")
 args = parser.parse_args()
 comm = MPI.COMM_WORLD
 out = Path(args.output)
@@ -88,7 +94,8 @@ result = run_discharge(image.labels, image.voxel_size_um, out, params=params, pr
                        separator_um=args.separator, solver=LinearSolverSpec(args.solver),
                        stepping=SteppingOptions(dt_initial_s=hour / 100, dt_max_s=args.dt_max * hour,
                                                 max_dV=0.1, output_every=5, saturation_dt=2e-3), comm=comm,
-                       write_fields=not args.no_fields)
+                       write_fields=not args.no_fields,
+                       checkpoint=CheckpointOptions(every=args.checkpoint_every, restart=args.restart))
 # -
 
 # ## Results
@@ -100,6 +107,10 @@ result = run_discharge(image.labels, image.voxel_size_um, out, params=params, pr
 if comm.rank == 0:
     s = result.summary
     print(f"complete: {result.complete} ({result.message})")
+    if s["capacity_mAh_per_g"] is None:  # interrupted (SIGTERM) or failed in the first step
+        again = "; continue with --restart" if s.get("interrupted_at_time_s") is not None else ""
+        print(f"no finished step yet; files in {out}{again}")
+        sys.exit(1)
     print(f"capacity {s['capacity_mAh_per_g']:.1f} mAh/g, {s['capacity_mAh_per_cm2']:.4f} mAh/cm2; "
           f"{s['mesh']['unknowns']} unknowns; wall time {time.perf_counter() - t0:.1f} s on {comm.size} rank(s)")
     print(f"files in {out}: discharge.csv, discharge.json, discharge.png, fields_*.xdmf")

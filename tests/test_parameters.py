@@ -37,11 +37,12 @@ def test_toml_overrides_and_rejections(tmp_path):
         ParameterSet().with_overrides({"t_plus": 1.5})
 
 
-def test_ocp_chen2020_and_ufl_agree():
-    ocp = OpenCircuitPotential()
-    x = np.array([0.27, 0.5, 0.9])
+@pytest.mark.parametrize("kind", ["chen2020", "chen2020_xu2019"])
+def test_ocp_numpy_and_ufl_agree(kind):
+    ocp = OpenCircuitPotential(kind)
+    x = np.array([0.27, 0.5, 0.9, 0.99])
     u = ocp.numpy(x)
-    assert np.all(np.diff(u) < 0) and 4.2 < u[0] < 4.3 and 3.5 < u[-1] < 3.6
+    assert np.all(np.diff(u) < 0) and 4.2 < u[0] < 4.3 and 3.5 < u[2] < 3.6
     assert ocp.lithiation_at(float(u[1])) == pytest.approx(0.5, abs=1e-9)
     import ufl  # the UFL expression evaluates to the same numbers on a constant
 
@@ -52,6 +53,19 @@ def test_ocp_chen2020_and_ufl_agree():
         c = dolfinx.fem.Constant(msh, float(xv))
         val = dolfinx.fem.assemble_scalar(dolfinx.fem.form(ocp.ufl(c) * ufl.dx(domain=msh)))
         assert val == pytest.approx(uv, rel=1e-12)
+
+
+def test_ocp_end_of_discharge_drop():
+    """The default adds Xu 2019's drop: no change below x = 0.9, 3.0 V reached near x = 0.996
+    (Chen 2020 alone never goes below 3.49 V)."""
+    chen, default = OpenCircuitPotential("chen2020"), OpenCircuitPotential()
+    assert default.kind == "chen2020_xu2019"
+    x = np.linspace(0.2, 0.9, 50)
+    assert np.max(np.abs(default.numpy(x) - chen.numpy(x))) < 2e-5
+    assert chen.numpy(1.0) > 3.48
+    assert default.numpy(1.0) == pytest.approx(float(chen.numpy(1.0)) - 5.623e-5 * np.exp(9.445), abs=1e-9)
+    assert default.lithiation_at(3.0) == pytest.approx(0.9966, abs=5e-4)
+    assert np.isnan(chen.lithiation_at(3.0))
 
 
 def test_protocol_parse():

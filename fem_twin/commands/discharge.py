@@ -3,8 +3,13 @@
 Reads DIR/structure.npz, removes dead clusters, meshes it with a separator, solves the coupled
 potentials and concentrations (see :mod:`fem_twin.fem.discharge`) and writes DIR/discharge.csv,
 DIR/discharge.json, DIR/discharge.png and XDMF fields (``--output`` to write elsewhere). Exit
-code 0 when the protocol finished, 1 when a time step failed (files hold what was computed),
-2 on bad input.
+code 0 when the protocol finished, 1 when a time step failed or the run was interrupted (files
+hold what was computed), 2 on bad input.
+
+Checkpoints: checkpoint.npz in the output directory every --checkpoint-every accepted steps and,
+after a SIGTERM (e.g. kill of mpirun or a batch system's time limit), at the next accepted step;
+the run then stops with exit code 1. --restart continues from that file (on any number of ranks)
+with the same inputs and reproduces the uninterrupted run's voltage curve.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from ..errors import InputError
 
 def register(sub) -> None:
     p = sub.add_parser("discharge", help="simulate a galvanostatic discharge (or a protocol)",
-                       description=__doc__.split("\n\n")[1])
+                       description=__doc__.split("\n\n")[1], epilog=__doc__.split("\n\n")[2])
     p.add_argument("dir", help="directory holding structure.npz (from 'fem-twin generate')")
     p.add_argument("--c-rate", type=float, default=1.0, help="discharge C-rate (default 1)")
     p.add_argument("--cutoff", type=float, default=3.0, help="cut-off voltage in V (default 3.0)")
@@ -37,6 +42,14 @@ def register(sub) -> None:
     p.add_argument("--dt-max", type=float, default=None, help="largest time step in s (default: 1/50 h at the C-rate)")
     p.add_argument("--output-every", type=int, default=10, help="XDMF fields every N steps (default 10)")
     p.add_argument("--no-fields", action="store_true", help="skip the XDMF fields")
+    p.add_argument("--checkpoint-every", type=int, default=10, metavar="N",
+                   help="write OUTPUT/checkpoint.npz every N accepted time steps (default 10; 0: only on "
+                        "SIGTERM). After SIGTERM the run writes a checkpoint at the next accepted step and "
+                        "stops (exit code 1)")
+    p.add_argument("--restart", action="store_true",
+                   help="continue from OUTPUT/checkpoint.npz (same structure, parameters, protocol and "
+                        "time-step options; any number of ranks): the CSV is continued from the "
+                        "checkpoint time, fields go to fields_*_restartN.xdmf")
     p.add_argument("-o", "--output", default=None, help="output directory (default: DIR)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_discharge)
@@ -65,16 +78,34 @@ def build_inputs(args):
     return params, protocol, LinearSolverSpec.parse(args.solver, args.petsc), stepping
 
 
+def checkpoint_options(args):
+    """CheckpointOptions from ``--checkpoint-every`` and ``--restart``."""
+    from ..fem.checkpoint import CheckpointOptions
+
+    every = getattr(args, "checkpoint_every", 10)
+    if every is None or every < 0:
+        raise InputError("--checkpoint-every", "an integer >= 0 (0: only on SIGTERM)", every)
+    return CheckpointOptions(every=every, restart=bool(getattr(args, "restart", False)))
+
+
 def cmd_discharge(args) -> int:
     from ..microstructure.image import VoxelImage
 
     params, protocol, solver, stepping = build_inputs(args)
+    checkpoint = checkpoint_options(args)
     image = VoxelImage.load(Path(args.dir))
     from ..fem.discharge_run import run_discharge
 
     result = run_discharge(image.labels, image.voxel_size_um, Path(args.output or args.dir), params=params,
                            protocol=protocol, separator_um=args.separator, solver=solver, stepping=stepping,
-                           write_fields=not args.no_fields, quiet=args.quiet)
+                           write_fields=not args.no_fields, quiet=args.quiet, checkpoint=checkpoint)
+    if not result.complete and result.summary.get("interrupted_at_time_s") is not None:
+        from .._dolfinx import MPI
+
+        if MPI.COMM_WORLD.rank == 0:
+            print(f"fem-twin discharge: {result.message} at t = {result.summary['interrupted_at_time_s']:.6g} s; "
+                  f"continue with --restart", file=sys.stderr)
+        return 1
     if not result.complete:
         print(f"fem-twin discharge: error: {result.message}; results up to the last good step are in "
               f"{args.output or args.dir} (discharge.json marked incomplete)", file=sys.stderr)

@@ -3,12 +3,15 @@
 ``study conductivity`` reproduces the seed's Fig. 2a,b: for every NCM wt% (NBR 2 wt%, LPSCl the
 rest) and seed it generates the structure into ``DIR/ncm<W>_seed<S>/`` (kept when
 ``structure.npz`` exists), solves the electronic (NCM) and ionic (LPSCl) effective conductivity
-along z (kept when ``conductivity_<phase>.json`` exists with the same settings) and writes
+along z with ``--method`` (fv: voxel finite volumes, default; p1: P1 on the Kuhn mesh; see
+``fem-twin conductivity -h``; kept when ``conductivity_<phase>.json`` exists with the same
+settings) and writes
 ``DIR/conductivity_study.csv`` (one row per case and phase), ``DIR/conductivity_summary.csv``
 (mean / min / max over the seeds) and ``DIR/conductivity_study.png`` (sigma_eff against NCM wt%,
-seed-to-seed band, log scale). The phase meshes are built in memory from the image (the same
-cells as the submeshes of ``fem-twin mesh``); ``--mesh-files`` also writes the full tagged mesh
-of each case (about 0.8 GB per seed-size case).
+seed-to-seed band, log scale). The phase meshes are built in memory from the image (fv: one
+hexahedron per voxel; p1: the same tetrahedra as the submeshes of ``fem-twin mesh``);
+``--mesh-files`` also writes the full tagged mesh of each case (about 0.8 GB per seed-size case,
+for the discharge model; the study does not need it).
 
 Other study kinds (``study discharge``) are separate functions registered next to it.
 """
@@ -20,6 +23,7 @@ import json
 from pathlib import Path
 
 from ..errors import FemTwinError, InputError
+from .conductivity import DEFAULT_METHOD
 
 STUDY_CSV = "conductivity_study.csv"
 SUMMARY_CSV = "conductivity_summary.csv"
@@ -44,6 +48,8 @@ def register_conductivity(kinds) -> None:
     c.add_argument("--seeds", default="1-5", help="seeds: a range 1-5 or a list 1,2,3 (default 1-5)")
     c.add_argument("--size", default="50,50", help="x,y extent of each structure in um (default 50,50)")
     c.add_argument("--voxel", type=float, default=0.5, help="voxel edge in um (default 0.5)")
+    c.add_argument("--method", default=DEFAULT_METHOD,
+                   help="fv (voxel finite volumes, default) or p1 (P1 on the Kuhn tetrahedral mesh)")
     c.add_argument("--solver", default="gamg", help="gamg (default) or mumps")
     c.add_argument("--rtol", type=float, default=1e-8, help="CG relative tolerance (default 1e-8)")
     c.add_argument("--mesh-files", action="store_true", help="also write each case's tagged mesh files")
@@ -121,9 +127,11 @@ def _reusable(path: Path, settings: dict) -> dict | None:
 
 def cmd_study_conductivity(args) -> int:
     from .._dolfinx import MPI
+    from ..fem.conductivity import check_method
     from .conductivity import output_stem, run_conductivity
 
     comm = MPI.COMM_WORLD
+    method = check_method(args.method)
     comps = parse_compositions(args.compositions)
     seeds = parse_seeds(args.seeds)
     try:
@@ -144,7 +152,8 @@ def cmd_study_conductivity(args) -> int:
 
                 write_tagged_mesh(build_tagged_mesh(image.labels, image.voxel_size_um, 0.0, comm), d)
             for phase in ("ncm", "lpscl"):
-                settings = {"solver": args.solver, "axis": "z", "connectivity": 26}
+                settings = {"solver": args.solver, "axis": "z", "method": method,
+                            "connectivity": 6 if method == "fv" else 26}
                 data = None
                 if comm.rank == 0:
                     data = _reusable(d / f"{output_stem(phase, 'z')}.json", settings)
@@ -152,11 +161,11 @@ def cmd_study_conductivity(args) -> int:
                 reused = data is not None
                 if not reused:
                     data = run_conductivity(d, phase, "z", None, args.solver, args.rtol,
-                                            fields=args.fields, comm=comm).to_dict()
+                                            fields=args.fields, comm=comm, method=method).to_dict()
                 rows.append({"ncm_wt": w, "seed": s, **{k: data[k] for k in CSV_FIELDS[2:]}})
                 if comm.rank == 0:
                     v = data["sigma_eff_S_per_m"]
-                    print(f"ncm {w:g} wt% seed {s} {phase:5s}: sigma_eff = {v:.4g} S/m"
+                    print(f"ncm {w:g} wt% seed {s} {phase:5s} ({method}): sigma_eff = {v:.4g} S/m"
                           + (" (no path)" if not data["percolates"] else "")
                           + (" [reused]" if reused else f" [{data['wall_time_s']:.1f} s]"), flush=True)
     if comm.rank == 0:
@@ -168,7 +177,7 @@ def cmd_study_conductivity(args) -> int:
     return 0
 
 
-CSV_FIELDS = ["ncm_wt", "seed", "phase", "percolates", "sigma_intrinsic_S_per_m", "sigma_eff_S_per_m",
+CSV_FIELDS = ["ncm_wt", "seed", "phase", "method", "percolates", "sigma_intrinsic_S_per_m", "sigma_eff_S_per_m",
               "volume_fraction", "active_volume_fraction", "tortuosity_factor", "ksp_iterations",
               "num_dofs", "wall_time_s"]
 
@@ -216,6 +225,8 @@ def plot_study(path: Path, summary: list[dict], rows: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+    methods = sorted({str(r.get("method", "p1")) for r in rows})
+    fig.suptitle(f"effective conductivity along z ({', '.join(methods)})", fontsize=10)
     for ax, phase, tag, color in zip(axes, ("ncm", "lpscl"), "ab", ("C0", "C3")):
         srt = [s for s in summary if s["phase"] == phase and s["n_percolating"] > 0]
         pos = [r for r in rows if r["phase"] == phase and r["percolates"] and r["sigma_eff_S_per_m"] > 0]
@@ -244,6 +255,7 @@ def plot_study(path: Path, summary: list[dict], rows: list[dict]) -> None:
         ax.set_ylabel(f"effective {'electronic' if phase == 'ncm' else 'ionic'} conductivity (S/cm)")
         ax.set_title(f"({tag}) {PHASE_TITLES[phase]}")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.savefig(path, dpi=150)
     plt.close(fig)

@@ -77,7 +77,7 @@ class DischargeProblem:
         self.comm = d.parent.comm
         self.solver_spec = solver or LinearSolverSpec()
         self.frozen_ce = p.frozen_ce
-        self.quadrature_degree = 2
+        self.quadrature_degree = 1
         self.kappa = p.sigma_lpscl(eps_ncm)
         msh = d.parent
         # one space object per field: a DirichletBC applies to every block whose space *is* its
@@ -105,6 +105,7 @@ class DischargeProblem:
         self.predictor = True  # extrapolate the last two accepted states as Newton's initial guess
         self._history = None
         self._build_forms(p)
+        self.set_initial_state()  # (finite values for the first, pattern-fixing assembly)
         self._build_solver(i_ref_A * PA, snes_options or {})
         self.set_initial_state()
 
@@ -132,34 +133,55 @@ class DischargeProblem:
         else:
             j_li = None
         self.j_li_expr = j_li
-        # one fixed quadrature rule for every facet integral: the residuals and the current
+        # one fixed quadrature rule (degree 1: the facet midpoint; degree 2 costs 1.5x the Jacobian
+        # time and moved the one-particle test by 0.6 mV) for every facet integral: the residuals and the current
         # functional g must integrate j identically, or conservation holds only to the
         # quadrature error (1e-6 near saturation with the estimated degrees)
         qd = {"quadrature_degree": self.quadrature_degree}
         dG, dNCM, dELY = dS(DS_INTERFACE, metadata=qd), dx(DX_NCM), dx(DX_ELY)
         dLI = ds(DS_LI, metadata=qd)
+        # The forms are written as (linear bulk part) + (the rest). The linear bulk parts are the
+        # mass and stiffness terms with constant coefficients: their Jacobian blocks are cached
+        # matrices (``self.lin_blocks``: field, scale as a function of (dt, transport), form) and
+        # only the rest (interface kinetics, the ln c_e flux) is assembled at every Newton step.
+        tri = lambda u: ufl.TrialFunction(u.function_space)  # noqa: E731
+        gg = lambda a, b: ufl.inner(ufl.grad(a), ufl.grad(b))  # noqa: E731
+        mass_cs, stiff_cs = FARADAY * cmax * 1e-6, FARADAY * cmax * p.d_ncm_m2_s * 1e6
+        sig_s, kap = p.sigma_ncm_S_m * 1e6, self.kappa * 1e6
+        lin = [  # (field, scale(dt, transport), bilinear form of the linear bulk term)
+            (0, lambda dt, tr: mass_cs / dt, tri(th_s) * q_s * dNCM),
+            (0, lambda dt, tr: stiff_cs * tr, gg(tri(th_s), q_s) * dNCM),
+            (1, lambda dt, tr: sig_s, gg(tri(psi), v_s) * dNCM),
+            (2, lambda dt, tr: kap, gg(tri(phi_e), w_e) * dELY),
+        ]
         # NCM mass balance (pA): F c_max [ (x - x_old)/dt q + D_s grad x . grad q ] + j q
-        F_cs = (FARADAY * cmax * (1e-6 * (th_s - self.theta_s_old) / dt * q_s
-                                  + tr * p.d_ncm_m2_s * 1e6 * ufl.inner(ufl.grad(th_s), ufl.grad(q_s))) * dNCM
-                + tr * j * q_s("+") * dG)
+        F_cs_lin = (mass_cs * (th_s - self.theta_s_old) / dt * q_s + tr * stiff_cs * gg(th_s, q_s)) * dNCM
+        F_cs_nl = tr * j * q_s("+") * dG
         # NCM charge balance (pA)
-        F_ps = p.sigma_ncm_S_m * 1e6 * ufl.inner(ufl.grad(psi), ufl.grad(v_s)) * dNCM + j * v_s("+") * dG
+        F_ps_lin = sig_s * gg(psi, v_s) * dNCM
+        F_ps_nl = j * v_s("+") * dG
         # electrolyte charge balance (pA)
-        flux_e = ufl.grad(phi_e)
+        F_pe_lin = kap * gg(phi_e, w_e) * dELY
+        F_pe_nl = -j * w_e("-") * dG
         if not self.frozen_ce:
-            flux_e = flux_e - 2.0 * p.thermal_voltage * (1.0 - p.t_plus) * ufl.grad(th_e) / _clip(th_e, hi=1e6)
-        F_pe = self.kappa * 1e6 * ufl.inner(flux_e, ufl.grad(w_e)) * dELY - j * w_e("-") * dG
+            F_pe_nl = F_pe_nl - kap * 2.0 * p.thermal_voltage * (1.0 - p.t_plus) * ufl.inner(
+                ufl.grad(th_e) / _clip(th_e, hi=1e6), ufl.grad(w_e)) * dELY
         if j_li is not None:
-            F_pe = F_pe - j_li * w_e * dLI
-        self.F = [F_cs, F_ps, F_pe]
+            F_pe_nl = F_pe_nl - j_li * w_e * dLI
+        F_lin, F_nl = [F_cs_lin, F_ps_lin, F_pe_lin], [F_cs_nl, F_ps_nl, F_pe_nl]
         if not self.frozen_ce:
             q_e = ufl.TestFunction(self.Vce)
-            F_ce = (FARADAY * ce0 * (1e-6 * (th_e - self.theta_e_old) / dt * q_e
-                                     + tr * p.d_lpscl_m2_s * 1e6 * ufl.inner(ufl.grad(th_e), ufl.grad(q_e))) * dELY
-                    - tr * (1.0 - p.t_plus) * j * q_e("-") * dG)
+            mass_ce, stiff_ce = FARADAY * ce0 * 1e-6, FARADAY * ce0 * p.d_lpscl_m2_s * 1e6
+            lin += [(3, lambda dt, tr: mass_ce / dt, tri(th_e) * q_e * dELY),
+                    (3, lambda dt, tr: stiff_ce * tr, gg(tri(th_e), q_e) * dELY)]
+            F_lin.append((mass_ce * (th_e - self.theta_e_old) / dt * q_e + tr * stiff_ce * gg(th_e, q_e)) * dELY)
+            F_ce_nl = -tr * (1.0 - p.t_plus) * j * q_e("-") * dG
             if j_li is not None:
-                F_ce = F_ce - tr * (1.0 - p.t_plus) * j_li * q_e * dLI
-            self.F.append(F_ce)
+                F_ce_nl = F_ce_nl - tr * (1.0 - p.t_plus) * j_li * q_e * dLI
+            F_nl.append(F_ce_nl)
+        self.F = [a + b for a, b in zip(F_lin, F_nl)]
+        self._F_nl = F_nl
+        self._lin = lin
         # galvanostatic condition g = int j dS (+ I, added in the callback), its derivatives
         self.g = j * dG
         one = dolfinx.fem.Function(self.Vs)
@@ -169,7 +191,11 @@ class DischargeProblem:
         self.F_c = cf(self.F)
         J = [[ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)) for u in self.fields]
              for Fi in self.F]
-        self.J_c = cf(J)
+        self.J_c = cf(J)  # the whole Jacobian (its pattern; a reference for the tests)
+        # the part assembled at every Newton step: derivatives of the non-linear terms
+        self.Jnl_c = cf([[ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)) for u in self.fields]
+                         for Fi in self._F_nl])
+        self.lin_c = [(k, scale, cf(a)) for k, scale, a in self._lin]
         self.bF_c = cf([ufl.derivative(Fi, psi, one) for Fi in self.F])  # dF/dV
         self.c_c = cf([ufl.derivative(self.g, u, ufl.TestFunction(u.function_space)) for u in self.fields])
         self.g_c = cf(self.g)
@@ -190,15 +216,36 @@ class DischargeProblem:
 
     # -- PETSc objects -------------------------------------------------------------------------
     def _build_solver(self, i_ref_pA: float, snes_options: dict):
-        from dolfinx.fem.petsc import create_matrix, create_vector
+        from dolfinx.fem.petsc import assemble_matrix, create_matrix, create_vector
 
         # Block assembly with kind="mpi" of these mixed-domain interior-facet forms gave wrong
         # entries in DOLFINx 0.11 (checked against finite differences); every block is assembled
         # on its own into a MatNest and converted to one AIJ matrix instead.
         # (Converting the nest before its first assembly left it unusable: A is made at the first
         # Jacobian; out=None would convert in place.)
-        self.Anest = create_matrix(self.J_c, kind="nest")
+        # Every block is created on its own from its form and the nest is made of them (a block
+        # of create_matrix(J, kind="nest") had another sparsity pattern than create_matrix of the
+        # same block form, which breaks the same-pattern additions below).
+        # PETSc squeezes the pattern of an AIJ matrix to the entries set before its first final
+        # assembly, so each block is first assembled from the whole Jacobian form: the nest blocks
+        # and the cached linear blocks then share one pattern whatever is assembled later.
+        self._blocks = [[create_matrix(a) for a in row] for row in self.J_c]
+        self.Anest = PETSc.Mat().createNest(self._blocks, comm=self.comm)
+        assemble_matrix(self.Anest, self.J_c, self.bcs, diag=1.0)
+        self.Anest.assemble()
         self.A = None
+        # the linear bulk blocks, assembled once (Dirichlet rows and columns zero; the nest
+        # assembly of the rest puts the unit diagonal)
+        self.lin_mats = []
+        for k, scale, a in self.lin_c:
+            M = create_matrix(self.J_c[k][k])
+            assemble_matrix(M, self.J_c[k][k], self.bcs, diag=0.0)
+            M.assemble()
+            M.zeroEntries()
+            assemble_matrix(M, a, self.bcs, diag=0.0)
+            M.assemble()
+            self.lin_mats.append((k, scale, M))
+        self.cache_linear_blocks = True
         spaces = [u.function_space for u in self.fields]
         self.x = create_vector(spaces, kind="mpi")
         self._block_vecs = [dolfinx.la.vector(V.dofmap.index_map, V.dofmap.index_map_bs) for V in spaces]
@@ -281,14 +328,11 @@ class DischargeProblem:
             out[self.offsets[k]:self.offsets[k + 1]] = vec.array[: self.field_sizes[k]]
 
     def _jacobian(self, snes, X, J, P):
-        from dolfinx.fem.petsc import assemble_matrix
 
         t0 = time.perf_counter()
         self._load(X)
         self._scatter_x()
-        self.Anest.zeroEntries()
-        assemble_matrix(self.Anest, self.J_c, self.bcs, diag=1.0)
-        self.Anest.assemble()
+        self.assemble_jacobian_nest()
         if self.A is None:
             self.A = self.Anest.convert("aij", out=PETSc.Mat())
         else:
@@ -304,6 +348,22 @@ class DischargeProblem:
         self.timings["jacobians"] += 1
         self.sys.update()
         J.assemble()
+
+    def assemble_jacobian_nest(self, cached: bool | None = None):
+        """Field Jacobian into ``self.Anest`` at the current fields: the non-linear part assembled,
+        plus the cached linear bulk blocks scaled for the current dt (``cached=False``: the whole
+        Jacobian assembled from its form, the reference)."""
+        from dolfinx.fem.petsc import assemble_matrix
+
+        cached = self.cache_linear_blocks if cached is None else cached
+        self.Anest.zeroEntries()
+        assemble_matrix(self.Anest, self.Jnl_c if cached else self.J_c, self.bcs, diag=1.0)
+        self.Anest.assemble()
+        if cached:
+            dt, tr = float(self.dt.value), float(self.transport.value)
+            for k, scale, M in self.lin_mats:
+                self.Anest.getNestSubMatrix(k, k).axpy(scale(dt, tr), M, PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            self.Anest.assemble()
 
     # -- state -----------------------------------------------------------------------------------
     def set_initial_state(self):
@@ -431,7 +491,8 @@ class DischargeProblem:
         return int(self.X.getSize())
 
     def destroy(self):
-        for o in (self.snes, self.Jshell, self.X, self.R, self.A, self.Anest, self.x):
+        for o in (self.snes, self.Jshell, self.X, self.R, self.A, self.Anest, self.x,
+                  *(M for _, _, M in self.lin_mats), *(b for row in self._blocks for b in row)):
             if o is not None:
                 o.destroy()
         self.sys.free()

@@ -10,7 +10,11 @@
 - ``discharge.png``: voltage vs specific capacity, one line per protocol step.
 - ``fields_ncm.xdmf`` (lithiation, c_s, phi_s), ``fields_electrolyte.xdmf`` (phi_e, c_e, the ionic
   current density i_e as a cell vector in A/m2 and the Li+ flux i_e/F), ``fields_interface.xdmf``
-  (eta, j on the NCM | LPSCl facets, P1 on a facet mesh).
+  (eta, j on the NCM | LPSCl facets, P1 on a facet mesh). A restarted run (``--restart``) writes
+  its fields from the restart time on into ``fields_*_restart<N>.xdmf`` (N-th restart; the
+  mesh partition may differ from the first run's); the earlier files keep theirs.
+- ``checkpoint.npz``: see :mod:`fem_twin.fem.checkpoint`; on restart the CSV is rewritten from
+  the rows stored in the checkpoint, then continued.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ def _vertex_to_dof(space) -> np.ndarray:
     out = np.full(nv, -1, np.int64)
     dm = space.dofmap.list
     nc = dm.shape[0]
+    if nc == 0:  # a rank without cells of this (sub)mesh
+        return out
     verts = c2v.array.reshape(nc, -1)
     out[verts.ravel()] = dm.ravel()
     return out
@@ -93,7 +99,7 @@ class InterfaceFields:
 class FieldWriter:
     """XDMF time series of the phase fields and the interface (see the module docstring)."""
 
-    def __init__(self, problem, outdir: Path):
+    def __init__(self, problem, outdir: Path, suffix: str = ""):
         pb, p = problem, problem.params
         comm = pb.comm
         self.pb = pb
@@ -110,9 +116,8 @@ class FieldWriter:
         self.ie_expr = dolfinx.fem.Expression(-pb.kappa * 1e6 * grad_mu, Q.element.interpolation_points)
         self.iface = InterfaceFields(pb)
         self.files = {
-            "ncm": dolfinx.io.XDMFFile(comm, str(outdir / "fields_ncm.xdmf"), "w"),
-            "electrolyte": dolfinx.io.XDMFFile(comm, str(outdir / "fields_electrolyte.xdmf"), "w"),
-            "interface": dolfinx.io.XDMFFile(comm, str(outdir / "fields_interface.xdmf"), "w"),
+            part: dolfinx.io.XDMFFile(comm, str(outdir / f"fields_{part}{suffix}.xdmf"), "w")
+            for part in ("ncm", "electrolyte", "interface")
         }
         self.files["ncm"].write_mesh(ncm_mesh)
         self.files["electrolyte"].write_mesh(ely_mesh)
@@ -142,9 +147,12 @@ class FieldWriter:
 
 
 class RunFiles:
-    """CSV rows as they come, JSON summary and PNG at the end (rank 0 writes)."""
+    """CSV rows as they come, JSON summary and PNG at the end (rank 0 writes).
 
-    def __init__(self, outdir: Path, comm, ncm_mass_g: float, face_area_cm2: float):
+    ``rows``: rows of an earlier part of the run (a restart): the CSV starts with them.
+    """
+
+    def __init__(self, outdir: Path, comm, ncm_mass_g: float, face_area_cm2: float, rows: list | None = None):
         self.outdir = Path(outdir)
         self.comm = comm
         self.mass_g = ncm_mass_g
@@ -157,6 +165,8 @@ class RunFiles:
             self._csv = csv.DictWriter(self._fh, fieldnames=CSV_COLUMNS)
             self._csv.writeheader()
             self._fh.flush()
+        for row in rows or []:
+            self.add(row)
 
     def add(self, row: dict):
         self.rows.append(row)

@@ -3,11 +3,17 @@
 1C is the electrode's NCM mass (all NCM voxels of the image, dead clusters included, times the
 true density) times ``practical_capacity_mAh_g``; capacities are per that mass and per the
 electrode's face area (x-y extent of the image).
+
+Checkpoints (:mod:`fem_twin.fem.checkpoint`): ``OUTDIR/checkpoint.npz`` every
+``checkpoint.every`` accepted steps and at the next accepted step after a SIGTERM (then the run
+stops, incomplete, with the message "interrupted (SIGTERM), checkpoint written");
+``checkpoint.restart`` continues from that file: the curve is the uninterrupted run's.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +24,18 @@ from .._dolfinx import MPI
 from ..errors import InputError
 from ..parameters.cell import ParameterSet
 from ..protocol import Protocol
+from .checkpoint import (CheckpointOptions, Checkpointer, check_fingerprint, fingerprint, input_fingerprint,
+                         open_checkpoint, read_checkpoint)
 from .discharge import DischargeProblem
 from .discharge_io import FieldWriter, RunFiles
 from .discharge_solvers import LinearSolverSpec
 from .domains import build_domains, prune_dead_clusters
 from .stepping import SteppingOptions, capacities, run_protocol
+
+
+@contextmanager
+def _nothing():
+    yield
 
 
 @dataclass
@@ -69,13 +82,19 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                   params: ParameterSet | None = None, protocol: Protocol | None = None,
                   separator_um: float = 30.0, solver: LinearSolverSpec | None = None,
                   stepping: SteppingOptions | None = None, comm=MPI.COMM_WORLD,
-                  write_fields: bool = True, quiet: bool = False, mesher=None) -> DischargeResult:
-    """Simulate ``protocol`` (default: 1C discharge to 3.0 V) on a composite label image."""
+                  write_fields: bool = True, quiet: bool = False, mesher=None,
+                  checkpoint: CheckpointOptions | None = None) -> DischargeResult:
+    """Simulate ``protocol`` (default: 1C discharge to 3.0 V) on a composite label image.
+
+    ``checkpoint``: periodic/SIGTERM checkpoints and restart (default: every 10 accepted steps
+    and on SIGTERM, no restart); see :mod:`fem_twin.fem.checkpoint`.
+    """
     t0 = time.perf_counter()
     params = params or ParameterSet()
     protocol = protocol or Protocol.discharge(1.0, 3.0)
     stepping = stepping or SteppingOptions()
     solver = solver or LinearSolverSpec()
+    checkpoint = checkpoint or CheckpointOptions()
     outdir = Path(outdir)
     check_protocol(protocol, params)
     if separator_um < 0:
@@ -86,6 +105,12 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     if not np.any(labels == phases.NCM):
         raise InputError("structure", "a structure containing NCM", "no NCM voxels")
     num = electrode_numbers(labels, voxel_um, params)
+    fp_inputs = input_fingerprint(labels, voxel_um, separator_um, params, protocol, stepping)
+    ckpt_path = outdir / checkpoint.name
+    ckpt_data = None
+    if checkpoint.restart:  # refuse a missing or foreign checkpoint before meshing
+        ckpt_data = open_checkpoint(ckpt_path, comm)
+        check_fingerprint(ckpt_path, ckpt_data["meta"]["fingerprint"], fp_inputs)
     pruned, report = prune_dead_clusters(labels, voxel_um)
     if mesher is None:
         from ._testmeshes import tagged_mesh as mesher
@@ -98,23 +123,45 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         f"{domains.num_cells_global} cells, {problem.num_dofs} unknowns on {comm.size} rank(s); "
         f"1C = {num['i_1c_A']:.4e} A; dead NCM {report.as_dict()['dead_ncm_fraction']:.2%}, "
         f"dead LPSCl {report.as_dict()['dead_lpscl_fraction']:.2%}; solver {problem.solver_spec.name}")
-    files = RunFiles(outdir, comm, num["ncm_mass_g"], num["face_area_cm2"])
-    fields = FieldWriter(problem, outdir) if write_fields else None
-    newton_total = [0, 0]
+    fp = fingerprint(problem, fp_inputs)
+    resume, restarted = None, None
+    if checkpoint.restart:
+        try:
+            rs = read_checkpoint(ckpt_path, problem, fp, ckpt_data)
+        except InputError:
+            problem.destroy()
+            raise
+        ckpt_data = None  # (the arrays are in the fields now)
+        resume = rs.state
+        restarted = {"time_s": resume.t_s, "accepted_steps": resume.accepted, "protocol_step": resume.step_index + 1,
+                     "checkpoint": str(ckpt_path), "checkpoint_ranks": rs.meta["ranks"],
+                     "restarts": rs.meta.get("restarts", 0) + 1,
+                     "time_loop_before_s": rs.meta.get("time_loop_s", 0.0)}
+        say(f"fem-twin discharge: restart from {ckpt_path} at t = {resume.t_s:.6g} s "
+            f"({resume.accepted} accepted steps, written on {rs.meta['ranks']} rank(s))")
+    files = RunFiles(outdir, comm, num["ncm_mass_g"], num["face_area_cm2"],
+                     rows=rs.rows if restarted else None)
+    fields = (FieldWriter(problem, outdir, suffix=f"_restart{restarted['restarts']}" if restarted else "")
+              if write_fields else None)
 
     def on_row(row):
         q_g, q_cm2 = capacities(row["charge_C"], num["ncm_mass_g"], num["face_area_cm2"])
         row["capacity_mAh_per_g"], row["capacity_mAh_per_cm2"] = q_g, q_cm2
-        newton_total[0] += row["newton_its"]
-        newton_total[1] += row["linear_its"]
         files.add(row)
         say(f"  t = {row['time_s']:9.2f} s  V = {row['voltage_V']:.4f} V  Q = {q_g:7.2f} mAh/g  "
             f"x = {row['mean_lithiation']:.4f}  Newton {row['newton_its']:2d}  linear {row['linear_its']:3d}  "
             f"dt = {row['dt_s']:.3g} s")
 
     t_run = time.perf_counter()
-    out = run_protocol(problem, protocol, num["i_1c_A"], stepping, on_row=on_row,
-                       on_fields=fields.write if fields else None, log=say)
+    loop_before = restarted["time_loop_before_s"] if restarted else 0.0
+    ckpt = None
+    if checkpoint.every or checkpoint.on_sigterm or checkpoint.stop_after is not None:
+        ckpt = Checkpointer(checkpoint, ckpt_path, problem, fp, lambda: files.rows,
+                            extra=lambda: {"restarts": restarted["restarts"] if restarted else 0,
+                                           "time_loop_s": loop_before + time.perf_counter() - t_run})
+    with ckpt.sigterm() if ckpt else _nothing():
+        out = run_protocol(problem, protocol, num["i_1c_A"], stepping, on_row=on_row,
+                           on_fields=fields.write if fields else None, log=say, resume=resume, on_accepted=ckpt)
     t_run = time.perf_counter() - t_run
     if fields:
         fields.close()
@@ -138,7 +185,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                  "electrolyte_volume_um3": domains.electrolyte_volume_um3,
                  "kappa_lpscl_S_m": problem.kappa},
         "solver": {"name": problem.solver_spec.name, "requested": solver.name, "options": solver.options,
-                   "newton_iterations": newton_total[0], "linear_iterations": newton_total[1],
+                   "newton_iterations": sum(r["newton_its"] for r in rows),
+                   "linear_iterations": sum(r["linear_its"] for r in rows),
                    "timings": {**problem.timings, **{f"linear_{k}": v for k, v in problem.sys.timings.items()}}},
         "stepping": stepping.as_dict(),
         "conservation": {"max_interface_vs_applied_rel_1C": max(cons) if cons else None,
@@ -147,6 +195,12 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         "ranks": comm.size, "wall_time_s": time.perf_counter() - t0,
         "mesh_time_s": t_mesh, "time_loop_s": t_run, "accepted_rows": len(rows),
     }
+    if out.get("interrupted"):
+        summary["interrupted_at_time_s"] = out["time_s"]
+    if restarted:
+        summary["restarted_from"] = restarted
+    if ckpt is not None:
+        summary["checkpoint"] = ckpt.summary()
     summary["peak_rss_MB_max_rank"] = comm.allreduce(_peak_rss_mb(), op=MPI.MAX)
     files.finish(summary)
     problem.destroy()

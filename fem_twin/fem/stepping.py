@@ -15,13 +15,17 @@ After each attempt:
 A discharge ends at the cut-off voltage, when the mean lithiation reaches ``max_lithiation``, or
 when the NCM surface saturates (c_s -> c_max: the step fails for concentration bounds even after
 every cut-back; the kinetic factor sqrt(c_max - c_s) vanishes and the current cannot be carried).
+
+Restarts: the loop's position after an accepted step is a :class:`LoopState` (a plain dict via
+``to_dict``); ``on_accepted`` sees it after every accepted step (checkpoints, SIGTERM: see
+:mod:`fem_twin.fem.checkpoint`) and ``resume`` continues from one, with the problem restored.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 
 from ..protocol import Protocol, Step
 from .discharge import CONCENTRATION_FAILURE
@@ -55,40 +59,80 @@ def _hour(step: Step) -> float:
     return 3600.0 / step.c_rate if step.c_rate > 0 else (step.duration_s or 3600.0)
 
 
+@dataclass
+class LoopState:
+    """Where :func:`run_protocol` stands after an accepted time step (what a restart needs).
+
+    ``step_index`` is the protocol step in progress (0-based), ``t_step_s`` and ``charge_C``
+    count within that step, ``dt_s`` is the next step length to try, ``v_prev`` the voltage of
+    the last accepted state; ``ended``/``reason``: the step ended with this accepted state (the
+    next protocol step has not started yet); ``steps`` the summaries of the finished steps.
+    """
+
+    step_index: int = 0
+    t_s: float = 0.0
+    t_step_s: float = 0.0
+    charge_C: float = 0.0
+    dt_s: float = 0.0
+    v_prev: float = 0.0
+    accepted: int = 0
+    rejected: int = 0
+    ended: bool = False
+    reason: str = ""
+    steps: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LoopState":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
 def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOptions,
-                 on_row=None, on_fields=None, log=None) -> dict:
+                 on_row=None, on_fields=None, log=None, resume: LoopState | None = None,
+                 on_accepted=None) -> dict:
     """Run every step; calls ``on_row(row)`` per accepted state and ``on_fields(t)`` for output.
 
     Returns a summary dict (``complete``, ``message``, per-step capacities). A step failure is
     reported in the summary (``complete`` False), not raised, so the caller can write its files.
+
+    ``on_accepted(state)`` (a :class:`LoopState`, collective) is called after every accepted
+    time step except the one that ends the protocol; a string returned stops the run there as
+    incomplete with that message (``interrupted`` True in the summary). ``resume``: continue
+    from such a state, with the problem's fields, V and predictor history restored to it.
     """
-    comm = problem.comm
-    t = 0.0
-    steps_summary = []
-    accepted = 0
-    rejected = [0]
-    for k, step in enumerate(protocol.steps):
+    st = LoopState() if resume is None else LoopState.from_dict(resume.to_dict())
+    last = len(protocol.steps) - 1
+    for k in range(st.step_index, len(protocol.steps)):
+        step = protocol.steps[k]
         current = step.current_A(i_1c_A)
         hour = _hour(step)
-        dt = options.dt_initial_s or hour / 200.0
         dt_max = options.dt_max_s or hour / 50.0
-        charge_C = 0.0
-        t_step = 0.0
-        # potentials at the new current, concentrations frozen
-        ok, its, lits, why = problem.solve(current, 1.0, transport=False)
-        if not ok:
-            return _fail(steps_summary, k, step, t, f"the potentials at the start of step {k + 1} "
-                         f"({step.describe()}) did not converge (SNES reason {why})")
-        v_prev = float(problem.V.value)
-        row = _row(problem, t, k, current, charge_C, 0.0, its, lits)
-        on_row and on_row(row)
-        if k == 0:
-            on_fields and on_fields(t)
-        if step.until_V is not None and _beyond(step, v_prev, step.until_V):
-            return _fail(steps_summary, k, step, t,
-                         f"the cell starts beyond the cut-off of step {k + 1} ({step.describe()}): "
-                         f"V = {v_prev:.4f} V at {step.c_rate:g}C", input_error=True)
-        ended, reason = False, ""
+        t = st.t_s
+        if resume is not None and k == st.step_index:  # continue inside this step
+            dt, charge_C, t_step, v_prev = st.dt_s, st.charge_C, st.t_step_s, st.v_prev
+            ended, reason = st.ended, st.reason
+        else:
+            dt = options.dt_initial_s or hour / 200.0
+            charge_C = 0.0
+            t_step = 0.0
+            # potentials at the new current, concentrations frozen
+            ok, its, lits, why = problem.solve(current, 1.0, transport=False)
+            if not ok:
+                return _fail(st.steps, k, step, t, f"the potentials at the start of step {k + 1} "
+                             f"({step.describe()}) did not converge (SNES reason {why})")
+            v_prev = float(problem.V.value)
+            row = _row(problem, t, k, current, charge_C, 0.0, its, lits)
+            on_row and on_row(row)
+            if k == 0:
+                on_fields and on_fields(t)
+            if step.until_V is not None and _beyond(step, v_prev, step.until_V):
+                return _fail(st.steps, k, step, t,
+                             f"the cell starts beyond the cut-off of step {k + 1} ({step.describe()}): "
+                             f"V = {v_prev:.4f} V at {step.c_rate:g}C", input_error=True)
+            ended, reason = False, ""
         cutbacks = 0
         while not ended:
             if step.duration_s is not None:
@@ -108,10 +152,10 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                                                "discharge" else "NCM surface delithiated")
                         on_fields and on_fields(t)
                         break
-                    return _fail(steps_summary, k, step, t,
+                    return _fail(st.steps, k, step, t,
                                  f"time step failed at t = {t:.6g} s in step {k + 1} ({step.describe()}) "
                                  f"after {cutbacks - 1} cut-backs down to dt = {dt:.3g} s (last: {why})")
-                rejected[0] += 1
+                st.rejected += 1
                 log and log(f"  step rejected ({why}), dt {dt:.3g} -> {dt * options.cut:.3g} s")
                 dt *= options.cut
                 continue
@@ -127,7 +171,7 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
             t += dt
             t_step += dt
             charge_C += current * dt
-            accepted += 1
+            st.accepted += 1
             row = _row(problem, t, k, current, charge_C, dt, its, lits)
             on_row and on_row(row)
             if step.until_V is not None and (_beyond(step, v, step.until_V) or abs(v - step.until_V) < 1e-12):
@@ -138,7 +182,7 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                 ended, reason = True, "fully delithiated"
             elif step.duration_s is not None and t_step >= step.duration_s * (1 - 1e-12):
                 ended, reason = True, "duration"
-            if ended or (on_fields and accepted % options.output_every == 0):
+            if ended or (on_fields and st.accepted % options.output_every == 0):
                 on_fields and on_fields(t)
             # next dt
             grow = options.grow if its <= options.easy_newton_its else 1.0
@@ -147,11 +191,17 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                 grow = min(grow, max(0.3, options.max_dV / dv))
             dt = min(dt * grow, dt_max)
             v_prev = v
-        steps_summary.append({"step": k + 1, "description": step.describe(), "end_time_s": t,
-                              "end_voltage_V": v_prev, "charge_C": charge_C, "ended_by": reason})
-        del comm
-        comm = problem.comm
-    return {"complete": True, "message": "ok", "steps": steps_summary, "rejected_steps": rejected[0]}
+            if on_accepted is not None and not (ended and k == last):
+                st.step_index, st.t_s, st.t_step_s, st.charge_C = k, t, t_step, charge_C
+                st.dt_s, st.v_prev, st.ended, st.reason = dt, v_prev, ended, reason
+                stop = on_accepted(st)
+                if stop:
+                    return {"complete": False, "message": str(stop), "interrupted": True, "failed_step": k + 1,
+                            "time_s": t, "steps": st.steps, "rejected_steps": st.rejected}
+        st.steps.append({"step": k + 1, "description": step.describe(), "end_time_s": t,
+                         "end_voltage_V": v_prev, "charge_C": charge_C, "ended_by": reason})
+        st.t_s = t
+    return {"complete": True, "message": "ok", "steps": st.steps, "rejected_steps": st.rejected}
 
 
 def _beyond(step: Step, v: float, limit: float) -> bool:
@@ -181,4 +231,4 @@ def wall_clock():
     return time.perf_counter()
 
 
-__all__ = ["SteppingOptions", "StepFailure", "run_protocol", "capacities", "math"]
+__all__ = ["SteppingOptions", "StepFailure", "LoopState", "run_protocol", "capacities", "math"]

@@ -6,11 +6,11 @@ Every value is SI unless the field name says otherwise. Sources:
   the Physical and Electrochemical Behaviors", Adv. Energy Mater. 10 (2020) 2001563, Table S2 of its
   Supporting Information as publicly quoted (the issue lists the numbers; the SI itself is not in
   the repository).
-- [Chen2020] the NCM open-circuit potential, see :mod:`fem_twin.parameters.ocp`.
+- [Chen2020, Xu2019] the NCM open-circuit potential, see :mod:`fem_twin.parameters.ocp`.
 - [assumed] values the seed does not give; each says why it was chosen.
 
 TOML file (``--params FILE.toml``): flat keys named exactly like the fields below, plus ``ocp``
-(``"chen2020"`` or a table ``[ocp]`` with ``x = [...]`` and ``u_V = [...]``). Unknown keys and
+(``"chen2020_xu2019"`` (default), ``"chen2020"`` or a table ``[ocp]`` with ``x = [...]`` and ``u_V = [...]``). Unknown keys and
 values outside the documented range are rejected with the key in the message. Example::
 
     temperature_K = 303.15
@@ -107,7 +107,7 @@ class ParameterSet:
     li_contact: str = "butler-volmer"
     #: keep c_e fixed at c_lpscl (exact for t+ = 1; set automatically when t_plus == 1)
     freeze_electrolyte: bool = False
-    #: NCM open-circuit potential [Chen2020]
+    #: NCM open-circuit potential [Chen2020] with the end-of-discharge term of [Xu2019]
     ocp: OpenCircuitPotential = field(default_factory=OpenCircuitPotential)
 
     def __post_init__(self):

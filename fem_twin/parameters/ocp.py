@@ -1,21 +1,39 @@
 """Open-circuit potential U(x) of the NCM cathode versus Li/Li+, x = c_s / c_s,max (lithiation).
 
-The seed (Park et al. 2020) does not publish its OCP curve. The default here is the published fit
-for a Ni-rich NMC811 cathode of Chen et al. (2020)::
+The seed (Park et al. 2020) does not publish its NCM711 OCP curve. Three forms exist:
+
+``"chen2020"`` -- the published fit for a Ni-rich NMC811 cathode of Chen et al. (2020)::
 
     U(x) = -0.8090 x + 4.4875 - 0.0428 tanh(18.5138 (x - 0.5542))
            - 17.7326 tanh(15.7890 (x - 0.3117)) + 17.5842 tanh(15.9308 (x - 0.3120))   [V]
 
-C.-H. Chen, F. Brosa Planella, K. O'Regan, D. Gastol, W. D. Widanage, E. Kendrick,
-"Development of Experimental Techniques for Parameterization of Multi-scale Lithium-ion Battery
-Models", J. Electrochem. Soc. 167 (2020) 080534 (the same fit is PyBaMM's
-``nmc_LGM50_ocp_Chen2020``). Its stoichiometry window 0.266-0.908 spans 182 mAh/g of a
-284 mAh/g theoretical capacity (c_max = 47,054 mol/m3, 4.44 g/cm3), close to NCM711's practical
-capacity. NCM711 (the seed's material) sits between NMC622 and NMC811; the curve is an assumption.
+  C.-H. Chen, F. Brosa Planella, K. O'Regan, D. Gastol, W. D. Widanage, E. Kendrick,
+  "Development of Experimental Techniques for Parameterization of Multi-scale Lithium-ion Battery
+  Models", J. Electrochem. Soc. 167 (2020) 080534 (the same fit is PyBaMM's
+  ``nmc_LGM50_ocp_Chen2020``). Its stoichiometry window 0.266-0.908 spans 182 mAh/g of a
+  284 mAh/g theoretical capacity (c_max = 47,054 mol/m3, 4.44 g/cm3), close to NCM711's practical
+  capacity. It was fitted inside a graphite full cell, whose discharge ends on the graphite side,
+  so it has no end-of-discharge drop: it never falls below 3.49 V and a half cell against Li
+  metal would not reach a 3.0 V cut-off through the OCP.
 
-Alternative: a table of (x, U) points read from TOML (``[ocp] x = [...]``, ``u_V = [...]``),
-interpolated linearly and extended with the end slopes. Both forms exist as a numpy function
-(:meth:`OpenCircuitPotential.numpy`) and as a UFL expression (:meth:`OpenCircuitPotential.ufl`).
+``"chen2020_xu2019"`` (default) -- the Chen2020 fit plus the end-of-discharge term of the
+  NMC532 half-cell (against Li metal) OCP of Xu et al. (2019)::
+
+      U(x) = U_Chen2020(x) - 5.623e-5 exp(109.451 x - 100.006)   [V]
+
+  S. Xu, K.-H. Chen, N. P. Dasgupta, J. B. Siegel, A. G. Stefanopoulou, "Evolution of Dead
+  Lithium Growth in Lithium Metal Batteries: Experimentally Validated Model of the Apparent
+  Capacity Loss", J. Electrochem. Soc. 166 (2019) A3456 (PyBaMM's ``nmc_ocp_Xu2019``; the term
+  is < 0.1 mV below x = 0.92, 0.17 V at x = 0.98, 0.71 V at x = 1). It makes the voltage collapse
+  when the NCM surfaces fill, as a Li | NCM half cell does, so a discharge ends at the cut-off
+  instead of at surface saturation. NCM711 (the seed's material) sits between NMC622 and NMC811;
+  the curve is an assumption.
+
+``"table"`` -- (x, U) points read from TOML (``[ocp] x = [...]``, ``u_V = [...]``), interpolated
+  linearly and extended with the end slopes.
+
+Every form exists as a numpy function (:meth:`OpenCircuitPotential.numpy`) and as a UFL
+expression (:meth:`OpenCircuitPotential.ufl`).
 """
 
 from __future__ import annotations
@@ -30,19 +48,24 @@ from ..errors import InputError
 #: coefficients of the Chen 2020 fit: slope, offset, and (amplitude, steepness, centre) of the tanh terms
 _CHEN2020 = (-0.8090, 4.4875, ((-0.0428, 18.5138, 0.5542), (-17.7326, 15.7890, 0.3117),
                                (17.5842, 15.9308, 0.3120)))
+#: end-of-discharge term of the Xu 2019 NMC532 half-cell OCP: -amplitude * exp(rate * x + offset)
+_XU2019_DROP = (5.623e-5, 109.451, -100.006)
+KINDS = ("chen2020_xu2019", "chen2020", "table")
 
 
 @dataclass(frozen=True)
 class OpenCircuitPotential:
-    """U(x) of the cathode: ``kind`` is ``'chen2020'`` or ``'table'`` (with ``x`` and ``u_V``)."""
+    """U(x) of the cathode: ``kind`` is ``'chen2020_xu2019'`` (default), ``'chen2020'`` or
+    ``'table'`` (with ``x`` and ``u_V``)."""
 
-    kind: str = "chen2020"
+    kind: str = "chen2020_xu2019"
     x: tuple[float, ...] = ()
     u_V: tuple[float, ...] = ()
 
     def __post_init__(self):
-        if self.kind not in ("chen2020", "table"):
-            raise InputError("ocp", "'chen2020' or a table {x = [...], u_V = [...]}", self.kind)
+        if self.kind not in KINDS:
+            raise InputError("ocp", "'chen2020_xu2019', 'chen2020' or a table {x = [...], u_V = [...]}",
+                             self.kind)
         if self.kind == "table":
             x, u = np.asarray(self.x, float), np.asarray(self.u_V, float)
             if x.ndim != 1 or x.size < 2 or x.size != u.size:
@@ -56,7 +79,7 @@ class OpenCircuitPotential:
 
     @classmethod
     def from_toml_value(cls, value) -> "OpenCircuitPotential":
-        """``"chen2020"`` or a table ``{x = [...], u_V = [...]}`` (x = lithiation, U in V)."""
+        """``"chen2020_xu2019"``, ``"chen2020"`` or a table ``{x = [...], u_V = [...]}`` (x = lithiation, U in V)."""
         if isinstance(value, str):
             return cls(kind=value.lower())
         if isinstance(value, dict):
@@ -67,7 +90,7 @@ class OpenCircuitPotential:
                 return cls("table", tuple(float(v) for v in value["x"]), tuple(float(v) for v in value["u_V"]))
             except (KeyError, TypeError, ValueError):
                 raise InputError("ocp", "a table with lists x and u_V of numbers", value) from None
-        raise InputError("ocp", "'chen2020' or a table {x = [...], u_V = [...]}", value)
+        raise InputError("ocp", "'chen2020_xu2019', 'chen2020' or a table {x = [...], u_V = [...]}", value)
 
     def to_dict(self):
         return {"kind": self.kind} if self.kind != "table" else {"kind": "table", "x": list(self.x),
@@ -77,11 +100,14 @@ class OpenCircuitPotential:
     def numpy(self, x):
         """U(x) in V for an array (or number) of lithiation values."""
         x = np.asarray(x, float)
-        if self.kind == "chen2020":
+        if self.kind in ("chen2020", "chen2020_xu2019"):
             a, b, terms = _CHEN2020
             u = a * x + b
             for amp, k, x0 in terms:
                 u = u + amp * np.tanh(k * (x - x0))
+            if self.kind == "chen2020_xu2019":
+                amp, rate, off = _XU2019_DROP
+                u = u - amp * np.exp(rate * x + off)
             return u
         xs, us = np.asarray(self.x), np.asarray(self.u_V)
         u = np.interp(x, xs, us)
@@ -94,11 +120,14 @@ class OpenCircuitPotential:
         """U(x) as a UFL expression of a UFL lithiation ``x``."""
         import ufl
 
-        if self.kind == "chen2020":
+        if self.kind in ("chen2020", "chen2020_xu2019"):
             a, b, terms = _CHEN2020
             u = a * x + b
             for amp, k, x0 in terms:
                 u = u + amp * ufl.tanh(k * (x - x0))
+            if self.kind == "chen2020_xu2019":
+                amp, rate, off = _XU2019_DROP
+                u = u - amp * ufl.exp(rate * x + off)
             return u
         # piecewise linear = first segment + sum of slope changes times ramps max(x - x_i, 0)
         xs, us = list(self.x), list(self.u_V)
