@@ -105,7 +105,7 @@ def _field_specs(problem) -> list[_FieldSpec]:
     d = problem.domains
     parent_ids = vertex_global_ids(d.parent)
     phase_of = {"theta_s": d.ncm, "psi_s": d.ncm, "phi_e": d.electrolyte, "theta_e": d.electrolyte}
-    names = ["theta_s", "psi_s", "phi_e", "theta_e"][: len(problem.fields)]
+    names = problem.field_names
     out = []
     for name, u in zip(names, problem.fields):
         V = u.function_space
@@ -115,8 +115,7 @@ def _field_specs(problem) -> list[_FieldSpec]:
 
 
 def _old_of(problem, name):
-    return {"theta_s": problem.theta_s_old,
-            "theta_e": getattr(problem, "theta_e_old", None)}.get(name)
+    return problem.old_field(name)
 
 
 # -- fingerprint -------------------------------------------------------------------------------
@@ -184,7 +183,7 @@ def write_checkpoint(path, problem, state: LoopState, rows: list, fp: dict, extr
     comm = problem.comm
     path = Path(path)
     specs = _field_specs(problem)
-    hist = problem._history  # the predictor's memory (see DischargeProblem.accept)
+    hist = problem.predictor_history
     arrays = {}
     columns = {}
     err = None
@@ -307,9 +306,9 @@ def read_checkpoint(path, problem, fp: dict, data: dict | None = None) -> Restar
         raise InputError(str(path), "a checkpoint of this mesh", "dof keys that do not match the mesh's vertices")
     problem.V.value = meta["V"]
     if hist is None:
-        problem._history = None
+        problem.predictor_history = None
     else:
-        problem._history = {"state": tuple(state) + (hist["V"],), "dt": hist["dt"], "current": hist["current"],
+        problem.predictor_history = {"state": tuple(state) + (hist["V"],), "dt": hist["dt"], "current": hist["current"],
                             "delta": (tuple(delta) + (hist["dV"],)) if hist["dV"] is not None else None}
     return Restart(LoopState.from_dict(meta["loop"]), list(meta["rows"]), meta)
 

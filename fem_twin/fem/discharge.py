@@ -402,6 +402,25 @@ class DischargeProblem:
     def reset_history(self):
         self._history = None
 
+    @property
+    def field_names(self) -> list[str]:
+        """Names of :attr:`fields`, in order: theta_s, psi_s, phi_e[, theta_e]."""
+        return ["theta_s", "psi_s", "phi_e", "theta_e"][: len(self.fields)]
+
+    def old_field(self, name: str):
+        """The previous-time-step copy of field ``name`` (None for the potentials)."""
+        return {"theta_s": self.theta_s_old, "theta_e": getattr(self, "theta_e_old", None)}.get(name)
+
+    @property
+    def predictor_history(self) -> dict | None:
+        """The predictor's memory (for checkpoints): ``{"state", "dt", "current", "delta"}`` with
+        ``state``/``delta`` tuples of one array per field followed by V; None before two steps."""
+        return self._history
+
+    @predictor_history.setter
+    def predictor_history(self, value: dict | None):
+        self._history = value
+
     def _predict(self, current_A: float, dt: float):
         """Initial guess: linear extrapolation of the last two accepted states (same current),
         concentrations kept inside their bounds; else the last state."""
