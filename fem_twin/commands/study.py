@@ -36,6 +36,9 @@ def register(sub) -> None:
                        description="Run a parameter study; see 'fem-twin study conductivity -h'.")
     kinds = s.add_subparsers(dest="study_kind", metavar="KIND")
     register_conductivity(kinds)
+    from .study_discharge import register_study_discharge
+
+    register_study_discharge(kinds)
     s.set_defaults(func=lambda args: (s.print_help(), 2)[1])
 
 

@@ -444,12 +444,12 @@ def case_row(case: Case, st: StudySettings, run_dir: Path, record: dict | None =
 
 
 def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_command, out=print,
-              structure=ensure_structure) -> list[dict]:
+              structure=ensure_structure, plots: bool = True) -> list[dict]:
     """Run (or reuse) every case; return the CSV rows and write the CSV, summary and plots.
 
     ``command(case, root, settings, restart, fields) -> argv`` builds each case's command (the
     default is the mpirun worker; tests pass a fake), ``structure(case, root, settings)`` makes
-    the structure. Failing cases are recorded in the rows, never raised. A SIGTERM stops the study
+    the structure; ``plots=False`` skips the PNGs. Failing cases are recorded in the rows, never raised. A SIGTERM stops the study
     after the running case has written its checkpoint (its row says so); run again to continue.
     """
     root = Path(root)
@@ -514,7 +514,7 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    finish_study(root, rows, cases, out=out)
+    finish_study(root, rows, cases, out=out, plots=plots)
     if launcher.stop:
         out(f"study stopped by SIGTERM after {len(rows)} of {len(cases)} cases; run the same command again "
             f"to continue", flush=True)
@@ -529,23 +529,23 @@ def _describe(row: dict) -> str:
             f"({row['ended_by']}; {row['steps']} steps, {row['newton']} Newton{wall})")
 
 
-def finish_study(root: Path, rows: list[dict], cases: list[Case], out=print) -> list[Path]:
-    """Write the CSV, the summary CSV and the Fig. 3 PNGs (a failing plot only warns)."""
+def finish_study(root: Path, rows: list[dict], cases: list[Case], out=print, plots: bool = True) -> list[Path]:
+    """Write the CSV, the summary CSV and (``plots``) the Fig. 3 PNGs (a failing plot only warns)."""
     root = Path(root)
-    written = [root / STUDY_CSV]
     write_study_csv(root / STUDY_CSV, rows)
-    summary = summarise(rows)
-    write_summary_csv(root / SUMMARY_CSV, summary)
-    written.append(root / SUMMARY_CSV)
-    try:
-        from ..post.discharge_plots import plot_study_curves
+    write_summary_csv(root / SUMMARY_CSV, summarise(rows))
+    written = [root / STUDY_CSV, root / SUMMARY_CSV]
+    if plots:
+        try:
+            from ..post.discharge_plots import plot_study_curves
 
-        by_case = {(c.ncm_wt, c.c_rate, c.seed): c for c in cases}
-        curves = [{**r, "run_dir": by_case[(r["ncm_wt"], r["c_rate"], r["seed"])].run_dir(root)}
-                  for r in rows if (r["ncm_wt"], r["c_rate"], r["seed"]) in by_case]
-        written += plot_study_curves(root, curves)
-    except Exception as exc:  # a plot must not lose the study
-        warnings.warn(f"study plots not written: {exc.__class__.__name__}: {exc}", RuntimeWarning, stacklevel=2)
+            by_case = {(c.ncm_wt, c.c_rate, c.seed): c for c in cases}
+            curves = [{**r, "run_dir": by_case[(r["ncm_wt"], r["c_rate"], r["seed"])].run_dir(root)}
+                      for r in rows if (r["ncm_wt"], r["c_rate"], r["seed"]) in by_case]
+            written += plot_study_curves(root, curves)
+        except Exception as exc:  # a plot must not lose the study
+            warnings.warn(f"study plots not written: {exc.__class__.__name__}: {exc}", RuntimeWarning,
+                          stacklevel=2)
     out("-> " + ", ".join(str(p) for p in written), flush=True)
     return written
 
@@ -691,6 +691,8 @@ def register(sub) -> None:
     r.add_argument("--c-rates", default=None, help="study folder: only these C-rates (default all)")
     r.add_argument("--seed", type=int, default=None, help="study folder: this seed (default the smallest with fields)")
     r.add_argument("--no-cut", action="store_true", help="do not cut away the front corner")
+    r.add_argument("--panel-px", default=None, metavar="W,H",
+                   help="size of one panel in pixels (default 620,560; 560,520 side by side)")
     r.add_argument("-o", "--output", default=None, help="output folder (default: each case's folder / the study)")
     r.set_defaults(func=cmd_render)
 
@@ -701,7 +703,16 @@ def cmd_render(args) -> int:
     dods = parse_dods(args.dod)
     quantities = parse_quantities(args.quantities)
     rates = parse_c_rates(args.c_rates) if args.c_rates else None
-    for p in render_dirs(args.dirs, dods, quantities, args.output, rates, args.seed, cut=not args.no_cut):
+    px = None
+    if args.panel_px:
+        try:
+            px = tuple(int(v) for v in args.panel_px.split(","))
+        except ValueError:
+            px = ()
+        if len(px) != 2 or min(px) < 100:
+            raise InputError("--panel-px", "W,H in pixels, each >= 100, e.g. 620,560", args.panel_px)
+    for p in render_dirs(args.dirs, dods, quantities, args.output, rates, args.seed, cut=not args.no_cut,
+                         panel_px=px):
         print(f"picture {p}", flush=True)
     return 0
 

@@ -118,8 +118,9 @@ def _figure(path: Path, curves: dict, panels: list[float], colours: list[float],
 
     cmap = plt.get_cmap("viridis" if panel_is_rate else "plasma")
     cols = {c: cmap(0.1 + 0.75 * i / max(1, len(colours) - 1)) for i, c in enumerate(colours)}
-    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels) + 0.6, 7.4), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels) + 0.6, 7.4), squeeze=False)
+    fig.subplots_adjust(left=0.7 / (4.2 * len(panels) + 0.6), right=0.98, bottom=0.07, top=0.92,
+                        wspace=0.3, hspace=0.3)
     letters = "abcdefghijklmnopqrstuvwxyz"
     for row, (key, xlabel) in enumerate(QUANTITIES):
         for col, p in enumerate(panels):

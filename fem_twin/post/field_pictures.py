@@ -291,12 +291,16 @@ class CaseFields:
 # -- surfaces ----------------------------------------------------------------------------------------
 @dataclass
 class CaseView:
-    """Renderable surfaces of one case: per quantity a pyvista surface holding one array per DOD."""
+    """Renderable surfaces of one case: per quantity and DOD a pyvista surface holding the DOD's
+    values as the array ``dod<D>`` (the DODs whose frames share a mesh share the surface)."""
 
     label: str
     frames: dict = field(default_factory=dict)  #: dod -> Frame
-    surfaces: dict = field(default_factory=dict)  #: quantity -> pyvista PolyData (None: missing)
+    surfaces: dict = field(default_factory=dict)  #: quantity -> {dod: pyvista PolyData}
     missing: list = field(default_factory=list)
+
+    def surface(self, quantity: str, dod: float):
+        return (self.surfaces.get(quantity) or {}).get(dod)
 
 
 def _extract_surface(grid):
@@ -318,11 +322,12 @@ def case_view(run_dir: str | Path, dods: list[float], quantities: list[str], cut
     bounds = case.domain_bounds()
     for qname in quantities:
         q = QUANTITIES[qname]
-        grids = {}
+        grids, members = {}, {}  # (series, mesh) -> grid with one array per DOD, and those DODs
         for d, fr in view.frames.items():
             got = case.values(q, fr.time_s)
             if got is None:
-                break
+                view.missing.append(f"{qname} ({q.part}:{q.name}) at DOD {d:g}")
+                continue
             s, mi, vals, centre = got
             key = (id(s), mi)
             if key not in grids:
@@ -334,22 +339,20 @@ def case_view(run_dir: str | Path, dods: list[float], quantities: list[str], cut
                 raise FileFormatError(s.path, f"{q.name}: {len(vals)} values for {g.n_points} points / "
                                       f"{g.n_cells} cells")
             target[dod_tag(d)] = vals
-        if not grids:
-            view.surfaces[qname] = None
-            view.missing.append(f"{qname} ({q.part}:{q.name})")
-            continue
-        g = list(grids.values())[-1]  # frames on several meshes (restarts): the last frame's mesh
-        for d in dods:  # frames of a restart file's mesh only: fill the others with that mesh's nearest
-            if dod_tag(d) not in g.point_data and dod_tag(d) not in g.cell_data:
-                view.missing.append(f"{qname} at DOD {d:g} (on another mesh after a restart)")
-        if cut:
-            b = g.bounds
-            X, Y, sep, Z = bounds if bounds else (b[1], b[3], b[4], b[5])
-            box = (X / 2, X + 1.0, Y / 2, Y + 1.0, sep + (Z - sep) / 2, Z + 1.0)
-            g = g.clip_box(box, invert=True)
-        view.surfaces[qname] = _extract_surface(g) if g.n_cells else None
-        if view.surfaces[qname] is None:
-            view.missing.append(f"{qname} (empty after the cut)")
+            members.setdefault(key, []).append(d)
+        view.surfaces[qname] = {}
+        for key, g in grids.items():  # several meshes after restarts
+            if cut:
+                b = g.bounds
+                X, Y, sep, Z = bounds if bounds else (b[1], b[3], b[4], b[5])
+                box = (X / 2, X + 1.0, Y / 2, Y + 1.0, sep + (Z - sep) / 2, Z + 1.0)
+                g = g.clip_box(box, invert=True)
+            surf = _extract_surface(g) if g.n_cells else None
+            if surf is None:
+                view.missing.append(f"{qname} (empty after the cut)")
+                continue
+            for d in members[key]:
+                view.surfaces[qname][d] = surf
     return view
 
 
@@ -467,9 +470,10 @@ def _render_matplotlib(rows, path: Path, note: str) -> None:
 
 # -- figures ---------------------------------------------------------------------------------------------
 def render_case(run_dir: str | Path, dods: list[float], quantities=DEFAULT_QUANTITIES, out_dir=None,
-                cut: bool = True, view: CaseView | None = None) -> list[Path]:
+                cut: bool = True, view: CaseView | None = None, panel_px=(620, 560)) -> list[Path]:
     """One PNG per DOD (``fields_dod<D>.png`` in ``out_dir``, default the case folder): a panel per
-    quantity, each with its own colour scale. Returns the files written."""
+    quantity, each with its own colour scale; ``panel_px``: (width, height) of a panel in pixels.
+    Returns the files written."""
     quantities = list(quantities)
     view = view or case_view(run_dir, dods, quantities, cut)
     out_dir = Path(out_dir or run_dir)
@@ -477,22 +481,24 @@ def render_case(run_dir: str | Path, dods: list[float], quantities=DEFAULT_QUANT
     for d in dods:
         panels = []
         for qn in quantities:
-            s = view.surfaces.get(qn)
+            s = view.surface(qn, d)
             arr = _array(s, d)[0] if s is not None else None
             clim = _limits([arr], QUANTITIES[qn].robust) if arr is not None else (0.0, 1.0)
             panels.append(Panel(s, d, qn, f"{view.label}\n{_frame_text(view, d)}", clim))
-        written.append(render_panels([panels], out_dir / f"fields_{dod_tag(d)}.png"))
+        written.append(render_panels([panels], out_dir / f"fields_{dod_tag(d)}.png", panel_px=panel_px))
     return written
 
 
-def render_comparison(views: list[CaseView], dod: float, quantities, path: str | Path) -> Path:
-    """Cases side by side (columns) at one DOD, one row per quantity with one colour scale per row."""
+def render_comparison(views: list[CaseView], dod: float, quantities, path: str | Path,
+                      panel_px=(560, 520)) -> Path:
+    """Cases side by side (columns) at one DOD, one row per quantity with one colour scale per row;
+    ``panel_px``: (width, height) of a panel in pixels."""
     rows = []
     for qn in quantities:
-        arrays = [(_array(v.surfaces[qn], dod)[0] if v.surfaces.get(qn) is not None else None) for v in views]
+        arrays = [(_array(v.surface(qn, dod), dod)[0] if v.surface(qn, dod) is not None else None) for v in views]
         clim = _limits(arrays, QUANTITIES[qn].robust)
-        rows.append([Panel(v.surfaces.get(qn), dod, qn, f"{v.label}\n{_frame_text(v, dod)}", clim) for v in views])
-    return render_panels(rows, path, panel_px=(560, 520))
+        rows.append([Panel(v.surface(qn, dod), dod, qn, f"{v.label}\n{_frame_text(v, dod)}", clim) for v in views])
+    return render_panels(rows, path, panel_px=panel_px)
 
 
 _CASE_RE = re.compile(r"^ncm([0-9p.]+)_seed(\d+)$")
@@ -515,7 +521,7 @@ def study_cases(root: str | Path) -> list[dict]:
 
 
 def render_study(root: str | Path, dods: list[float], quantities=DEFAULT_QUANTITIES, c_rates=None, seed=None,
-                 cut: bool = True) -> list[Path]:
+                 cut: bool = True, panel_px=None) -> list[Path]:
     """Pictures of a discharge study: every case with fields (``render_case`` into its folder) and,
     per C-rate and seed with several compositions, ``ROOT/fields_c<R>C_seed<S>_dod<D>.png``
     (compositions side by side). ``seed`` defaults to the smallest seed with fields."""
@@ -536,21 +542,26 @@ def render_study(root: str | Path, dods: list[float], quantities=DEFAULT_QUANTIT
         views = []
         for c in group:
             try:
-                v = case_view(c["run_dir"], dods, quantities, cut)
+                v = case_view(c["run_dir"], dods, quantities, cut,
+                              label=f"NCM {c['ncm_wt']:g} wt%, {c['c_rate']:g}C, seed {c['seed']}")
             except (InputError, FileFormatError) as exc:
                 warnings.warn(f"{c['run_dir']}: not rendered ({exc})", RuntimeWarning, stacklevel=2)
                 continue
-            written += render_case(c["run_dir"], dods, quantities, view=v)
+            written += render_case(c["run_dir"], dods, quantities, view=v, **_px(panel_px))
             views.append(v)
         if len(views) >= 2:
             for d in dods:
                 name = f"fields_c{rate:g}C_seed{group[0]['seed']}_{dod_tag(d)}.png"
-                written.append(render_comparison(views, d, quantities, root / name))
+                written.append(render_comparison(views, d, quantities, root / name, **_px(panel_px)))
     return written
 
 
+def _px(panel_px) -> dict:
+    return {} if panel_px is None else {"panel_px": tuple(panel_px)}
+
+
 def render_dirs(dirs: list[str | Path], dods: list[float], quantities=DEFAULT_QUANTITIES, out_dir=None,
-                c_rates=None, seed=None, cut: bool = True) -> list[Path]:
+                c_rates=None, seed=None, cut: bool = True, panel_px=None) -> list[Path]:
     """``fem-twin render``: a study folder (see :func:`render_study`) or one or more case folders
     (each rendered into ``out_dir`` or its own folder; several side by side into
     ``out_dir``/fields_compare_dod<D>.png, default the first folder's parent)."""
@@ -559,15 +570,16 @@ def render_dirs(dirs: list[str | Path], dods: list[float], quantities=DEFAULT_QU
         if not d.is_dir():
             raise InputError("render", "existing directories", str(d))
     if len(dirs) == 1 and not _series_files(dirs[0], "ncm") and not _series_files(dirs[0], "electrolyte"):
-        return render_study(dirs[0], dods, quantities, c_rates, seed, cut)
+        return render_study(dirs[0], dods, quantities, c_rates, seed, cut, panel_px)
     written, views = [], []
     for d in dirs:
         v = case_view(d, dods, list(quantities), cut)
         od = (Path(out_dir) / d.name) if (out_dir and len(dirs) > 1) else (out_dir or d)
-        written += render_case(d, dods, quantities, od, view=v)
+        written += render_case(d, dods, quantities, od, view=v, **_px(panel_px))
         views.append(v)
     if len(views) >= 2:
         od = Path(out_dir) if out_dir else dirs[0].resolve().parent
         for dd in dods:
-            written.append(render_comparison(views, dd, list(quantities), od / f"fields_compare_{dod_tag(dd)}.png"))
+            written.append(render_comparison(views, dd, list(quantities), od / f"fields_compare_{dod_tag(dd)}.png",
+                                             **_px(panel_px)))
     return written

@@ -1,0 +1,319 @@
+"""``fem-twin study discharge`` and ``fem-twin render``: case list, resume, failures, tables, band
+plots (on synthetic discharge files written by a fake worker, no FEM), bad input, and the field
+pictures of a real tiny XDMF time series."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fem_twin.commands.study_discharge import (CSV_COLUMNS, STUDY_CSV, SUMMARY_CSV, Case, StudySettings,
+                                               case_list, read_study_csv, register, register_study_discharge,
+                                               run_state, run_study, summarise)
+from fem_twin.errors import InputError
+from fem_twin.post.discharge_plots import BY_COMPOSITION_PNG, BY_RATE_PNG, plot_study_curves, seed_band
+from fem_twin.post.field_pictures import parse_dods
+
+# A fake worker: writes discharge.csv/json like a real run (V falls from 4.2 V to the cut-off at
+# capacity q_end), fails with exit 1 when asked, or stops as if SIGTERM'd (checkpoint.npz).
+FAKE_WORKER = r"""
+import csv, json, sys
+from pathlib import Path
+rd, ncm, rate, seed, mode, proto, params, sep, size = sys.argv[1:10]
+ncm, rate, seed, sep, size = float(ncm), float(rate), int(seed), float(sep), float(size)
+rd = Path(rd); rd.mkdir(parents=True, exist_ok=True)
+if mode == "fail":
+    print("Traceback: something", file=sys.stderr); print("RuntimeError: boom error", file=sys.stderr)
+    sys.exit(1)
+q_end = 150.0 - 0.5 * (ncm - 60.0) - 20.0 * rate + 2.0 * seed
+n = 12
+rows = []
+for k in range(n + 1):
+    q = q_end * k / n
+    rows.append({"time_s": q / 180.0 * 3600.0 / rate, "step": 0, "voltage_V": 4.2 - 1.2 * (q / q_end) ** 3,
+                 "current_A": 1e-9 * rate, "capacity_mAh_per_g": q, "capacity_mAh_per_cm2": q * 0.01})
+stop = mode == "interrupt"
+if stop:
+    rows = rows[:5]
+    (rd / "checkpoint.npz").write_bytes(b"x")
+with open(rd / "discharge.csv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
+s = {"complete": not stop, "message": "interrupted (SIGTERM), checkpoint written" if stop else "ok",
+     "protocol": proto, "steps": [{"ended_by": "cut-off 3 V"}] if not stop else [],
+     "capacity_mAh_per_g": rows[-1]["capacity_mAh_per_g"], "capacity_mAh_per_cm2": rows[-1]["capacity_mAh_per_cm2"],
+     "parameters": json.loads(Path(params).read_text()),
+     "mesh": {"voxels": [int(size / 0.5), int(size / 0.5), 78], "voxel_um": 0.5, "separator_um": sep,
+              "unknowns": 1234},
+     "solver": {"newton_iterations": 40}, "accepted_rows": len(rows), "wall_time_s": 1.5}
+if stop:
+    s["interrupted_at_time_s"] = rows[-1]["time_s"]
+(rd / "discharge.json").write_text(json.dumps(s))
+sys.exit(1 if stop else 0)
+"""
+
+
+@pytest.fixture
+def fake(tmp_path):
+    """A ``command`` for run_study running FAKE_WORKER; ``modes[(ncm, rate, seed)]`` picks a behaviour."""
+    from fem_twin.parameters.cell import ParameterSet
+    from fem_twin.protocol import Protocol
+
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps(ParameterSet().to_dict(), default=lambda o: o.tolist() if hasattr(o, "tolist")
+                                 else str(o)))
+
+    class Fake:
+        modes: dict = {}
+        calls: list = []
+
+        def __call__(self, case, root, st, restart, fields):
+            self.calls.append((case, restart, fields))
+            mode = self.modes.get((case.ncm_wt, case.c_rate, case.seed), "ok")
+            if restart and mode == "interrupt":
+                mode = "ok"
+            proto = Protocol.parse(st.protocol_text(case.c_rate)).describe()
+            return [sys.executable, "-c", FAKE_WORKER, str(case.run_dir(root)), str(case.ncm_wt), str(case.c_rate),
+                    str(case.seed), mode, proto, str(params), str(st.separator_um), str(st.size_x_um)]
+
+    f = Fake()
+    f.modes, f.calls = {}, []
+    return f
+
+
+def no_structure(case, root, st):
+    Path(case.structure_dir(root)).mkdir(parents=True, exist_ok=True)
+
+
+ST = StudySettings(size_x_um=16.0, size_y_um=16.0, separator_um=5.0, ranks=1)
+
+
+def test_case_list_order_and_folders(tmp_path):
+    cases = case_list([60, 70], [0.1, 1], [1, 2])
+    assert len(cases) == 8
+    assert [c.seed for c in cases] == [1] * 4 + [2] * 4  # the first seed covers the table first
+    assert cases[0] == Case(60.0, 0.1, 1)
+    assert cases[1].run_dir(tmp_path) == tmp_path / "ncm60_seed1" / "c1C"
+    assert Case(70.5, 0.5, 3).run_dir(tmp_path) == tmp_path / "ncm70p5_seed3" / "c0.5C"
+
+
+def test_run_state(tmp_path):
+    assert run_state(tmp_path / "nothing") == "new"
+    (tmp_path / "discharge.json").write_text(json.dumps({"complete": False, "message": "step failed"}))
+    assert run_state(tmp_path) == "failed"
+    (tmp_path / "checkpoint.npz").write_bytes(b"x")
+    assert run_state(tmp_path) == "failed"  # a numerical failure is run again from the start
+    (tmp_path / "discharge.json").write_text(json.dumps({"complete": False, "interrupted_at_time_s": 10.0}))
+    assert run_state(tmp_path) == "interrupted"
+    (tmp_path / "discharge.json").unlink()
+    assert run_state(tmp_path) == "interrupted"  # killed after a checkpoint
+    (tmp_path / "discharge.json").write_text(json.dumps({"complete": True}))
+    assert run_state(tmp_path) == "complete"
+
+
+def test_study_records_failure_resumes_and_aggregates(tmp_path, fake, capsys):
+    root = tmp_path / "study"
+    cases = case_list([60, 80], [0.5, 1], [1, 2])
+    fake.modes = {(80.0, 1.0, 2): "fail", (60.0, 0.5, 2): "interrupt"}
+    rows = run_study(root, cases, ST, command=fake, structure=no_structure)
+    out = capsys.readouterr().out
+    assert len(rows) == 8 and out.count("[") >= 8 and "[8/8]" in out and "FAILED" in out
+    fields = {(c.ncm_wt, c.c_rate, c.seed): f for c, _, f in fake.calls}
+    assert fields[(60.0, 0.5, 1)] and not fields[(60.0, 0.5, 2)]  # XDMF fields for the first seed only
+    bad = [r for r in rows if (r["ncm_wt"], r["c_rate"], r["seed"]) == (80.0, 1.0, 2)][0]
+    assert not bad["complete"] and "exit 1" in bad["ended_by"] and "boom" in bad["ended_by"]
+    stopped = [r for r in rows if (r["ncm_wt"], r["c_rate"], r["seed"]) == (60.0, 0.5, 2)][0]
+    assert not stopped["complete"] and "interrupted" in stopped["ended_by"]
+    assert (root / "ncm80_seed2" / "c1C" / "run.log").read_text().splitlines()[-1] == "RuntimeError: boom error"
+
+    table = read_study_csv(root / STUDY_CSV)
+    assert (root / STUDY_CSV).read_text().splitlines()[0].split(",") == CSV_COLUMNS
+    assert len(table) == 8 and sum(r["complete"] for r in table) == 6
+    good = [r for r in table if (r["ncm_wt"], r["c_rate"], r["seed"]) == (60.0, 1.0, 1)][0]
+    assert good["capacity_mAh_per_g"] == pytest.approx(150 - 20 + 2) and good["ended_by"] == "cut-off 3 V"
+    assert good["unknowns"] == 1234 and good["newton"] == 40 and good["steps"] == 13
+    assert good["size_um"] == 16.0 and good["separator_um"] == 5.0 and good["wall_s"] is not None
+
+    summary = (root / SUMMARY_CSV).read_text().splitlines()
+    assert len(summary) == 1 + 4
+    s = {(r["ncm_wt"], r["c_rate"]): r for r in summarise(table)}
+    assert s[(80.0, 1.0)]["n_cases"] == 2 and s[(80.0, 1.0)]["n_complete"] == 1
+    q = [150 - 10 - 20 + 2 * k for k in (1, 2)]  # 80 wt% at 0.5C... and its 1C partner
+    assert s[(80.0, 0.5)]["capacity_mAh_per_g_mean"] == pytest.approx(np.mean([v + 10 for v in q]))
+    assert s[(80.0, 0.5)]["capacity_mAh_per_g_std"] == pytest.approx(np.std([v + 10 for v in q], ddof=1))
+    assert s[(80.0, 0.5)]["capacity_mAh_per_g_min"] == pytest.approx(q[0] + 10)
+    for name in (BY_RATE_PNG, BY_COMPOSITION_PNG):
+        assert (root / name).stat().st_size > 20_000
+
+    # again: complete cases are reused, the failed one runs again, the interrupted one restarts
+    fake.calls.clear()
+    fake.modes = {}
+    rows = run_study(root, cases, ST, command=fake, structure=no_structure, plots=False)
+    out = capsys.readouterr().out
+    assert out.count("[reused]") == 6
+    assert sorted((c.ncm_wt, c.c_rate, c.seed, r) for c, r, _ in fake.calls) == [(60.0, 0.5, 2, True),
+                                                                                  (80.0, 1.0, 2, False)]
+    assert all(r["complete"] for r in rows) and len(read_study_csv(root / STUDY_CSV)) == 8
+
+    # a finished case made with other settings is refused, not mixed in
+    with pytest.raises(InputError, match="separator"):
+        run_study(root, cases, StudySettings(size_x_um=16.0, size_y_um=16.0, separator_um=30.0, ranks=1),
+                  command=fake, structure=no_structure, plots=False)
+
+
+def test_summary_statistics():
+    rows = [{"ncm_wt": 70.0, "c_rate": 1.0, "seed": s, "size_um": 50.0, "separator_um": 30.0, "complete": c,
+             "capacity_mAh_per_g": q, "capacity_mAh_per_cm2": None if q is None else q / 100} for s, q, c in
+            ((1, 100.0, True), (2, 110.0, True), (3, 120.0, True), (4, None, False))]
+    (s,) = summarise(rows)
+    assert s["n_cases"] == 4 and s["n_complete"] == 3
+    assert s["capacity_mAh_per_g_mean"] == pytest.approx(110.0)
+    assert s["capacity_mAh_per_g_std"] == pytest.approx(10.0)
+    assert (s["capacity_mAh_per_g_min"], s["capacity_mAh_per_g_max"]) == (100.0, 120.0)
+    assert s["capacity_mAh_per_cm2_mean"] == pytest.approx(1.1)
+
+
+def test_seed_band_and_plots(tmp_path):
+    def curve(q_end):
+        q = np.linspace(0, q_end, 20)
+        return {"time_s": q, "voltage_V": 4.2 - (q / q_end) ** 2, "capacity_mAh_per_g": q,
+                "capacity_mAh_per_cm2": q / 100}
+
+    b = seed_band([curve(100.0), curve(120.0), curve(110.0)], "capacity_mAh_per_g", n=121)
+    g = b["grid"]
+    assert g[0] == 0 and g[-1] == pytest.approx(120.0) and b["n_curves"] == 3
+    inside = g <= 100.0
+    assert np.all(np.isfinite(b["vmean"][inside])) and np.all(np.isnan(b["vmean"][g > 100.0 + 1e-9]))
+    assert np.all(b["vmin"][inside] <= b["vmean"][inside] + 1e-12)
+    assert np.all(b["vmean"][inside] <= b["vmax"][inside] + 1e-12)
+    assert np.all(np.isfinite(b["vmax"])) and b["n_at"][-1] == 1
+    assert b["vmin"][60] == pytest.approx(4.2 - (60 / 100) ** 2, abs=2e-3)  # the shortest curve is lowest
+    assert seed_band([], "capacity_mAh_per_g") is None
+
+    # plots from case folders: only complete cases are drawn
+    cases = []
+    for w in (60.0, 70.0):
+        for s, q in ((1, 130.0 - w / 10), (2, 125.0 - w / 10)):
+            rd = tmp_path / f"ncm{w:g}_seed{s}" / "c1C"
+            rd.mkdir(parents=True)
+            c = curve(q)
+            lines = ["time_s,step,voltage_V,current_A,capacity_mAh_per_g,capacity_mAh_per_cm2"] + [
+                f"{t},0,{v},1e-9,{a},{b_}" for t, v, a, b_ in
+                zip(c["time_s"], c["voltage_V"], c["capacity_mAh_per_g"], c["capacity_mAh_per_cm2"])]
+            (rd / "discharge.csv").write_text("\n".join(lines) + "\n")
+            cases.append({"ncm_wt": w, "c_rate": 1.0, "seed": s, "complete": True, "run_dir": rd})
+    cases.append({"ncm_wt": 80.0, "c_rate": 1.0, "seed": 1, "complete": False, "run_dir": tmp_path / "none"})
+    paths = plot_study_curves(tmp_path, cases)
+    assert [p.name for p in paths] == [BY_RATE_PNG, BY_COMPOSITION_PNG]
+    _not_blank(paths[0])
+
+
+def _not_blank(path: Path):
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(str(path))[..., :3]
+    assert path.stat().st_size > 10_000
+    assert float(img.std()) > 0.05
+    non_white = np.mean(np.any(img < 0.9, axis=-1))
+    assert non_white > 0.03, non_white
+    assert len(np.unique((img.reshape(-1, 3) * 255).astype(np.uint8), axis=0)) > 50
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="fem-twin")
+    sub = p.add_subparsers(dest="command")
+    study = sub.add_parser("study")
+    register_study_discharge(study.add_subparsers(dest="study_kind"))
+    register(sub)
+    return p
+
+
+@pytest.mark.parametrize("extra,field", [
+    (["--c-rates", "0"], "--c-rates"),
+    (["--c-rates", "1,x"], "--c-rates"),
+    (["--compositions", "95"], "--compositions"),
+    (["--compositions", "60,"], None),  # a trailing comma is fine
+    (["--seeds", "a-b"], "--seeds"),
+    (["--size", "10"], "domain size"),
+    (["--size", "0"], "--size"),
+    (["--separator", "-1"], "--separator"),
+    (["--cutoff", "4.5"], "--cutoff"),
+    (["--ranks", "0"], "--ranks"),
+    (["--max-dod", "0"], "--max-dod"),
+])
+def test_bad_input_one_line(extra, field, tmp_path, monkeypatch):
+    from fem_twin.commands import study_discharge as sd
+
+    monkeypatch.setattr(sd, "run_study", lambda root, cases, st, **k: [{"complete": True}] * len(cases))
+    args = _parser().parse_args(["study", "discharge", "--size", "16", "-o", str(tmp_path / "s")] + extra)
+    if field is None:
+        assert args.func(args) == 0
+        return
+    with pytest.raises(InputError) as exc:
+        args.func(args)
+    assert field in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_render_bad_input(tmp_path):
+    with pytest.raises(InputError, match="--dod"):
+        parse_dods("0.5,1.5")
+    assert parse_dods("0.2, end,0.2") == [0.2, 1.0]
+    for argv, field in ((["render", str(tmp_path), "--quantities", "nope"], "--quantities"),
+                        (["render", str(tmp_path)], "render"),
+                        (["render", str(tmp_path / "missing")], "render")):
+        args = _parser().parse_args(argv)
+        with pytest.raises(InputError, match=field):
+            args.func(args)
+
+
+RENDER_SCRIPT = r"""
+import sys, warnings
+warnings.simplefilter("always")
+from fem_twin.post.field_pictures import render_dirs, case_view
+d = sys.argv[1]
+with warnings.catch_warnings(record=True) as w:
+    v = case_view(d, [0.5, 1.0], ["lithiation", "flux", "eta"])
+    print("missing", v.missing)
+    print("frames", *[f"{k}:{f.dod:.3f}" for k, f in v.frames.items()])
+    paths = render_dirs([d, d + "_copy"], [0.5], out_dir=d + "_pictures", panel_px=(320, 300))
+for p in paths:
+    print("picture", p)
+print("fallback" if any("matplotlib fallback" in str(x.message) for x in w) else "pyvista")
+print("dolfinx" in sys.modules)
+"""
+
+
+def test_render_real_xdmf(tmp_path):
+    import shutil
+
+    from fem_twin._dolfinx import MPI
+    from fem_twin.fem.discharge_run import run_discharge
+    from fem_twin.fem.stepping import SteppingOptions
+    from fem_twin.protocol import Protocol
+    from test_discharge import column_electrode
+
+    out = tmp_path / "case"
+    res = run_discharge(column_electrode(), 1.0, out, protocol=Protocol.parse("discharge 2C for 360 s"),
+                        separator_um=2.0, comm=MPI.COMM_SELF, quiet=True,
+                        stepping=SteppingOptions(dt_initial_s=60.0, dt_max_s=60.0, output_every=2))
+    assert res.complete, res.message
+    shutil.copytree(out, tmp_path / "case_copy")
+    # h5py (used by the reader) and DOLFINx's HDF5 must not share a process: render in a fresh one
+    p = subprocess.run([sys.executable, "-c", RENDER_SCRIPT, str(out)], capture_output=True, text=True,
+                       timeout=120, env={**__import__("os").environ, "PYVISTA_OFF_SCREEN": "true"})
+    assert p.returncode == 0, p.stderr[-3000:]
+    lines = p.stdout.splitlines()
+    assert "missing []" in lines, p.stdout
+    assert lines[-2] == "pyvista" and lines[-1] == "False", p.stdout  # rendered by VTK, DOLFINx-free
+    frames = dict(f.split(":") for f in [ln for ln in lines if ln.startswith("frames")][0].split()[1:])
+    assert abs(float(frames["0.5"]) - 0.5) < 0.15 and float(frames["1.0"]) == 1.0, p.stdout  # nearest frames
+    pics = [Path(ln.split(" ", 1)[1]) for ln in lines if ln.startswith("picture ")]
+    names = sorted(x.name for x in pics)
+    assert names == ["fields_compare_dod0.50.png", "fields_dod0.50.png", "fields_dod0.50.png"]
+    for pic in pics:
+        _not_blank(pic)
