@@ -254,13 +254,9 @@ def run_state(run_dir: Path) -> str:
 
 
 def _jsonable(o):
-    import numpy as np
+    from ..fem.discharge_io import _jsonable as to_json
 
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
+    return to_json(o)
 
 
 def settings_mismatch(summary: dict, case: Case, st: StudySettings, params_dict: dict) -> str | None:

@@ -51,7 +51,7 @@ from ..parameters.cell import FARADAY, ParameterSet
 from .discharge_solvers import (BorderedSystem, LinearSolverSpec, augmented_vector, choose_solver,
                                 clear_options,
                                 global_sum, outer_ksp_options, set_options)
-from .domains import DS_COLLECTOR, DS_INTERFACE, DS_LI, DX_ELY, DX_NCM, Domains, top_dofs
+from .domains import DS_INTERFACE, DS_LI, DX_ELY, DX_NCM, Domains, top_dofs
 
 PA = 1e12  # picoamperes per ampere
 _CLIP = 1e-10

@@ -27,13 +27,11 @@ input index n; grid vertex ``(i, j, k)`` of the (nx+1, ny+1, nz+1) grid has inde
 
 from __future__ import annotations
 
-import basix.ufl
 import numpy as np
-import ufl
 
-from .._dolfinx import MPI, dolfinx
+from .._dolfinx import MPI
 from ..errors import InputError
-from .voxel_mesh import slab_bounds
+from .voxel_mesh import mesh_from_cells, slab_bounds
 
 #: offsets (a, b, c) of hexahedron vertex a + 2 b + 4 c
 HEX_CORNERS = np.array([[a, b, c] for c in (0, 1) for b in (0, 1) for a in (0, 1)], dtype=np.int64)
@@ -69,7 +67,7 @@ def voxel_hex_mesh(keep: np.ndarray, h: float, comm=MPI.COMM_WORLD,
     if kept.size == 0:
         raise InputError("keep", "at least one voxel to mesh", 0)
     per_layer = nx * ny
-    sx, sxy = nx + 1, (nx + 1) * (ny + 1)
+    sxy = (nx + 1) * (ny + 1)
 
     # -- cells of this rank: owned = kept voxels of layers [k0, k1); ghosts = kept voxels of the
     # layer below k0 (above k1 - 1) whose face neighbour in layer k0 (k1 - 1) is kept
@@ -104,21 +102,7 @@ def voxel_hex_mesh(keep: np.ndarray, h: float, comm=MPI.COMM_WORLD,
     on_plane = (gk == k0) | (gk == k1)
     boundary_vertices = np.unique(cells[:n_owned][on_plane])  # may be shared with other ranks
 
-    topology = dolfinx.cpp.mesh.create_topology(
-        comm, [dolfinx.mesh.CellType.hexahedron], [cells.ravel()], [input_index], [ghost_owners],
-        boundary_vertices, 0)
-
-    mark = np.zeros(int(new_id.max()) + 1, dtype=bool)
-    mark[cells.ravel()] = True
-    nodes = np.flatnonzero(mark).astype(np.int64)  # global vertex ids used on this rank
-    g = np.flatnonzero(used)[nodes]  # their grid vertices
-    x = np.column_stack([g % sx, (g // sx) % (ny + 1), g // sxy]).astype(np.float64) * h
-    x += np.asarray(origin_um, dtype=np.float64)
-    cmap = dolfinx.fem.coordinate_element(dolfinx.mesh.CellType.hexahedron, 1)
-    geometry = dolfinx.cpp.mesh.create_geometry(topology, [cmap._cpp_object], nodes.astype(np.int64),
-                                                cells.ravel(), x.ravel(), 3)
-    domain = ufl.Mesh(basix.ufl.element("Lagrange", "hexahedron", 1, shape=(3,)))
-    msh = dolfinx.mesh.Mesh(dolfinx.cpp.mesh.Mesh_float64(comm, topology, geometry), domain)
-    msh.name = "mesh"
+    msh = mesh_from_cells(comm, "hexahedron", cells, input_index, ghost_owners, boundary_vertices,
+                          np.flatnonzero(used), nx, ny, h, origin_um)
     order = np.asarray(msh.topology.original_cell_index, dtype=np.int64)
     return msh, kept[order]

@@ -46,9 +46,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import basix.ufl
 import numpy as np
-import ufl
 
 from .. import phases
 from .._dolfinx import MPI, dolfinx
@@ -238,7 +236,7 @@ def voxel_tet_mesh(keep: np.ndarray, h: float, comm=MPI.COMM_WORLD,
     if kept.size == 0:
         raise ValueError("no voxels to mesh")
     key_of, new_id, grid_of_key = _vertex_keys(kz, connectivity)
-    sx, sxy, per_layer = nx + 1, (nx + 1) * (ny + 1), nx * ny
+    sxy, per_layer = (nx + 1) * (ny + 1), nx * ny
 
     # -- cells of this rank: owned = kept voxels of layers [k0, k1); ghosts = tets of the layer
     # just below (above) with a face on z = k0 (z = k1) whose voxel across that face is kept
@@ -271,23 +269,9 @@ def voxel_tet_mesh(keep: np.ndarray, h: float, comm=MPI.COMM_WORLD,
     on_plane = (gk == k0) | (gk == k1)
     boundary_vertices = np.unique(cells[:n_owned][on_plane])  # may be shared with other ranks
 
-    topology = dolfinx.cpp.mesh.create_topology(
-        comm, [dolfinx.mesh.CellType.tetrahedron], [cells.ravel()], [input_index], [ghost_owners],
-        boundary_vertices, 0)
-
-    # geometry: P1, nodes = vertices (global ids), coordinates computed here
-    mark = np.zeros(int(new_id.max()) + 1, dtype=bool)
-    mark[cells.ravel()] = True
-    nodes = np.flatnonzero(mark).astype(np.int64)
-    g = grid_of_key[np.flatnonzero(new_id >= 0)[nodes]]
-    x = np.column_stack([g % sx, (g // sx) % (ny + 1), g // sxy]).astype(np.float64) * h
-    x += np.asarray(origin_um, dtype=np.float64)
-    cmap = dolfinx.fem.coordinate_element(dolfinx.mesh.CellType.tetrahedron, 1)
-    geometry = dolfinx.cpp.mesh.create_geometry(topology, [cmap._cpp_object], nodes,
-                                                cells.ravel(), x.ravel(), 3)
-    domain = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
-    msh = dolfinx.mesh.Mesh(dolfinx.cpp.mesh.Mesh_float64(comm, topology, geometry), domain)
-    msh.name = "mesh"
+    grid_of_id = grid_of_key[np.flatnonzero(new_id >= 0)]
+    msh = mesh_from_cells(comm, "tetrahedron", cells, input_index, ghost_owners, boundary_vertices, grid_of_id,
+                          nx, ny, h, origin_um)
     order = np.asarray(msh.topology.original_cell_index, dtype=np.int64)
     return msh, kept[order // TETS_PER_VOXEL]
 
@@ -352,3 +336,33 @@ def tag_facets(msh, cell_values: np.ndarray, extent_um: np.ndarray) -> "dolfinx.
     tags = dolfinx.mesh.meshtags(msh, 2, entities, allv[entities].astype(np.int32))
     tags.name = "facet_tags"
     return tags
+
+
+def mesh_from_cells(comm, cell_type: str, cells: np.ndarray, input_index: np.ndarray, ghost_owners: np.ndarray,
+                    boundary_vertices: np.ndarray, grid_of_id: np.ndarray, nx: int, ny: int, h: float,
+                    origin_um) -> "dolfinx.mesh.Mesh":
+    """DOLFINx mesh (P1 geometry, coordinates in um) of this rank's owned + ghost ``cells``.
+
+    ``cells``: (n, k) global vertex ids (owned cells first), ``input_index``/``ghost_owners`` as
+    for ``create_topology``, ``boundary_vertices`` the vertices that may be shared with other
+    ranks, ``grid_of_id[v]`` the index of vertex ``v`` in the (nx+1) x (ny+1) x (nz+1) voxel-corner
+    grid of edge ``h`` um whose corner 0 sits at ``origin_um``."""
+    import basix.ufl
+    import ufl
+
+    ctype = getattr(dolfinx.mesh.CellType, cell_type)
+    topology = dolfinx.cpp.mesh.create_topology(comm, [ctype], [cells.ravel()], [input_index], [ghost_owners],
+                                                boundary_vertices, 0)
+    mark = np.zeros(int(grid_of_id.size), dtype=bool)
+    mark[cells.ravel()] = True
+    nodes = np.flatnonzero(mark).astype(np.int64)  # global vertex ids used on this rank
+    g = grid_of_id[nodes]
+    sx, sxy = nx + 1, (nx + 1) * (ny + 1)
+    x = np.column_stack([g % sx, (g // sx) % (ny + 1), g // sxy]).astype(np.float64) * h
+    x += np.asarray(origin_um, dtype=np.float64)
+    cmap = dolfinx.fem.coordinate_element(ctype, 1)
+    geometry = dolfinx.cpp.mesh.create_geometry(topology, [cmap._cpp_object], nodes, cells.ravel(), x.ravel(), 3)
+    domain = ufl.Mesh(basix.ufl.element("Lagrange", cell_type, 1, shape=(3,)))
+    msh = dolfinx.mesh.Mesh(dolfinx.cpp.mesh.Mesh_float64(comm, topology, geometry), domain)
+    msh.name = "mesh"
+    return msh
