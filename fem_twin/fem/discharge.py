@@ -123,7 +123,8 @@ class DischargeProblem:
         xs = _clip(th_s("+"))
         xe = _clip(th_e("-"), hi=1e6) if not self.frozen_ce else 1.0
         i0 = p.k_ncm * cmax * np.sqrt(ce0) * ufl.sqrt(xs * (1.0 - xs) * xe)
-        eta = psi("+") + self.V - phi_e("-") - p.ocp.ufl(th_s("+"))
+        # U of the clipped lithiation: finite for Newton iterates beyond (0, 1)
+        eta = psi("+") + self.V - phi_e("-") - p.ocp.ufl(xs)
         j = i0 * (ufl.exp(p.alpha_a * f * eta) - ufl.exp(-p.alpha_c * f * eta))  # A/m2
         self.j_expr, self.eta_expr = j, eta
         if p.li_contact == "butler-volmer":

@@ -24,9 +24,10 @@ The seed (Park et al. 2020) does not publish its NCM711 OCP curve. Three forms e
   S. Xu, K.-H. Chen, N. P. Dasgupta, J. B. Siegel, A. G. Stefanopoulou, "Evolution of Dead
   Lithium Growth in Lithium Metal Batteries: Experimentally Validated Model of the Apparent
   Capacity Loss", J. Electrochem. Soc. 166 (2019) A3456 (PyBaMM's ``nmc_ocp_Xu2019``; the term
-  is < 0.1 mV below x = 0.92, 0.17 V at x = 0.98, 0.71 V at x = 1). It makes the voltage collapse
-  when the NCM surfaces fill, as a Li | NCM half cell does, so a discharge ends at the cut-off
-  instead of at surface saturation. NCM711 (the seed's material) sits between NMC622 and NMC811;
+  is 0.1 mV at x = 0.92, 0.08 V at x = 0.98, 0.24 V at x = 0.99 and 0.71 V at x = 1, and is held
+  at its x = 1 value beyond, so Newton iterates that overshoot c_max stay finite). It makes the
+  voltage collapse when the NCM surfaces fill, as a Li | NCM half cell does, so a discharge ends
+  at the cut-off instead of at surface saturation. NCM711 (the seed's material) sits between NMC622 and NMC811;
   the curve is an assumption.
 
 ``"table"`` -- (x, U) points read from TOML (``[ocp] x = [...]``, ``u_V = [...]``), interpolated
@@ -107,7 +108,7 @@ class OpenCircuitPotential:
                 u = u + amp * np.tanh(k * (x - x0))
             if self.kind == "chen2020_xu2019":
                 amp, rate, off = _XU2019_DROP
-                u = u - amp * np.exp(rate * x + off)
+                u = u - amp * np.exp(rate * np.minimum(x, 1.0) + off)  # bounded beyond x = 1
             return u
         xs, us = np.asarray(self.x), np.asarray(self.u_V)
         u = np.interp(x, xs, us)
@@ -127,7 +128,7 @@ class OpenCircuitPotential:
                 u = u + amp * ufl.tanh(k * (x - x0))
             if self.kind == "chen2020_xu2019":
                 amp, rate, off = _XU2019_DROP
-                u = u - amp * ufl.exp(rate * x + off)
+                u = u - amp * ufl.exp(rate * ufl.min_value(x, 1.0) + off)  # bounded beyond x = 1
             return u
         # piecewise linear = first segment + sum of slope changes times ramps max(x - x_i, 0)
         xs, us = list(self.x), list(self.u_V)
