@@ -379,6 +379,8 @@ class _Launcher:
             except OSError as exc:
                 fh.write(f"could not start: {exc}\n")
                 return 127, time.perf_counter() - t
+            if self.stop:  # SIGTERM arrived while the case was being prepared or started
+                self.proc.send_signal(signal.SIGTERM)
             while True:
                 try:
                     rc = self.proc.wait()
@@ -491,6 +493,8 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
                 except (OSError, ValueError):
                     prev_wall = 0.0
             log = rd / RUN_LOG
+            if launcher.stop:  # (SIGTERM during the structure generation)
+                break
             rc, wall = launcher.run(command(case, root, st, restart, fields), log, append=restart)
             if restart and rc == 2 and not launcher.stop:  # the checkpoint does not fit: start afresh
                 with open(log, "a") as fh:
@@ -510,6 +514,13 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    if launcher.stop:  # keep the complete cases after the stop in the table and the statistics
+        seen = {(r["ncm_wt"], r["c_rate"], r["seed"]) for r in rows}
+        for case in cases:
+            rd = case.run_dir(root)
+            row = case_row(case, st, rd) if run_state(rd) == "complete" else None
+            if row is not None and (row["ncm_wt"], row["c_rate"], row["seed"]) not in seen:
+                rows.append(row)
     finish_study(root, rows, cases, out=out, plots=plots)
     if launcher.stop:
         out(f"study stopped by SIGTERM after {len(rows)} of {len(cases)} cases; run the same command again "

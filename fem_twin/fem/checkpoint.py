@@ -88,7 +88,7 @@ def dof_global_ids(space, vertex_map, parent_ids: np.ndarray) -> np.ndarray:
         pverts = np.asarray(vertex_map.sub_topology_to_topology(sub_verts, False), np.int64)
         ok = v2d >= 0
         ids[v2d[ok]] = parent_ids[pverts[ok]]
-    if np.any(ids < 0):
+    if space.mesh.comm.allreduce(int(np.any(ids < 0)), op=MPI.MAX):
         raise RuntimeError("a P1 dof without a vertex (checkpoint keys)")
     return ids
 

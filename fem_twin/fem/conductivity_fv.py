@@ -263,8 +263,10 @@ def solve_ohm_fv(msh, voxel_of_cell: np.ndarray, shape: tuple[int, int, int], ax
     adj = VoxelAdjacency(voxel_of_cell, shape, n_own)
     n_loc = adj.ijk.shape[1]
     s = np.ones(n_loc) if cell_sigma is None else np.asarray(cell_sigma, dtype=float)
-    if s.shape != (n_loc,) or not np.all(s > 0):
-        raise InputError("cell_sigma", f"{n_loc} values > 0 (one per local cell)", s.shape)
+    bad = s.shape != (n_loc,) or not np.all(s > 0)
+    if comm.allreduce(int(bad), op=MPI.MAX):  # every rank raises, no rank waits in a collective
+        raise InputError("cell_sigma", f"{n_loc} values > 0 (one per local cell) on every rank",
+                         s.shape if bad else "bad values on another rank")
     if assembly == "direct":
         A, b = assemble_direct(V, adj, axis, h, s, voltage, planes)
     else:
