@@ -213,15 +213,7 @@ def solve_ohm(msh, axis: int, lo: float, hi: float, cross_section_um2: float,
     # the operator without its stored zeros is the same operator: use it for CG and GAMG alike
     P = solvers.drop_stored_zeros(A)
     A.destroy()
-    ksp = solvers.make_ksp(P, P, solvers.ksp_options(solver, rtol=rtol),
-                           solvers.unique_prefix("conductivity"))
-    phi = dolfinx.fem.Function(V, name="potential_V")
-    ksp.solve(b, phi.x.petsc_vec)
-    phi.x.scatter_forward()
-    its = ksp.getIterationNumber()
-    ksp.destroy()
-    P.destroy()
-    b.destroy()
+    phi, its = solvers.solve_once(P, b, V, solvers.ksp_options(solver, rtol=rtol), solvers.unique_prefix("conductivity"))
 
     # I / sigma = int grad(phi) . grad(w) dx with w = (hi - x_a) / L
     L = hi - lo

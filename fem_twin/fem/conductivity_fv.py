@@ -271,14 +271,7 @@ def solve_ohm_fv(msh, voxel_of_cell: np.ndarray, shape: tuple[int, int, int], ax
         A, b = assemble_direct(V, adj, axis, h, s, voltage, planes)
     else:
         A, b = assemble_form(V, axis, shape[axis] * h, h, s, voltage)
-    ksp = solvers.make_ksp(A, A, fv_ksp_options(solver, rtol), solvers.unique_prefix("conductivity_fv"))
-    phi = dolfinx.fem.Function(V, name="potential_V")
-    ksp.solve(b, phi.x.petsc_vec)
-    phi.x.scatter_forward()
-    its = ksp.getIterationNumber()
-    ksp.destroy()
-    A.destroy()
-    b.destroy()
+    phi, its = solvers.solve_once(A, b, V, fv_ksp_options(solver, rtol), solvers.unique_prefix("conductivity_fv"))
 
     u = phi.x.array[V.dofmap.list[:, 0]]  # potential per local cell
     if planes == "faces":  # face fluxes of the two planes

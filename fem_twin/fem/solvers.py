@@ -95,3 +95,19 @@ def make_ksp(A: "PETSc.Mat", P: "PETSc.Mat", options: dict, prefix: str) -> "PET
         for k in options:
             del opts[f"{prefix}{k}"]
     return ksp
+
+
+def solve_once(A: "PETSc.Mat", b: "PETSc.Vec", V, options: dict, prefix: str, name: str = "potential_V"):
+    """Solve ``A x = b`` once into a new Function on ``V`` (ghosts updated) with a KSP made from
+    ``options``; ``A`` and ``b`` are destroyed. Returns (function, Krylov iterations)."""
+    from .._dolfinx import dolfinx
+
+    ksp = make_ksp(A, A, options, prefix)
+    phi = dolfinx.fem.Function(V, name=name)
+    ksp.solve(b, phi.x.petsc_vec)
+    phi.x.scatter_forward()
+    its = ksp.getIterationNumber()
+    ksp.destroy()
+    A.destroy()
+    b.destroy()
+    return phi, its
