@@ -566,13 +566,17 @@ def _fmt(v):
     return v
 
 
-def write_study_csv(path: Path, rows: list[dict]) -> None:
-    """discharge_study.csv: :data:`CSV_COLUMNS`, one row per case."""
+def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
         for r in rows:
-            w.writerow({k: _fmt(r.get(k)) for k in CSV_COLUMNS})
+            w.writerow({k: _fmt(r.get(k)) for k in columns})
+
+
+def write_study_csv(path: Path, rows: list[dict]) -> None:
+    """discharge_study.csv: :data:`CSV_COLUMNS`, one row per case."""
+    _write_csv(path, rows, CSV_COLUMNS)
 
 
 def read_study_csv(path: Path) -> list[dict]:
@@ -628,11 +632,8 @@ SUMMARY_COLUMNS = ["ncm_wt", "c_rate", "size_um", "separator_um", "n_cases", "n_
 
 
 def write_summary_csv(path: Path, summary: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
-        w.writeheader()
-        for s in summary:
-            w.writerow({k: _fmt(s.get(k)) for k in SUMMARY_COLUMNS})
+    """discharge_study_summary.csv: :data:`SUMMARY_COLUMNS`, one row per composition x C-rate."""
+    _write_csv(path, summary, SUMMARY_COLUMNS)
 
 
 # -- the command ---------------------------------------------------------------------------------
