@@ -81,7 +81,7 @@ SPM_OVERRIDES = {"sigma_ncm_S_m": 100.0, "sigma_lpscl_S_m": 100.0, "freeze_elect
 
 
 def test_one_particle_matches_the_1d_reference(tmp_path):
-    """1C discharge of a hemisphere (R = 2 um: 5 voxels of 0.4 um) on the collector vs the 1D model.
+    """1C discharge of a hemisphere (R = 2 um: 6 voxels of 1/3 um) on the collector vs the 1D model.
 
     The flat face is the collector: no lithium flux crosses it and it carries no reaction, so by
     mirror symmetry the hemisphere is half of a sphere. The reference takes the mesh's NCM volume V
@@ -91,13 +91,15 @@ def test_one_particle_matches_the_1d_reference(tmp_path):
     steps), so the difference measures the spatial discretisation and the voxel geometry.
     Uniform steps of 1/50 h (72 s): the first step's diffusion layer sqrt(D dt) = 0.46 um is not
     thinner than a voxel (with 18 s first steps the layer is 0.23 um and the first step differs by
-    5.3 mV; see the report in the module's test output).
+    5.3 mV; see the report in the module's test output). With the lumped (vertex-rule) mass and
+    kinetics the largest deviation is in the first steps and falls with the voxel: 5.65 mV at
+    0.4 um, 4.23 mV at 1/3 um (after 300 s: 4.18 and 2.98 mV).
     """
     from fem_twin.fem.discharge_run import run_discharge
     from fem_twin.fem.stepping import SteppingOptions
     from fem_twin.protocol import Protocol
 
-    r_vox, h = 5, 0.4
+    r_vox, h = 6, 1.0 / 3.0
     p = ParameterSet().with_overrides(SPM_OVERRIDES)
     res = run_discharge(hemisphere_on_collector(r_vox), h, tmp_path, params=p,
                         protocol=Protocol.parse("discharge 1C to 3.0 V"), separator_um=h,
@@ -105,7 +107,7 @@ def test_one_particle_matches_the_1d_reference(tmp_path):
                         stepping=SteppingOptions(dt_initial_s=72.0, dt_max_s=72.0))
     assert res.complete, res.message
     mesh = res.summary["mesh"]
-    assert mesh["unknowns"] < 5000
+    assert mesh["unknowns"] < 9000
     vol, area = mesh["ncm_volume_um3"] * 1e-18, mesh["interface_area_um2"] * 1e-12
     rows = res.rows
     t = np.array([r["time_s"] for r in rows])

@@ -206,24 +206,39 @@ class BorderedSystem:
         self.field_sizes = field_sizes
         self._ksp_configured = False
         self.timings = {"setup_s": 0.0, "apply_s": 0.0, "setups": 0, "applies": 0}
-        #: fieldsplit: build P and GAMG at the first Jacobian of each Newton solve only, later
+        #: fieldsplit: build P and GAMG at the first Jacobian of each Newton solve; later
         #: Jacobians of the same solve reuse them (the Krylov method still sees the new A, so
-        #: Newton's iterates are unchanged; ~1 s less per Newton step at 2e5 unknowns)
+        #: Newton's iterates are unchanged; ~1 s less per Newton step at 2e5 unknowns) while the
+        #: last Krylov solve took at most ``rebuild_factor`` x (+5) the iterations of the first one
+        #: after the last build. In a step where the NCM surfaces approach saturation the Jacobian
+        #: drifts within the solve: with a stale preconditioner GMRES needed 24 -> 212 -> 300 (failed)
+        #: iterations over 8 Newton steps, with rebuilt ones 11 Newton steps of 10-25 iterations.
         self.reuse_within_solve = True
+        self.rebuild_factor = 1.5
+        self.rebuilds = 0
         self._fresh = True
+        self._ref_its = None
 
     def new_solve(self):
         """Called before each Newton solve: the next Jacobian rebuilds the preconditioner."""
         self._fresh = True
 
     # -- called by the Jacobian callback after A, b, c, d were assembled --------------------
-    def update(self):
+    def update(self, last_krylov_its: int | None = None):
+        """``last_krylov_its``: iterations of the last outer Krylov solve (decides the reuse)."""
         t0 = time.perf_counter()
         P = self.A
         reuse = not self.exact and self.reuse_within_solve and not self._fresh
+        if reuse and last_krylov_its is not None:
+            if self._ref_its is None:
+                self._ref_its = last_krylov_its
+            elif last_krylov_its > self.rebuild_factor * self._ref_its + 5:
+                reuse = False
+                self.rebuilds += 1
         if not self.exact:
             if not reuse:
                 self.filtered.update(self.A)
+                self._ref_its = None
             P = self.filtered.P
         self.ksp.setOperators(self.A, P)
         self.ksp.getPC().setReusePreconditioner(reuse)
