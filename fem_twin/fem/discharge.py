@@ -213,7 +213,11 @@ class DischargeProblem:
         self.F_c = cf(self.F)
         J = [[ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)) for u in self.fields]
              for Fi in self.F]
-        self.J_c = cf(J)  # the whole Jacobian (its pattern; a reference for the tests)
+        # the whole Jacobian: compiled for the pattern-fixing first assembly, then dropped (its
+        # integration-entity arrays cost ~1/4 of the forms' memory; recompiled on demand by
+        # assemble_jacobian_nest(cached=False), the tests' reference)
+        self._J_ufl, self._compile = J, cf
+        self.J_c = cf(J)
         # the part assembled at every Newton step: derivatives of the non-linear terms
         self.Jnl_c = cf([[ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)) for u in self.fields]
                          for Fi in self._F_nl])
@@ -268,6 +272,7 @@ class DischargeProblem:
             M.assemble()
             self.lin_mats.append((k, scale, M))
         self.cache_linear_blocks = True
+        self.J_c, self.lin_c = None, None  # (assembled once: free their forms)
         spaces = [u.function_space for u in self.fields]
         self.x = create_vector(spaces, kind="mpi")
         self._block_vecs = [dolfinx.la.vector(V.dofmap.index_map, V.dofmap.index_map_bs) for V in spaces]
@@ -378,6 +383,8 @@ class DischargeProblem:
         from dolfinx.fem.petsc import assemble_matrix
 
         cached = self.cache_linear_blocks if cached is None else cached
+        if not cached and self.J_c is None:
+            self.J_c = self._compile(self._J_ufl)
         self.Anest.zeroEntries()
         assemble_matrix(self.Anest, self.Jnl_c if cached else self.J_c, self.bcs, diag=1.0)
         self.Anest.assemble()
