@@ -47,6 +47,8 @@ parser.add_argument("--size", type=float, default=16.0, help="x and y extent in 
 parser.add_argument("--c-rate", type=float, default=1.0)
 parser.add_argument("--cutoff", type=float, default=3.0)
 parser.add_argument("--separator", type=float, default=5.0, help="separator thickness in um")
+parser.add_argument("--separator-growth", type=float, default=1.0,
+                    help="separator layers grow by this factor away from the composite (default 1: voxels)")
 parser.add_argument("--composition", default="70:28:2")
 parser.add_argument("--seed", type=int, default=1)
 parser.add_argument("--solver", default="auto", choices=["auto", "mumps", "fieldsplit"],
@@ -91,7 +93,8 @@ hour = 3600.0 / args.c_rate
 # where the voltage moves by more than 0.1 V per step and near the cut-off
 t0 = time.perf_counter()
 result = run_discharge(image.labels, image.voxel_size_um, out, params=params, protocol=protocol,
-                       separator_um=args.separator, solver=LinearSolverSpec(args.solver),
+                       separator_um=args.separator, separator_growth=args.separator_growth,
+                       solver=LinearSolverSpec(args.solver),
                        stepping=SteppingOptions(dt_initial_s=hour / 100, dt_max_s=args.dt_max * hour,
                                                 max_dV=0.1, output_every=5, saturation_dt=2e-3), comm=comm,
                        write_fields=not args.no_fields,

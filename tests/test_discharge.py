@@ -302,3 +302,30 @@ def test_lumped_scheme_discharges_to_the_cutoff(lumped):
     else:
         assert out["steps"][0]["ended_by"] == "NCM surface lithiation reached c_max"
         assert rows[-1]["voltage_V"] > 3.3
+
+
+@pytest.mark.mpi
+def test_graded_separator_moves_the_curve_less_than_1mV():
+    """A 10 um separator meshed with 20 voxel layers or 7 graded ones (growth 1.5): the 2C voltage
+    curve to 3.0 V on the same time steps moves by < 1 mV (measured 0.0007 mV);
+    40 % fewer unknowns (8543 -> 5155)."""
+    comm = MPI.COMM_WORLD
+    kw = dict(protocol=Protocol.parse("discharge 2C to 3.0 V"), separator_um=10.0, comm=comm, quiet=True,
+              write_fields=False, stepping=SteppingOptions(dt_initial_s=90.0, dt_max_s=90.0, grow=1.0))
+    uni = run_discharge(blob_electrode(), 0.5, shared_tmpdir(comm), **kw)
+    grd = run_discharge(blob_electrode(), 0.5, shared_tmpdir(comm), separator_growth=1.5, **kw)
+    assert uni.complete and grd.complete
+    m = min(len(uni.rows), len(grd.rows)) - 1  # (the last row sits on the cut-off of each run)
+    assert m > 10
+    t_u = np.array([r["time_s"] for r in uni.rows[:m]])
+    t_g = np.array([r["time_s"] for r in grd.rows[:m]])
+    assert np.allclose(t_u, t_g)
+    dv = np.abs(np.array([r["voltage_V"] for r in uni.rows[:m]]) - np.array([r["voltage_V"] for r in grd.rows[:m]]))
+    if comm.rank == 0:
+        print(f"\ngraded separator: max |dV| = {dv.max() * 1e3:.4f} mV over {m} rows; unknowns "
+              f"{uni.summary['mesh']['unknowns']} -> {grd.summary['mesh']['unknowns']}; capacity "
+              f"{uni.summary['capacity_mAh_per_g']:.3f} -> {grd.summary['capacity_mAh_per_g']:.3f} mAh/g")
+    assert dv.max() <= 1e-3
+    assert grd.summary["mesh"]["unknowns"] < 0.8 * uni.summary["mesh"]["unknowns"]
+    assert abs(grd.summary["capacity_mAh_per_g"] - uni.summary["capacity_mAh_per_g"]) \
+        <= 0.01 * uni.summary["capacity_mAh_per_g"]

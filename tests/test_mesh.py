@@ -236,3 +236,42 @@ def test_cli_mesh(tmp_path, capsys):
     assert main(["mesh", str(tmp_path), "--separator", "0.3"]) == 2
     err = capsys.readouterr().err
     assert "nothing: no such file" in err and "--method" in err and "separator" in err
+
+
+# -- graded separator ---------------------------------------------------------------------------
+def test_separator_z_grading():
+    from fem_twin.meshing.voxel_mesh import SEPARATOR_MAX_RATIO, separator_z_um
+
+    z = separator_z_um(30.0, 0.5, 1.5)
+    t = np.diff(z)
+    assert z[0] == 0.0 and z[-1] == pytest.approx(30.0, abs=1e-12)
+    assert t.size == 11  # instead of 60 voxel layers
+    assert t[-1] == pytest.approx(0.5)  # one voxel next to the composite
+    assert np.all(np.diff(t) <= 1e-12)  # thinner towards the composite
+    assert np.all(t[:-1] / t[1:] <= 1.5 + 1e-12) and t.max() <= SEPARATOR_MAX_RATIO * 0.5
+    assert np.allclose(separator_z_um(3.0, 0.5, 1.0), np.arange(7) * 0.5)
+    with pytest.raises(InputError, match="growth"):
+        separator_z_um(3.0, 0.5, 0.8)
+
+
+@pytest.mark.mpi
+def test_graded_separator_conforming_and_exact():
+    """Graded separator: same composite cells, volumes and areas as the voxel-layer separator, the
+    separator's volume and planes exact, fewer vertices; the composite keeps the voxel grid."""
+    labels = np.random.default_rng(3).integers(0, 4, size=(7, 6, 9)).astype(np.uint8)
+    uni = build_tagged_mesh(labels, H, 6.0)
+    tm = build_tagged_mesh(labels, H, 6.0, separator_growth=1.5)
+    assert tm.separator_um == 6.0 and tm.extent_um() == pytest.approx((3.5, 3.0, 10.5))
+    vol, area, plane, plane_all = tag_measures(tm)
+    vol_u, area_u, plane_u, plane_all_u = tag_measures(uni)
+    for p in vol:
+        assert vol[p] == pytest.approx(vol_u[p], abs=1e-9), p
+    assert vol[phases.SEPARATOR] == pytest.approx(3.5 * 3.0 * 6.0, abs=1e-9)
+    for t in area:
+        assert area[t] == pytest.approx(area_u[t], abs=1e-9), t
+    for t in plane:
+        assert plane[t] == pytest.approx(plane_u[t], abs=1e-9), t
+    assert plane_all == pytest.approx(plane_all_u, abs=1e-9)
+    nv = lambda m: m.mesh.topology.index_map(0).size_global  # noqa: E731
+    assert nv(tm) == 8 * 7 * (9 + 5 + 1)  # 5 graded layers instead of 12
+    assert nv(uni) == 8 * 7 * (9 + 12 + 1)

@@ -84,10 +84,14 @@ def tagged_box_mesh(labels: np.ndarray, voxel_um: float, separator_um: float = 0
     return BoxTaggedMesh(msh, cell_tags, facet_tags, h, nsep * h)
 
 
-def tagged_mesh(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0, comm=MPI.COMM_WORLD):
-    """The project mesher when it is installed, else :func:`tagged_box_mesh`."""
+def tagged_mesh(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0, comm=MPI.COMM_WORLD,
+                separator_growth: float = 1.0):
+    """The project mesher when it is installed, else :func:`tagged_box_mesh` (uniform separator)."""
     try:
         from ..meshing.voxel_mesh import build_tagged_mesh
     except ImportError:
+        if separator_growth != 1.0:
+            raise
         return tagged_box_mesh(labels, voxel_um, separator_um, comm)
-    return build_tagged_mesh(labels, voxel_um, separator_um=separator_um, comm=comm)
+    return build_tagged_mesh(labels, voxel_um, separator_um=separator_um, comm=comm,
+                             separator_growth=separator_growth)

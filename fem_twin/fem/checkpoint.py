@@ -128,12 +128,14 @@ def _hash(obj) -> str:
 
 
 def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, params, protocol,
-                      stepping) -> dict:
+                      stepping, separator_growth: float = 1.0) -> dict:
     """Hashes of a run's inputs (known before meshing: a restart is refused early)."""
     lab = np.ascontiguousarray(np.asarray(labels, dtype=np.uint8))
     step_opts = {k: v for k, v in stepping.as_dict().items() if k != "output_every"}
-    return {"mesh": _hash(lab.tobytes() + json.dumps([list(lab.shape), float(voxel_um),
-                                                      float(separator_um)]).encode()),
+    mesh = [list(lab.shape), float(voxel_um), float(separator_um)]
+    if separator_growth != 1.0:
+        mesh.append(float(separator_growth))
+    return {"mesh": _hash(lab.tobytes() + json.dumps(mesh).encode()),
             "parameters": _hash(params.to_dict()),
             "protocol": _hash(protocol.describe()),
             "stepping": _hash(step_opts)}

@@ -83,8 +83,11 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                   separator_um: float = 30.0, solver: LinearSolverSpec | None = None,
                   stepping: SteppingOptions | None = None, comm=MPI.COMM_WORLD,
                   write_fields: bool = True, quiet: bool = False, mesher=None,
-                  checkpoint: CheckpointOptions | None = None) -> DischargeResult:
+                  checkpoint: CheckpointOptions | None = None, separator_growth: float = 1.0) -> DischargeResult:
     """Simulate ``protocol`` (default: 1C discharge to 3.0 V) on a composite label image.
+
+    ``separator_growth`` > 1: the separator's layers grow by this factor away from the composite
+    (:func:`fem_twin.meshing.voxel_mesh.separator_z_um`; the default mesher only).
 
     ``checkpoint``: periodic/SIGTERM checkpoints and restart (default: every 10 accepted steps
     and on SIGTERM, no restart); see :mod:`fem_twin.fem.checkpoint`.
@@ -105,7 +108,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     if not np.any(labels == phases.NCM):
         raise InputError("structure", "a structure containing NCM", "no NCM voxels")
     num = electrode_numbers(labels, voxel_um, params)
-    fp_inputs = input_fingerprint(labels, voxel_um, separator_um, params, protocol, stepping)
+    fp_inputs = input_fingerprint(labels, voxel_um, separator_um, params, protocol, stepping, separator_growth)
     ckpt_path = outdir / checkpoint.name
     ckpt_data = None
     if checkpoint.restart:  # refuse a missing or foreign checkpoint before meshing
@@ -114,8 +117,11 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     pruned, report = prune_dead_clusters(labels, voxel_um)
     if mesher is None:
         from ._testmeshes import tagged_mesh as mesher
+    elif separator_growth != 1.0:
+        raise InputError("separator_growth", "1 with a custom mesher", separator_growth)
     t_mesh = time.perf_counter()
-    tm = mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm)
+    tm = (mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm) if separator_growth == 1.0 else
+          mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm, separator_growth=separator_growth))
     domains = build_domains(tm)
     t_mesh = time.perf_counter() - t_mesh
     problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver)
@@ -179,6 +185,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         "capacity_mAh_per_cm2": out["steps"][0]["capacity_mAh_per_cm2"] if out["steps"] else None,
         "parameters": params.to_dict(), "electrode": num, "dead_clusters": report.as_dict(),
         "mesh": {"voxels": list(labels.shape), "voxel_um": voxel_um, "separator_um": separator_um,
+                 "separator_growth": separator_growth,
                  "cells": domains.num_cells_global, "unknowns": problem.num_dofs,
                  "interface_area_um2": domains.interface_area_um2,
                  "ncm_volume_um3": domains.ncm_volume_um3,

@@ -121,23 +121,58 @@ def interface_table() -> np.ndarray:
 
 
 def build_tagged_mesh(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0,
-                      comm=MPI.COMM_WORLD) -> TaggedMesh:
+                      comm=MPI.COMM_WORLD, separator_growth: float = 1.0) -> TaggedMesh:
     """Mesh a labelled voxel image (every rank passes the same ``labels``) into Kuhn tetrahedra.
 
     ``labels``: uint8 (nx, ny, nz) phase labels, k from the separator plane to the collector;
     ``voxel_um``: voxel edge h in um; ``separator_um``: dense LPSCl layer below the composite
-    (a multiple of h, 0 for none). Collective on ``comm``.
+    (a multiple of h, 0 for none); ``separator_growth`` > 1: separator layers graded in z (see
+    :func:`separator_z_um`; still conforming: x and y keep the voxel grid). Collective on ``comm``.
     """
     h = _check_voxel(labels, voxel_um)
     ns = separator_layers(float(separator_um), h)
+    z_um = None
+    if separator_growth != 1.0 and ns > 0:
+        z_sep = separator_z_um(ns * h, h, separator_growth)
+        ns = z_sep.size - 1
+        z_um = np.concatenate([z_sep, z_sep[-1] + h * np.arange(1, labels.shape[2] + 1)])
     full = with_separator(labels, ns)
-    msh, voxel_of_cell = voxel_tet_mesh(np.ones(full.shape, bool), h, comm)
+    msh, voxel_of_cell = voxel_tet_mesh(np.ones(full.shape, bool), h, comm, z_um=z_um)
     cell_values = full.transpose(2, 1, 0).ravel()[voxel_of_cell].astype(np.int32)
     n_cells = cell_values.size
     cell_tags = dolfinx.mesh.meshtags(msh, 3, np.arange(n_cells, dtype=np.int32), cell_values)
     cell_tags.name = "cell_tags"
-    facet_tags = tag_facets(msh, cell_values, h * np.array(full.shape, dtype=float))
-    return TaggedMesh(msh, cell_tags, facet_tags, h, ns * h)
+    extent = h * np.array(full.shape, dtype=float)
+    if z_um is not None:
+        extent[2] = z_um[-1]
+    facet_tags = tag_facets(msh, cell_values, extent)
+    return TaggedMesh(msh, cell_tags, facet_tags, h, separator_layers(float(separator_um), h) * h)
+
+
+#: largest separator layer of a graded separator, in voxel edges
+SEPARATOR_MAX_RATIO = 8.0
+
+
+def separator_z_um(separator_um: float, voxel_um: float, growth: float,
+                   max_ratio: float = SEPARATOR_MAX_RATIO) -> np.ndarray:
+    """z (um, ascending from the Li plane 0 to ``separator_um``) of the layer boundaries of a graded
+    separator: one voxel edge h next to the composite, each layer towards the Li ``growth`` times
+    the one above it, at most ``max_ratio`` h; the layers below the first are scaled so the total
+    is exactly ``separator_um``. The separator is homogeneous LPSCl, so only the region next to the
+    composite needs the voxel resolution (30 um at h = 0.5 um: 11 layers instead of 60)."""
+    if not (np.isfinite(growth) and growth >= 1.0):
+        raise InputError("separator growth", "a factor >= 1", growth)
+    T, h = float(separator_um), float(voxel_um)
+    if T <= h * (1 + 1e-9) or growth == 1.0:
+        n = max(int(round(T / h)), 1)
+        return np.linspace(0.0, T, n + 1)
+    t = [h]
+    while sum(t) < T * (1 - 1e-9):
+        t.append(min(t[-1] * growth, max_ratio * h))
+    t = np.array(t)
+    rest = T - h
+    t[1:] *= rest / t[1:].sum()  # (shrinks the layers below the first by < one layer's share)
+    return np.concatenate([[0.0], np.cumsum(t[::-1])])
 
 
 def _check_voxel(labels, voxel_um) -> float:
@@ -209,7 +244,8 @@ def _vertex_keys(kz: np.ndarray, connectivity: int):
 
 
 def voxel_tet_mesh(keep: np.ndarray, h: float, comm=MPI.COMM_WORLD,
-                   origin_um: tuple[float, float, float] = (0.0, 0.0, 0.0), connectivity: int = 26):
+                   origin_um: tuple[float, float, float] = (0.0, 0.0, 0.0), connectivity: int = 26,
+                   z_um: np.ndarray | None = None):
     """Kuhn-tetrahedral mesh of the voxels where ``keep`` (bool (nx, ny, nz), the same on every
     rank) is True, with only the grid vertices those voxels use. Collective.
 
@@ -227,7 +263,7 @@ def voxel_tet_mesh(keep: np.ndarray, h: float, comm=MPI.COMM_WORLD,
     Returns ``(mesh, voxel_of_cell)``: ``voxel_of_cell[c]`` is the (k, j, i)-order linear index
     ``i + nx (j + ny k)`` of the voxel holding local cell ``c`` (owned + ghost); the cell's input
     index (``mesh.topology.original_cell_index``) is ``6 * (rank of the voxel among the kept
-    voxels) + t``.
+    voxels) + t``. ``z_um`` (optional, nz + 1 values): the z of each grid layer instead of k h.
     """
     keep = np.asarray(keep, dtype=bool)
     nx, ny, nk = keep.shape
@@ -271,7 +307,7 @@ def voxel_tet_mesh(keep: np.ndarray, h: float, comm=MPI.COMM_WORLD,
 
     grid_of_id = grid_of_key[np.flatnonzero(new_id >= 0)]
     msh = mesh_from_cells(comm, "tetrahedron", cells, input_index, ghost_owners, boundary_vertices, grid_of_id,
-                          nx, ny, h, origin_um)
+                          nx, ny, h, origin_um, z_um)
     order = np.asarray(msh.topology.original_cell_index, dtype=np.int64)
     return msh, kept[order // TETS_PER_VOXEL]
 
@@ -340,13 +376,14 @@ def tag_facets(msh, cell_values: np.ndarray, extent_um: np.ndarray) -> "dolfinx.
 
 def mesh_from_cells(comm, cell_type: str, cells: np.ndarray, input_index: np.ndarray, ghost_owners: np.ndarray,
                     boundary_vertices: np.ndarray, grid_of_id: np.ndarray, nx: int, ny: int, h: float,
-                    origin_um) -> "dolfinx.mesh.Mesh":
+                    origin_um, z_um: np.ndarray | None = None) -> "dolfinx.mesh.Mesh":
     """DOLFINx mesh (P1 geometry, coordinates in um) of this rank's owned + ghost ``cells``.
 
     ``cells``: (n, k) global vertex ids (owned cells first), ``input_index``/``ghost_owners`` as
     for ``create_topology``, ``boundary_vertices`` the vertices that may be shared with other
     ranks, ``grid_of_id[v]`` the index of vertex ``v`` in the (nx+1) x (ny+1) x (nz+1) voxel-corner
-    grid of edge ``h`` um whose corner 0 sits at ``origin_um``."""
+    grid of edge ``h`` um whose corner 0 sits at ``origin_um``; ``z_um`` (optional): the z of
+    each grid layer instead of ``k h`` (a graded separator)."""
     import basix.ufl
     import ufl
 
@@ -359,6 +396,8 @@ def mesh_from_cells(comm, cell_type: str, cells: np.ndarray, input_index: np.nda
     g = grid_of_id[nodes]
     sx, sxy = nx + 1, (nx + 1) * (ny + 1)
     x = np.column_stack([g % sx, (g // sx) % (ny + 1), g // sxy]).astype(np.float64) * h
+    if z_um is not None:
+        x[:, 2] = np.asarray(z_um, dtype=np.float64)[g // sxy]
     x += np.asarray(origin_um, dtype=np.float64)
     cmap = dolfinx.fem.coordinate_element(ctype, 1)
     geometry = dolfinx.cpp.mesh.create_geometry(topology, [cmap._cpp_object], nodes, cells.ravel(), x.ravel(), 3)
