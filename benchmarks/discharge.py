@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def worker(size: float, separator: float, steps: int, solver: str) -> None:
+def worker(size: float, separator: float, steps: int, solver: str, growth: float = 1.0) -> None:
     import resource
 
     import numpy as np
@@ -48,7 +48,8 @@ def worker(size: float, separator: float, steps: int, solver: str) -> None:
     num = electrode_numbers(img.labels, img.voxel_size_um, params)
     pruned, _ = prune_dead_clusters(img.labels, img.voxel_size_um)
     t1 = time.perf_counter()
-    dom = build_domains(tagged_mesh(pruned.astype(np.uint8), img.voxel_size_um, separator, comm))
+    dom = build_domains(tagged_mesh(pruned.astype(np.uint8), img.voxel_size_um, separator, comm,
+                                   separator_growth=growth))
     t2 = time.perf_counter()
     pb = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"], LinearSolverSpec(solver))
     t3 = time.perf_counter()
@@ -72,7 +73,7 @@ def worker(size: float, separator: float, steps: int, solver: str) -> None:
                      "linear_setup_s": d["setup_s"], "linear_apply_s": d["apply_s"]})
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     peak = comm.allreduce(rss, op=MPI.MAX)
-    out = {"size_um": size, "separator_um": separator, "ranks": comm.size, "solver": pb.solver_spec.name,
+    out = {"size_um": size, "separator_um": separator, "separator_growth": growth, "ranks": comm.size, "solver": pb.solver_spec.name,
            "unknowns": pb.num_dofs, "cells": dom.num_cells_global, "mesh_s": t2 - t1,
            "generate_s": t1 - t0, "problem_setup_s": t3 - t2, "steps": rows, "peak_rss_MB_per_rank": peak}
     pb.destroy()
@@ -80,11 +81,11 @@ def worker(size: float, separator: float, steps: int, solver: str) -> None:
         print("RESULT " + json.dumps(out), flush=True)
 
 
-def run_case(size, separator, steps, solver, ranks, timeout):
+def run_case(size, separator, steps, solver, ranks, timeout, growth=1.0):
     exe = Path(sys.executable)
     mpirun = exe.parent / "mpirun"
     cmd = [str(mpirun), "-n", str(ranks), str(exe), str(Path(__file__).resolve()), "--worker",
-           str(size), str(separator), str(steps), solver]
+           str(size), str(separator), str(steps), solver, str(growth)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     t = time.perf_counter()
     try:
@@ -128,18 +129,19 @@ def main(argv=None):
     ap.add_argument("--ranks", default="1,2")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--separator", type=float, default=5.0)
+    ap.add_argument("--separator-growth", type=float, default=1.0, help="graded separator (e.g. 1.5)")
     ap.add_argument("--solver", default="auto", choices=["auto", "mumps", "fieldsplit"])
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--json", default=None, help="write all results to this file")
-    ap.add_argument("--worker", nargs=4, metavar=("SIZE", "SEP", "STEPS", "SOLVER"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", nargs=5, metavar=("SIZE", "SEP", "STEPS", "SOLVER", "GROWTH"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
-        worker(float(a.worker[0]), float(a.worker[1]), int(a.worker[2]), a.worker[3])
+        worker(float(a.worker[0]), float(a.worker[1]), int(a.worker[2]), a.worker[3], float(a.worker[4]))
         return 0
     results = []
     for size in [float(s) for s in a.sizes.split(",")]:
         for ranks in [int(n) for n in a.ranks.split(",")]:
-            r = run_case(size, a.separator, a.steps, a.solver, ranks, a.timeout)
+            r = run_case(size, a.separator, a.steps, a.solver, ranks, a.timeout, a.separator_growth)
             results.append(r)
             print(report(r), flush=True)
             if a.json:

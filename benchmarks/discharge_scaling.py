@@ -73,6 +73,7 @@ def main(argv=None):
     ap.add_argument("--ranks", default="1,2")
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--separator", type=float, default=5.0)
+    ap.add_argument("--separator-growth", type=float, default=1.0, help="graded separator (e.g. 1.5)")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
@@ -80,7 +81,7 @@ def main(argv=None):
     results, rows = [], []
     for size in [float(s) for s in a.sizes.split(",")]:
         for ranks in [int(n) for n in a.ranks.split(",")]:
-            r = bench.run_case(size, a.separator, a.steps, "fieldsplit", ranks, a.timeout)
+            r = bench.run_case(size, a.separator, a.steps, "fieldsplit", ranks, a.timeout, a.separator_growth)
             results.append(r)
             print(bench.report(r), flush=True)
             s = summarise(r)
