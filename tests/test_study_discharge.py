@@ -49,6 +49,7 @@ s = {"complete": not stop, "message": "interrupted (SIGTERM), checkpoint written
      "capacity_mAh_per_g": rows[-1]["capacity_mAh_per_g"], "capacity_mAh_per_cm2": rows[-1]["capacity_mAh_per_cm2"],
      "parameters": json.loads(Path(params).read_text()),
      "mesh": {"voxels": [int(size / 0.5), int(size / 0.5), 78], "voxel_um": 0.5, "separator_um": sep,
+              "separator_growth": 1.5,
               "unknowns": 1234},
      "solver": {"newton_iterations": 40}, "accepted_rows": len(rows), "wall_time_s": 1.5}
 if stop:
@@ -317,3 +318,17 @@ def test_render_real_xdmf(tmp_path):
     assert names == ["fields_compare_dod0.50.png", "fields_dod0.50.png", "fields_dod0.50.png"]
     for pic in pics:
         _not_blank(pic)
+
+
+def test_a_run_with_another_separator_mesh_is_not_reused():
+    from fem_twin.commands.study_discharge import settings_mismatch
+    from fem_twin.protocol import Protocol
+
+    st, case = StudySettings(size_x_um=16.0, size_y_um=16.0, separator_um=5.0), Case(70.0, 1.0, 1)
+    summary = {"mesh": {"voxels": [32, 32, 78], "voxel_um": 0.5, "separator_um": 5.0, "separator_growth": 1.5},
+               "protocol": Protocol.parse(st.protocol_text(1.0)).describe(), "parameters": {}}
+    assert settings_mismatch(summary, case, st, {}) is None
+    del summary["mesh"]["separator_growth"]  # a run from before the graded separator: voxel layers
+    assert "separator growth 1.0" in settings_mismatch(summary, case, st, {})
+    assert settings_mismatch(summary, case, StudySettings(size_x_um=16.0, size_y_um=16.0, separator_um=5.0,
+                                                          separator_growth=1.0), {}) is None

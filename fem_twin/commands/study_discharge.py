@@ -72,6 +72,9 @@ def register_study_discharge(kinds) -> None:
     d.add_argument("--size", default="50", help="x (or x,y) extent of the structure in um (default 50, the "
                                                  "seed's cell; >= 16: the largest particles)")
     d.add_argument("--separator", type=float, default=30.0, help="LPSCl separator thickness in um (default 30)")
+    d.add_argument("--separator-growth", type=float, default=1.5,
+                   help="separator mesh layers grow by this factor away from the composite (default 1.5; "
+                        "1: voxel layers)")
     d.add_argument("--cutoff", type=float, default=3.0, help="discharge cut-off voltage in V (default 3.0)")
     d.add_argument("--ranks", type=int, default=2, help="MPI ranks per case (default 2)")
     d.add_argument("--params", default=None, help="TOML file overriding cell parameters")
@@ -138,6 +141,7 @@ class StudySettings:
     size_x_um: float = 50.0
     size_y_um: float = 50.0
     separator_um: float = 30.0
+    separator_growth: float = 1.5  #: graded separator mesh (1: voxel layers)
     cutoff_V: float = 3.0
     ranks: int = 2
     voxel_um: float = 0.5
@@ -270,6 +274,8 @@ def settings_mismatch(summary: dict, case: Case, st: StudySettings, params_dict:
         return f"size {vox[0] * (h or 0):g}x{vox[1] * (h or 0):g} um (study: {st.size_x_um:g}x{st.size_y_um:g})"
     if abs(float(mesh.get("separator_um", -1)) - st.separator_um) > 1e-9:
         return f"separator {mesh.get('separator_um')} um (study: {st.separator_um:g})"
+    if abs(float(mesh.get("separator_growth", 1.0)) - st.separator_growth) > 1e-9:
+        return f"separator growth {mesh.get('separator_growth', 1.0)} (study: {st.separator_growth:g})"
     want = Protocol.parse(st.protocol_text(case.c_rate)).describe()
     if summary.get("protocol") != want:
         return f"protocol '{summary.get('protocol')}' (study: '{want}')"
@@ -332,7 +338,8 @@ def worker_command(case: Case, root: Path, st: StudySettings, restart: bool, fie
     """``mpirun -n RANKS python -m fem_twin.commands.study_discharge STRUCTURE OUT ...``."""
     cmd = [mpirun_path(st), "-n", str(st.ranks), sys.executable, "-m", "fem_twin.commands.study_discharge",
            str(case.structure_dir(root)), str(case.run_dir(root)), "--c-rate", repr(case.c_rate),
-           "--cutoff", repr(st.cutoff_V), "--separator", repr(st.separator_um), "--dt-max", repr(st.dt_max_h),
+           "--cutoff", repr(st.cutoff_V), "--separator", repr(st.separator_um),
+           "--separator-growth", repr(st.separator_growth), "--dt-max", repr(st.dt_max_h),
            "--output-every", str(st.output_every), "--solver", st.solver]
     if st.max_dod is not None:
         cmd += ["--max-dod", repr(st.max_dod)]
@@ -646,7 +653,8 @@ def settings_from_args(args) -> tuple[list[Case], StudySettings]:
     sx, sy = parse_size(args.size)
     if not (math.isfinite(args.voxel) and args.voxel > 0):
         raise InputError("--voxel", "a voxel edge > 0 um", args.voxel)
-    st = StudySettings(size_x_um=sx, size_y_um=sy, separator_um=args.separator, cutoff_V=args.cutoff,
+    st = StudySettings(size_x_um=sx, size_y_um=sy, separator_um=args.separator,
+                       separator_growth=args.separator_growth, cutoff_V=args.cutoff,
                        ranks=args.ranks, voxel_um=args.voxel, params_file=args.params, solver=args.solver,
                        dt_max_h=args.dt_max, max_dod=args.max_dod, fields=args.fields,
                        output_every=args.output_every, mpirun=args.mpirun)
@@ -736,6 +744,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--c-rate", type=float, required=True)
     ap.add_argument("--cutoff", type=float, default=3.0)
     ap.add_argument("--separator", type=float, default=30.0)
+    ap.add_argument("--separator-growth", type=float, default=1.0)
     ap.add_argument("--dt-max", type=float, default=0.1, help="fraction of an hour at the C-rate")
     ap.add_argument("--max-dod", type=float, default=None)
     ap.add_argument("--output-every", type=int, default=5)
@@ -756,7 +765,8 @@ def worker_main(argv: list[str] | None = None) -> int:
         from ..microstructure.image import VoxelImage
         from ..protocol import Protocol
 
-        st = StudySettings(separator_um=a.separator, cutoff_V=a.cutoff, params_file=a.params,
+        st = StudySettings(separator_um=a.separator, separator_growth=a.separator_growth, cutoff_V=a.cutoff,
+                           params_file=a.params,
                            dt_max_h=a.dt_max, max_dod=a.max_dod)
         params = st.params()
         protocol = Protocol.parse(st.protocol_text(a.c_rate))
@@ -765,7 +775,8 @@ def worker_main(argv: list[str] | None = None) -> int:
                                    output_every=a.output_every, saturation_dt=SATURATION_DT_H)
         image = VoxelImage.load(a.structure)
         result = run_discharge(image.labels, image.voxel_size_um, Path(a.output), params=params,
-                               protocol=protocol, separator_um=a.separator, solver=LinearSolverSpec.parse(a.solver, []),
+                               protocol=protocol, separator_um=a.separator, separator_growth=a.separator_growth,
+                               solver=LinearSolverSpec.parse(a.solver, []),
                                stepping=stepping, comm=comm, write_fields=not a.no_fields,
                                checkpoint=CheckpointOptions(every=a.checkpoint_every, restart=a.restart))
     except FemTwinError as exc:
