@@ -35,9 +35,10 @@ from fem_twin.protocol import Protocol
 # ## The electrode
 #
 # Generated like `fem-twin generate --size 16,16` (the particle-size distributions are truncated at
-# 16 um, so 16 um is the smallest piece that holds the largest particles). The default size keeps
-# the run within ~5 min on 2 cores: 16 x 16 um with a 5 um separator is ~2.1e5 unknowns and
-# ~3 s per Newton step on 2 ranks (20 x 20 um: 3.3e5 unknowns, ~5 s per Newton step). NCM clusters without a
+# 16 um, so 16 um is the smallest piece that holds the largest particles). The default size is the
+# smallest useful one: 16 x 16 um with a 5 um separator is ~2.1e5 unknowns, ~5 s per Newton step on
+# 2 ranks; the 1C discharge to 3.0 V takes ~28 time steps, ~140 Newton steps and ~12 min on 2 cores
+# (20 x 20 um: 3.3e5 unknowns). NCM clusters without a
 # path to the collector and LPSCl clusters without a path to the separator carry no net current;
 # they are removed (made inert) before meshing and their volume is reported.
 
