@@ -250,6 +250,13 @@ def test_separator_z_grading():
     assert np.all(np.diff(t) <= 1e-12)  # thinner towards the composite
     assert np.all(t[:-1] / t[1:] <= 1.5 + 1e-12) and t.max() <= SEPARATOR_MAX_RATIO * 0.5
     assert np.allclose(separator_z_um(3.0, 0.5, 1.0), np.arange(7) * 0.5)
+    for n_vox in range(1, 80):  # every thickness: exact total, layers >= h, monotone, ratio <= growth
+        for g in (1.2, 1.5, 2.0):
+            t = np.diff(separator_z_um(n_vox * 0.5, 0.5, g))
+            assert t.sum() == pytest.approx(n_vox * 0.5, rel=1e-12)
+            assert t.min() >= 0.5 * (1 - 1e-9) and t[-1] == pytest.approx(0.5)
+            assert np.all(np.diff(t) <= 1e-12) and np.all(t[:-1] / t[1:] <= g * (1 + 1e-9))
+            assert t.size <= n_vox
     with pytest.raises(InputError, match="growth"):
         separator_z_um(3.0, 0.5, 0.8)
 

@@ -177,6 +177,8 @@ def check_settings(st: StudySettings, compositions: list[float]) -> None:
 
     if not (math.isfinite(st.separator_um) and st.separator_um >= 0):
         raise InputError("--separator", "a thickness >= 0 um", st.separator_um)
+    if not (math.isfinite(st.separator_growth) and st.separator_growth >= 1):
+        raise InputError("--separator-growth", "a factor >= 1", st.separator_growth)
     if not (isinstance(st.ranks, int) and st.ranks >= 1):
         raise InputError("--ranks", "an integer >= 1", st.ranks)
     if not (math.isfinite(st.dt_max_h) and 0 < st.dt_max_h <= 1):

@@ -127,6 +127,11 @@ def _hash(obj) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+#: the discharge discretisation; a checkpoint of another one is refused (session 3: vertex-rule
+#: lumped mass and kinetics; checkpoints without this key used the facet midpoint rule)
+SCHEME = "p1-lumped-vertex-1"
+
+
 def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, params, protocol,
                       stepping, separator_growth: float = 1.0) -> dict:
     """Hashes of a run's inputs (known before meshing: a restart is refused early)."""
@@ -136,6 +141,7 @@ def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, 
     if separator_growth != 1.0:
         mesh.append(float(separator_growth))
     return {"mesh": _hash(lab.tobytes() + json.dumps(mesh).encode()),
+            "scheme": SCHEME,
             "parameters": _hash(params.to_dict()),
             "protocol": _hash(protocol.describe()),
             "stepping": _hash(step_opts)}
@@ -149,13 +155,15 @@ def fingerprint(problem, inputs: dict) -> dict:
     return {"dofs": dofs, **inputs}
 
 
-_WHAT = {"dofs": "number of dofs per field", "mesh": "structure/mesh (voxels, voxel size, separator)",
+_WHAT = {"dofs": "number of dofs per field",
+         "mesh": "structure/mesh (voxels, voxel size, separator, separator growth)",
+         "scheme": "discretisation (fem_twin version of the discharge forms)",
          "parameters": "parameters", "protocol": "protocol", "stepping": "time-stepping options"}
 
 
 def check_fingerprint(path, stored: dict, current: dict):
     """InputError naming ``path`` at the first item of ``current`` that ``stored`` does not match."""
-    for key in ("mesh", "dofs", "parameters", "protocol", "stepping"):
+    for key in ("scheme", "mesh", "dofs", "parameters", "protocol", "stepping"):
         if key in current and stored.get(key) != current[key]:
             raise InputError(str(path), f"a checkpoint of this run (same {_WHAT[key]})",
                              f"different {_WHAT[key]}: {stored.get(key)} in the file, {current[key]} now")

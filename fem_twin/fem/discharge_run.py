@@ -102,6 +102,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     check_protocol(protocol, params)
     if separator_um < 0:
         raise InputError("--separator", "a thickness >= 0 um", separator_um)
+    if not (np.isfinite(separator_growth) and separator_growth >= 1.0):
+        raise InputError("--separator-growth", "a factor >= 1", separator_growth)
     rank0 = comm.rank == 0
     say = (lambda m: print(m, flush=True)) if (rank0 and not quiet) else (lambda m: None)
     labels = np.asarray(labels)
@@ -194,6 +196,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         "solver": {"name": problem.solver_spec.name, "requested": solver.name, "options": solver.options,
                    "newton_iterations": sum(r["newton_its"] for r in rows),
                    "linear_iterations": sum(r["linear_its"] for r in rows),
+                   "preconditioner_rebuilds_within_newton": problem.sys.rebuilds,
                    "timings": {**problem.timings, **{f"linear_{k}": v for k, v in problem.sys.timings.items()}}},
         "stepping": stepping.as_dict(),
         "conservation": {"max_interface_vs_applied_rel_1C": max(cons) if cons else None,

@@ -156,22 +156,30 @@ SEPARATOR_MAX_RATIO = 8.0
 def separator_z_um(separator_um: float, voxel_um: float, growth: float,
                    max_ratio: float = SEPARATOR_MAX_RATIO) -> np.ndarray:
     """z (um, ascending from the Li plane 0 to ``separator_um``) of the layer boundaries of a graded
-    separator: one voxel edge h next to the composite, each layer towards the Li ``growth`` times
-    the one above it, at most ``max_ratio`` h; the layers below the first are scaled so the total
-    is exactly ``separator_um``. The separator is homogeneous LPSCl, so only the region next to the
-    composite needs the voxel resolution (30 um at h = 0.5 um: 11 layers instead of 60)."""
+    separator: one voxel edge h next to the composite, then layers growing towards the Li by a
+    common ratio r <= ``growth``, capped at ``max_ratio`` h: the fewest layers whose total can
+    reach ``separator_um``, with r chosen (bisection) so the total is exact. Every layer is >= h.
+    The separator is homogeneous LPSCl, so only the region next to the composite needs the voxel
+    resolution (30 um at h = 0.5 um: 11 layers instead of 60)."""
     if not (np.isfinite(growth) and growth >= 1.0):
-        raise InputError("separator growth", "a factor >= 1", growth)
+        raise InputError("--separator-growth", "a factor >= 1", growth)
     T, h = float(separator_um), float(voxel_um)
-    if T <= h * (1 + 1e-9) or growth == 1.0:
-        n = max(int(round(T / h)), 1)
+
+    def layers(r: float, n: int) -> np.ndarray:  # top (composite side) first
+        return np.minimum(h * r ** np.arange(n), max_ratio * h)
+
+    n_uniform = max(int(round(T / h)), 1)
+    n = 1
+    while n < n_uniform and layers(growth, n).sum() < T * (1 - 1e-12):
+        n += 1
+    if n == n_uniform:
         return np.linspace(0.0, T, n + 1)
-    t = [h]
-    while sum(t) < T * (1 - 1e-9):
-        t.append(min(t[-1] * growth, max_ratio * h))
-    t = np.array(t)
-    rest = T - h
-    t[1:] *= rest / t[1:].sum()  # (shrinks the layers below the first by < one layer's share)
+    lo, hi = 1.0, float(growth)  # layers(1, n).sum() = n h < T <= layers(growth, n).sum()
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if layers(mid, n).sum() < T else (lo, mid)
+    t = layers(hi, n)
+    t *= T / t.sum()  # (a relative correction of ~1e-16)
     return np.concatenate([[0.0], np.cumsum(t[::-1])])
 
 
