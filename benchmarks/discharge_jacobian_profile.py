@@ -1,9 +1,10 @@
 """Where one Jacobian of the discharge problem spends its time (mean of 3, seconds, max over ranks).
 
-    mpirun -n 2 python benchmarks/discharge_jacobian_profile.py out/discharge_demo [--separator 5]
+    mpirun -n 2 python benchmarks/discharge_jacobian_profile.py out/discharge_demo [--separator 5] [--ufl-interface]
 
-Prints: the non-linear part assembled into the nest (all blocks), each block alone, the cached
-linear blocks' additions, the nest -> AIJ copy, the border vectors b and c, and one residual.
+Prints: the non-linear part assembled into the nest (all blocks; by default the interface node by
+node, ``--ufl-interface``: every block from its UFL form), each UFL block alone, the cached linear
+blocks' additions, the nest -> AIJ copy, the border vectors b, c, d and one residual.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def main(argv=None):
     ap.add_argument("dir", help="directory holding structure.npz")
     ap.add_argument("--separator", type=float, default=5.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--ufl-interface", action="store_true", help="the interface terms from UFL forms")
     a = ap.parse_args(argv)
 
     from fem_twin._dolfinx import MPI, PETSc  # (first: loads dolfinx_solver's MPI before dolfinx)
@@ -40,7 +42,8 @@ def main(argv=None):
     num = electrode_numbers(image.labels, image.voxel_size_um, params)
     pruned, _ = prune_dead_clusters(image.labels, image.voxel_size_um)
     dom = build_domains(tagged_mesh(pruned.astype("uint8"), image.voxel_size_um, a.separator, comm))
-    pb = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"], LinearSolverSpec("fieldsplit"))
+    pb = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"], LinearSolverSpec("fieldsplit"),
+                          nodal_interface=not a.ufl_interface)
     pb.solve(num["i_1c_A"], 1.0, transport=False)  # (creates the AIJ copy pb.A)
     pb.dt.value = 36.0
     times: dict[str, float] = {}
@@ -54,7 +57,10 @@ def main(argv=None):
 
     def nonlinear():
         pb.Anest.zeroEntries()
-        assemble_matrix(pb.Anest, pb.Jnl_c, pb.bcs, diag=1.0)
+        if pb.nodal:
+            pb._assemble_nonlinear_nodal(None)
+        else:
+            assemble_matrix(pb.Anest, pb.Jnl_c, pb.bcs, diag=1.0)
         pb.Anest.assemble()
 
     def linear():
@@ -63,16 +69,13 @@ def main(argv=None):
         pb.Anest.assemble()
 
     def border():
-        with pb.sys.b as b:
-            pb._assemble_blocks(b, pb.bF_c)
-        with pb.sys.c as c:
-            pb._assemble_blocks(c, pb.c_c)
+        pb.assemble_border()
 
     for _ in range(a.repeat):
         timed("non-linear part, all blocks", nonlinear)
         timed("cached linear blocks (axpy)", linear)
         timed("nest -> AIJ copy", lambda: pb.Anest.convert("aij", out=pb.A))
-        timed("border vectors b, c", border)
+        timed("border vectors b, c, d", border)
         timed("residual", lambda: pb._residual(None, pb.X, pb.R))
         for i, row in enumerate(pb.Jnl_c):
             for j, form in enumerate(row):

@@ -202,6 +202,68 @@ def test_no_petsc_options_left_after_a_run():
 
 
 @pytest.mark.mpi
+@pytest.mark.parametrize("li_contact", ["butler-volmer", "ideal"])
+def test_nodal_interface_equals_the_ufl_forms(li_contact):
+    """The interface terms evaluated node by node (default) give the residual, current, border
+    vectors dF/dV, dg/du and dg/dV of the UFL forms with the vertex rule, at a discharged state."""
+    from dolfinx.fem.petsc import assign
+
+    from fem_twin.fem._testmeshes import tagged_mesh
+    from fem_twin.fem.discharge import DischargeProblem
+    from fem_twin.fem.discharge_run import electrode_numbers
+    from fem_twin.fem.domains import build_domains
+    from fem_twin.parameters.cell import ParameterSet
+
+    comm = MPI.COMM_WORLD
+    lab = blob_electrode()
+    params = ParameterSet(t_plus=0.9, li_contact=li_contact)
+    num = electrode_numbers(lab, 0.5, params)
+    dom = build_domains(tagged_mesh(lab, 0.5, 1.0, comm))
+    nodal = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"])
+    ufl_pb = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"], nodal_interface=False,
+                              prefix="discharge_ufl_")
+    try:
+        assert nodal.nodal and not ufl_pb.nodal
+        nverts = comm.allreduce(nodal.iface.v.size)
+        assert nverts > 100
+        # the weights sum to the interface area
+        area = comm.allreduce(float(nodal.iface.v.weight_um2.sum()))
+        assert area == pytest.approx(dom.interface_area_um2, rel=1e-12)
+        ok, *_ = nodal.solve(3 * num["i_1c_A"], 60.0)
+        assert ok
+        state = nodal.snapshot()
+        for pb in (nodal, ufl_pb):  # a state off the solution, with every field varying
+            pb.restore(state)
+            pb.V.value = state[-1] + 0.003
+            pb.theta_s_old.x.array[:] = params.initial_lithiation
+            pb.theta_e_old.x.array[:] = 1.0
+            pb.dt.value = 60.0
+            pb.I.value = nodal.I.value
+            pb.transport.value = 1.0
+        out = []
+        for pb in (nodal, ufl_pb):
+            assign(pb.fields, pb.x)
+            X = pb.X.duplicate()
+            with X as a:
+                a[: pb.n] = pb.x.getArray(readonly=True)
+                if comm.rank == 0:
+                    a[pb.n] = float(pb.V.value)
+            R = pb.R.duplicate()
+            pb._residual(None, X, R)
+            pb._jacobian(None, X, pb.Jshell, pb.Jshell)
+            out.append((R.getArray().copy(), pb.sys.b.getArray().copy(), pb.sys.c.getArray().copy(), pb.sys.d))
+        for k, name in enumerate(["residual", "dF/dV", "dg/du"]):
+            a, b = out[0][k], out[1][k]
+            scale = comm.allreduce(float(np.abs(b).max(initial=0.0)), op=MPI.MAX)
+            err = comm.allreduce(float(np.abs(a - b).max(initial=0.0)), op=MPI.MAX)
+            assert scale > 0 and err <= 1e-11 * scale, (name, err, scale)
+        assert out[0][3] == pytest.approx(out[1][3], rel=1e-12)
+    finally:
+        nodal.destroy()
+        ufl_pb.destroy()
+
+
+@pytest.mark.mpi
 def test_cached_linear_blocks_give_the_whole_jacobian():
     """The Jacobian assembled as (non-linear part) + (cached linear bulk blocks) equals the
     Jacobian assembled from the whole form, at a non-trivial state and for two time steps."""

@@ -55,6 +55,20 @@ def test_ocp_numpy_and_ufl_agree(kind):
         assert val == pytest.approx(uv, rel=1e-12)
 
 
+@pytest.mark.parametrize("ocp", [OpenCircuitPotential("chen2020"), OpenCircuitPotential("chen2020_xu2019"),
+                                 OpenCircuitPotential("table", (0.2, 0.5, 0.9), (4.3, 3.8, 3.4))])
+def test_ocp_derivative_is_the_slope(ocp):
+    """dU/dx (numpy, used by the nodal interface Jacobian) against central differences, away
+    from the table's kinks; beyond x = 1 the bounded Xu 2019 term adds nothing."""
+    x = np.array([0.05, 0.27, 0.31, 0.4, 0.7, 0.95, 0.985, 0.9999, 1.2])
+    h = 1e-7
+    fd = (ocp.numpy(x + h) - ocp.numpy(x - h)) / (2 * h)
+    du = ocp.derivative_numpy(x)
+    assert np.allclose(du, fd, rtol=1e-6, atol=1e-6 * np.abs(fd).max())
+    if ocp.kind == "table":
+        assert du[0] == pytest.approx(-5 / 3) and du[-1] == pytest.approx(-1.0)
+
+
 def test_ocp_end_of_discharge_drop():
     """The default adds Xu 2019's drop: no change below x = 0.9, 3.0 V reached near x = 0.996
     (Chen 2020 alone never goes below 3.49 V)."""

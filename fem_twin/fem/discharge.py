@@ -49,6 +49,7 @@ import time
 
 import numpy as np
 import ufl
+import ufl.algorithms
 
 from .._dolfinx import MPI, PETSc, dolfinx
 from ..parameters.cell import FARADAY, ParameterSet
@@ -56,6 +57,7 @@ from .discharge_solvers import (BorderedSystem, LinearSolverSpec, augmented_vect
                                 clear_options,
                                 global_sum, outer_ksp_options, set_options)
 from .domains import DS_INTERFACE, DS_LI, DX_ELY, DX_NCM, Domains, top_dofs
+from .interface_nodal import NodalInterface, interface_vertices
 
 PA = 1e12  # picoamperes per ampere
 _CLIP = 1e-10
@@ -64,6 +66,18 @@ CONCENTRATION_FAILURE = "concentration outside (0, c_max)"  # kinetics and ln() 
 
 def _clip(x, lo=_CLIP, hi=1.0 - _CLIP):
     return ufl.min_value(ufl.max_value(x, lo), hi)
+
+
+def _add(a, b):
+    """a + b for forms where either may be None."""
+    return b if a is None else a if b is None else a + b
+
+
+def _nonzero_or_none(compile_form, form):
+    """The compiled form, or None when ``form`` is None or its derivative expands to nothing."""
+    if form is None or ufl.algorithms.expand_derivatives(form).empty():
+        return None
+    return compile_form(form)
 
 
 class DischargeProblem:
@@ -75,14 +89,20 @@ class DischargeProblem:
 
     def __init__(self, domains: Domains, params: ParameterSet, eps_ncm: float, i_ref_A: float,
                  solver: LinearSolverSpec | None = None, prefix: str = "discharge_",
-                 snes_options: dict | None = None, lumped: bool = True):
+                 snes_options: dict | None = None, lumped: bool = True,
+                 nodal_interface: bool | None = None):
         self.domains = d = domains
         self.params = p = params
         self.comm = d.parent.comm
         self.solver_spec = solver or LinearSolverSpec()
+        self.prefix = prefix
         self.frozen_ce = p.frozen_ce
         self.quadrature_degree = 1
         self.lumped = bool(lumped)
+        # the interface terms node by node in numpy (exact with the vertex rule only)
+        self.nodal = self.lumped if nodal_interface is None else bool(nodal_interface)
+        if self.nodal and not self.lumped:
+            raise ValueError("nodal_interface=True needs lumped=True (the vertex rule)")
         self.kappa = p.sigma_lpscl(eps_ncm)
         msh = d.parent
         # one space object per field: a DirichletBC applies to every block whose space *is* its
@@ -177,19 +197,19 @@ class DischargeProblem:
         # NCM mass balance (pA): F c_max [ (x - x_old)/dt q + D_s grad x . grad q ] + j q
         F_cs_lin = (mass_cs * (th_s - self.theta_s_old) / dt * q_s * mNCM
                     + tr * stiff_cs * gg(th_s, q_s) * dNCM)
-        F_cs_nl = tr * j * q_s("+") * dG
+        # non-linear terms: on the interface (F_if) and in the bulk / on the Li plane (F_bulk)
+        F_if = [tr * j * q_s("+") * dG, j * v_s("+") * dG, -j * w_e("-") * dG]
+        F_bulk = [None, None, None]
         # NCM charge balance (pA)
         F_ps_lin = sig_s * gg(psi, v_s) * dNCM
-        F_ps_nl = j * v_s("+") * dG
         # electrolyte charge balance (pA)
         F_pe_lin = kap * gg(phi_e, w_e) * dELY
-        F_pe_nl = -j * w_e("-") * dG
         if not self.frozen_ce:
-            F_pe_nl = F_pe_nl - kap * 2.0 * p.thermal_voltage * (1.0 - p.t_plus) * ufl.inner(
+            F_bulk[2] = -kap * 2.0 * p.thermal_voltage * (1.0 - p.t_plus) * ufl.inner(
                 ufl.grad(th_e) / _clip(th_e, hi=1e6), ufl.grad(w_e)) * dELY
         if j_li is not None:
-            F_pe_nl = F_pe_nl - j_li * w_e * dLI
-        F_lin, F_nl = [F_cs_lin, F_ps_lin, F_pe_lin], [F_cs_nl, F_ps_nl, F_pe_nl]
+            F_bulk[2] = _add(F_bulk[2], -j_li * w_e * dLI)
+        F_lin = [F_cs_lin, F_ps_lin, F_pe_lin]
         if not self.frozen_ce:
             q_e = ufl.TestFunction(self.Vce)
             mass_ce, stiff_ce = FARADAY * ce0 * 1e-6, FARADAY * ce0 * p.d_lpscl_m2_s * 1e6
@@ -197,12 +217,10 @@ class DischargeProblem:
                     (3, lambda dt, tr: stiff_ce * tr, gg(tri(th_e), q_e) * dELY)]
             F_lin.append(mass_ce * (th_e - self.theta_e_old) / dt * q_e * mELY
                          + tr * stiff_ce * gg(th_e, q_e) * dELY)
-            F_ce_nl = -tr * (1.0 - p.t_plus) * j * q_e("-") * dG
-            if j_li is not None:
-                F_ce_nl = F_ce_nl - tr * (1.0 - p.t_plus) * j_li * q_e * dLI
-            F_nl.append(F_ce_nl)
+            F_if.append(-tr * (1.0 - p.t_plus) * j * q_e("-") * dG)
+            F_bulk.append(-tr * (1.0 - p.t_plus) * j_li * q_e * dLI if j_li is not None else None)
+        F_nl = [_add(a, b) for a, b in zip(F_if, F_bulk)]
         self.F = [a + b for a, b in zip(F_lin, F_nl)]
-        self._F_nl = F_nl
         self._lin = lin
         # galvanostatic condition g = int j dS (+ I, added in the callback), its derivatives
         self.g = j * dG
@@ -210,7 +228,8 @@ class DischargeProblem:
         one.x.array[:] = 1.0
         em = d.entity_maps
         cf = lambda form: dolfinx.fem.form(form, entity_maps=em)  # noqa: E731
-        self.F_c = cf(self.F)
+        # residual: the whole forms, or (nodal) the forms without the interface terms
+        self.F_c = cf(self.F if not self.nodal else [_add(a, b) for a, b in zip(F_lin, F_bulk)])
         J = [[ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)) for u in self.fields]
              for Fi in self.F]
         # the whole Jacobian: compiled for the pattern-fixing first assembly, then dropped (its
@@ -218,14 +237,21 @@ class DischargeProblem:
         # assemble_jacobian_nest(cached=False), the tests' reference)
         self._J_ufl, self._compile = J, cf
         self.J_c = cf(J)
-        # the part assembled at every Newton step: derivatives of the non-linear terms
-        self.Jnl_c = cf([[ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)) for u in self.fields]
-                         for Fi in self._F_nl])
+        # the part assembled at every Newton step: derivatives of the non-linear terms (nodal:
+        # of the bulk ones only, None where a block has none; the interface is added node by node)
         self.lin_c = [(k, scale, cf(a)) for k, scale, a in self._lin]
-        self.bF_c = cf([ufl.derivative(Fi, psi, one) for Fi in self.F])  # dF/dV
-        self.c_c = cf([ufl.derivative(self.g, u, ufl.TestFunction(u.function_space)) for u in self.fields])
-        self.g_c = cf(self.g)
-        self.d_c = cf(ufl.derivative(self.g, psi, one))
+        self.g_c = cf(self.g)  # (the interface current; with nodal, a diagnostic only)
+        if self.nodal:
+            self.Jnl_c = [[None if Fi is None else
+                           _nonzero_or_none(cf, ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)))
+                           for u in self.fields] for Fi in F_bulk]
+            self.bF_c = self.c_c = self.d_c = None
+        else:
+            self.Jnl_c = cf([[ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)) for u in self.fields]
+                             for Fi in F_nl])
+            self.bF_c = cf([ufl.derivative(Fi, psi, one) for Fi in self.F])  # dF/dV
+            self.c_c = cf([ufl.derivative(self.g, u, ufl.TestFunction(u.function_space)) for u in self.fields])
+            self.d_c = cf(ufl.derivative(self.g, psi, one))
         # diagnostics
         self.li_current_c = cf(j_li * dLI) if j_li is not None else None
         self.lith_c = cf(th_s * dNCM)
@@ -239,6 +265,14 @@ class DischargeProblem:
             self.bcs.append(dolfinx.fem.dirichletbc(zero, top_dofs(self.Ve, d.z_bottom_um, tol), self.Ve))
             self._bc_fields.append(2)
         self._one = one
+        self.iface = None
+        if self.nodal:
+            bc_dofs = {k: bc.dof_indices()[0] for bc, k in zip(self.bcs, self._bc_fields)}
+            self.iface = NodalInterface(interface_vertices(d, self.Vcs, self.Ve), p, len(self.fields), bc_dofs)
+            # (Vcs/Vs and Ve/Vce are built alike, so they share dof numbers)
+            for a, b in ((self.Vcs, self.Vs), (self.Ve, self.Vce)):
+                if not np.array_equal(a.dofmap.list, b.dofmap.list):
+                    raise RuntimeError("P1 spaces on one submesh with different dof numbers")
 
     # -- PETSc objects -------------------------------------------------------------------------
     def _build_solver(self, i_ref_pA: float, snes_options: dict):
@@ -291,7 +325,6 @@ class DischargeProblem:
             dofs = dofs[dofs < sizes[k]]
             rows.append(offs[k] + dofs)
         self.bc_rows = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
-        self.prefix = "discharge_"
         self.sys = BorderedSystem(self.comm, self.solver_spec, sizes, self.prefix + "inner_")
         self.X = augmented_vector(self.comm, self.n)
         self.R = self.X.duplicate()
@@ -329,10 +362,17 @@ class DischargeProblem:
         t0 = time.perf_counter()
         self._load(X)
         self._scatter_x()
-        g = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.g_c)) + float(self.I.value)
+        add = None
+        if self.nodal:
+            kin = self.iface.kinetics(self.fields, float(self.V.value))
+            g = global_sum(self.comm, self.iface.current_pA(kin)) + float(self.I.value)
+            tr = float(self.transport.value)
+            add = lambda arrays: self.iface.add_residual(arrays, kin, tr)  # noqa: E731
+        else:
+            g = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.g_c)) + float(self.I.value)
         xo = self.x.getArray(readonly=True)
         with R as out:
-            self._assemble_blocks(out, self.F_c)
+            self._assemble_blocks(out, self.F_c, add)
             out[self.bc_rows] = xo[self.bc_rows]  # homogeneous Dirichlet rows: residual = x - 0
             if self.comm.rank == 0:
                 out[self.n] = g
@@ -346,11 +386,18 @@ class DischargeProblem:
         self.x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
         assign(self.x, self.fields)
 
-    def _assemble_blocks(self, out, forms):
-        """Assemble one vector form per field into ``out[offsets[k]:offsets[k+1]]`` (owned rows)."""
-        for k, (form, vec) in enumerate(zip(forms, self._block_vecs)):
+    def _assemble_blocks(self, out, forms, add=None):
+        """Assemble one vector form per field (None: nothing) into ``out[offsets[k]:offsets[k+1]]``
+        (owned rows); ``add(arrays)`` adds more to the local arrays (owned + ghost) before the
+        ghost contributions are summed."""
+        for vec in self._block_vecs:
             vec.array[:] = 0.0
-            dolfinx.fem.assemble_vector(vec.array, form)
+        for form, vec in zip(forms or [None] * len(self._block_vecs), self._block_vecs):
+            if form is not None:
+                dolfinx.fem.assemble_vector(vec.array, form)
+        if add is not None:
+            add([vec.array for vec in self._block_vecs])
+        for k, vec in enumerate(self._block_vecs):
             vec.scatter_reverse(dolfinx.la.InsertMode.add)
             out[self.offsets[k]:self.offsets[k + 1]] = vec.array[: self.field_sizes[k]]
 
@@ -359,40 +406,81 @@ class DischargeProblem:
         t0 = time.perf_counter()
         self._load(X)
         self._scatter_x()
-        self.assemble_jacobian_nest()
+        kin = self.iface.kinetics(self.fields, float(self.V.value)) if self.nodal else None
+        self.assemble_jacobian_nest(kinetics=kin)
         if self.A is None:
             self.A = self.Anest.convert("aij", out=PETSc.Mat())
         else:
             self.Anest.convert("aij", out=self.A)  # same pattern: reuse
         self.sys.A = self.A
-        with self.sys.b as b:
-            self._assemble_blocks(b, self.bF_c)
-            b[self.bc_rows] = 0.0
-        with self.sys.c as c:
-            self._assemble_blocks(c, self.c_c)
-        self.sys.d = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.d_c))
+        self.assemble_border(kin)
         self.timings["jacobian_s"] += time.perf_counter() - t0
         self.timings["jacobians"] += 1
         self.sys.update(last_krylov_its=snes.getKSP().getIterationNumber() if snes is not None else None)
         J.assemble()
 
-    def assemble_jacobian_nest(self, cached: bool | None = None):
-        """Field Jacobian into ``self.Anest`` at the current fields: the non-linear part assembled,
-        plus the cached linear bulk blocks scaled for the current dt (``cached=False``: the whole
-        Jacobian assembled from its form, the reference)."""
+    def assemble_border(self, kin=None):
+        """The border of Newton's system into ``self.sys``: b = dF/dV, c = dg/du, d = dg/dV
+        (nodal: from the interface ``kin``etics, evaluated here if None)."""
+        if self.nodal:
+            if kin is None:
+                kin = self.iface.kinetics(self.fields, float(self.V.value))
+            tr = float(self.transport.value)
+            with self.sys.b as b:
+                self._assemble_blocks(b, None, lambda arrays: self.iface.add_dF_dV(arrays, kin, tr))
+                b[self.bc_rows] = 0.0
+            with self.sys.c as c:
+                self._assemble_blocks(c, None, lambda arrays: self.iface.add_dg_du(arrays, kin))
+            self.sys.d = global_sum(self.comm, self.iface.dg_dV_pA(kin))
+        else:
+            with self.sys.b as b:
+                self._assemble_blocks(b, self.bF_c)
+                b[self.bc_rows] = 0.0
+            with self.sys.c as c:
+                self._assemble_blocks(c, self.c_c)
+            self.sys.d = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.d_c))
+
+    def assemble_jacobian_nest(self, cached: bool | None = None, kinetics=None):
+        """Field Jacobian into ``self.Anest`` at the current fields: the non-linear part assembled
+        (nodal: its bulk forms, then the interface node by node from ``kinetics``, evaluated here
+        if None), plus the cached linear bulk blocks scaled for the current dt (``cached=False``:
+        the whole Jacobian assembled from its UFL form, the reference)."""
         from dolfinx.fem.petsc import assemble_matrix
 
         cached = self.cache_linear_blocks if cached is None else cached
         if not cached and self.J_c is None:
             self.J_c = self._compile(self._J_ufl)
         self.Anest.zeroEntries()
-        assemble_matrix(self.Anest, self.Jnl_c if cached else self.J_c, self.bcs, diag=1.0)
+        if cached and self.nodal:
+            self._assemble_nonlinear_nodal(kinetics)
+        else:
+            assemble_matrix(self.Anest, self.Jnl_c if cached else self.J_c, self.bcs, diag=1.0)
         self.Anest.assemble()
         if cached:
             dt, tr = float(self.dt.value), float(self.transport.value)
             for k, scale, M in self.lin_mats:
                 self.Anest.getNestSubMatrix(k, k).axpy(scale(dt, tr), M, PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
             self.Anest.assemble()
+
+    def _assemble_nonlinear_nodal(self, kin):
+        """Bulk non-linear blocks (UFL), the interface node by node, unit diagonal on Dirichlet rows."""
+        from dolfinx.fem.petsc import assemble_matrix
+
+        if kin is None:
+            kin = self.iface.kinetics(self.fields, float(self.V.value))
+        nf = len(self.fields)
+        for r in range(nf):
+            for q in range(nf):
+                if self.Jnl_c[r][q] is not None:
+                    assemble_matrix(self._blocks[r][q], self.Jnl_c[r][q], self.bcs, diag=0.0)
+        # (DOLFINx inserted its diagonal values: flush before adding)
+        self.Anest.assemble(PETSc.Mat.AssemblyType.FLUSH)
+        self.iface.add_jacobian(self._blocks, kin, float(self.transport.value))
+        add = PETSc.InsertMode.ADD_VALUES
+        for bc, k in zip(self.bcs, self._bc_fields):
+            dofs, n_owned = bc.dof_indices()
+            own = np.asarray(dofs[:n_owned], np.int32).reshape(-1, 1)
+            self._blocks[k][k].setValuesLocalRCV(own, own, np.ones((own.size, 1, 1)), addv=add)
 
     # -- state -----------------------------------------------------------------------------------
     def set_initial_state(self):

@@ -117,6 +117,25 @@ class OpenCircuitPotential:
         u = np.where(x < xs[0], us[0] + s0 * (x - xs[0]), u)
         return np.where(x > xs[-1], us[-1] + s1 * (x - xs[-1]), u)
 
+    def derivative_numpy(self, x):
+        """dU/dx in V for an array of lithiation values: the derivative of :meth:`ufl` as UFL
+        differentiates it (the Xu 2019 term is flat beyond x = 1; a table has its segment slopes,
+        the end slopes beyond its ends)."""
+        x = np.asarray(x, float)
+        if self.kind in ("chen2020", "chen2020_xu2019"):
+            a, b, terms = _CHEN2020
+            du = np.full_like(x, a)
+            for amp, k, x0 in terms:
+                du = du + amp * k / np.cosh(k * (x - x0)) ** 2
+            if self.kind == "chen2020_xu2019":
+                amp, rate, off = _XU2019_DROP
+                du = du - np.where(x < 1.0, amp * rate * np.exp(rate * np.minimum(x, 1.0) + off), 0.0)
+            return du
+        xs, us = np.asarray(self.x), np.asarray(self.u_V)
+        slopes = np.diff(us) / np.diff(xs)
+        seg = np.clip(np.searchsorted(xs, x, side="left") - 1, 0, slopes.size - 1)
+        return slopes[seg]
+
     def ufl(self, x):
         """U(x) as a UFL expression of a UFL lithiation ``x``."""
         import ufl
