@@ -288,9 +288,13 @@ def test_cached_linear_blocks_give_the_whole_jacobian():
             for cached in (True, False):
                 pb.assemble_jacobian_nest(cached=cached)
                 mats.append(pb.Anest.convert("aij", out=PETSc.Mat()))
+            # and the Newton Jacobian: assembled straight into the monolithic AIJ matrix
+            pb._jacobian(None, pb.X, pb.Jshell, pb.Jshell)
+            mats.append(pb.A.copy())
             ref = mats[1].norm(PETSc.NormType.FROBENIUS)
-            mats[0].axpy(-1.0, mats[1])
-            assert mats[0].norm(PETSc.NormType.FROBENIUS) <= 1e-12 * ref
+            for m in (mats[0], mats[2]):
+                m.axpy(-1.0, mats[1])
+                assert m.norm(PETSc.NormType.FROBENIUS) <= 1e-12 * ref
             for m in mats:
                 m.destroy()
         # and it is the derivative of the residual: central differences along a random direction

@@ -326,3 +326,31 @@ def augmented_vector(comm, n_local: int) -> PETSc.Vec:
 
 def global_sum(comm, x: float) -> float:
     return comm.allreduce(float(x), op=MPI.SUM)
+
+
+def monolithic_local_to_global(comm, index_maps) -> tuple[np.ndarray, np.ndarray]:
+    """Local-to-global map of the monolithic matrix/vector layout of several fields (the layout of
+    ``create_vector(spaces, kind="mpi")`` and of a MatNest converted to AIJ: each rank owns one
+    contiguous range holding its owned dofs of field 0, then field 1, ...).
+
+    Local numbering: field 0's local dofs (owned, then ghosts), then field 1's, ... (DOLFINx's
+    stacked local numbering). Returns (global index of every local index, int32 start of each
+    field in the local numbering)."""
+    nf = len(index_maps)
+    sizes = np.array([im.size_local for im in index_maps], np.int64)
+    all_sizes = np.array(comm.allgather(sizes), np.int64).reshape(comm.size, nf)
+    field_start = np.vstack([np.zeros((1, nf), np.int64), np.cumsum(all_sizes, axis=0)[:-1]])
+    rank_total = all_sizes.sum(axis=1)
+    mono_start = np.concatenate([[0], np.cumsum(rank_total)[:-1]])
+    field_off = np.hstack([np.zeros((comm.size, 1), np.int64), np.cumsum(all_sizes, axis=1)[:, :-1]])
+    parts, bases, base = [], [], 0
+    me = comm.rank
+    for k, im in enumerate(index_maps):
+        owned = mono_start[me] + field_off[me, k] + np.arange(sizes[k], dtype=np.int64)
+        ghosts = np.asarray(im.ghosts, np.int64)
+        owners = np.asarray(im.owners, np.int64)
+        g = mono_start[owners] + field_off[owners, k] + (ghosts - field_start[owners, k])
+        parts += [owned, g]
+        bases.append(base)
+        base += sizes[k] + ghosts.size
+    return np.concatenate(parts).astype(PETSc.IntType), np.array(bases, np.int32)
