@@ -1,0 +1,74 @@
+"""Project a discharge's wall time to more ranks from the measured 1- and 2-rank scaling.
+
+    python benchmarks/project_ranks.py out/scaling.json --run out/full70_1C/discharge.json --ranks 16
+
+Inputs: the JSON of ``benchmarks/discharge_scaling.py`` (cases on 1 and 2 ranks) and, optionally, the
+``discharge.json`` of a finished run (its Newton step count). For the scaling case with the run's
+number of unknowns (else the largest size) it takes the time per Newton step on 1 and 2 ranks,
+the parallel efficiency of that doubling e = T1 / (2 T2), and assumes every further doubling keeps
+e (an assumption: on 2 cores of one machine e includes the shared memory bandwidth; across nodes
+the communication grows instead)::
+
+    T_P = T_2 * (2 / P) / e ** log2(P / 2)     per Newton step, and likewise for the set-up
+
+Prints the efficiency, the projected time per Newton step and the projected wall time of the run
+(Newton steps x time per step + set-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+
+def per_newton(case: dict) -> float:
+    """Mean wall time per Newton step over the time steps (the potentials solve excluded)."""
+    steps = [s for s in case["steps"][1:] if s["ok"]]
+    return sum(s["wall_s"] for s in steps) / max(sum(s["newton"] for s in steps), 1)
+
+
+def setup_s(case: dict) -> float:
+    return case["mesh_s"] + case["problem_setup_s"]
+
+
+def project(t2: float, e: float, ranks: int) -> float:
+    return t2 * (2.0 / ranks) / e ** math.log2(ranks / 2.0)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("scaling", help="JSON written by benchmarks/discharge_scaling.py --json")
+    ap.add_argument("--run", help="discharge.json of a finished run (its Newton steps)")
+    ap.add_argument("--ranks", type=int, default=16)
+    a = ap.parse_args(argv)
+    cases = json.loads(Path(a.scaling).read_text())["cases"]
+    cases = [c for c in cases if "error" not in c and c.get("steps")]
+    run = json.loads(Path(a.run).read_text()) if a.run else None
+    target = run["mesh"]["unknowns"] if run else max(c["unknowns"] for c in cases)
+    n = min({c["unknowns"] for c in cases}, key=lambda u: abs(u - target))
+    by_ranks = {c["ranks"]: c for c in cases if c["unknowns"] == n}
+    if 1 not in by_ranks or 2 not in by_ranks:
+        print(f"need 1- and 2-rank cases at {n} unknowns in {a.scaling}", file=sys.stderr)
+        return 2
+    t1, t2 = per_newton(by_ranks[1]), per_newton(by_ranks[2])
+    e = t1 / (2.0 * t2)
+    s2 = setup_s(by_ranks[2])
+    e_setup = setup_s(by_ranks[1]) / (2.0 * s2)
+    tp = project(t2, e, a.ranks)
+    sp = project(s2, e_setup, a.ranks)
+    print(f"{n} unknowns ({by_ranks[2]['size_um']:g} um): s/Newton 1 rank {t1:.2f}, 2 ranks {t2:.2f}, "
+          f"efficiency e = {e:.2f}; set-up {setup_s(by_ranks[1]):.1f} / {s2:.1f} s (e = {e_setup:.2f})")
+    print(f"projected on {a.ranks} ranks: {tp:.2f} s per Newton step, set-up {sp:.1f} s")
+    if run:
+        newton = run["solver"]["newton_iterations"]
+        print(f"run {a.run}: {newton} Newton steps, {run['mesh']['unknowns']} unknowns -> "
+              f"{newton * t2 / 60:.1f} min on 2 ranks at the benchmark's s/Newton, "
+              f"projected {(newton * tp + sp) / 60:.1f} min on {a.ranks} ranks")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
