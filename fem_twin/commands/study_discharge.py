@@ -8,7 +8,7 @@ fem_twin.commands.study_discharge ...`` (memory is freed after each case; a fail
 recorded, the study goes on; its output goes to ``run.log`` in the case folder). A case whose
 ``discharge.json`` is complete is skipped; one interrupted (SIGTERM to the study is forwarded, a
 checkpoint is written) or killed after a checkpoint continues with ``--restart``; a failed one
-is run again. The time steps are the demo's (demos/discharge.py): 1/100 h at the C-rate first,
+is run again. The time steps are like the demo's (demos/discharge.py): 1/100 h at the C-rate first,
 at most ``--dt-max`` h (default 0.1 h), at most 0.1 V per step.
 
 Writes ``DIR/discharge_study.csv`` (one row per case), ``DIR/discharge_study_summary.csv`` (mean,
