@@ -280,6 +280,7 @@ d = sys.argv[1]
 with warnings.catch_warnings(record=True) as w:
     v = case_view(d, [0.5, 1.0], ["lithiation", "flux", "eta"])
     print("missing", v.missing)
+    print("label", v.label)
     print("frames", *[f"{k}:{f.dod:.3f}" for k, f in v.frames.items()])
     paths = render_dirs([d, d + "_copy"], [0.5], out_dir=d + "_pictures", panel_px=(320, 300))
 for p in paths:
@@ -310,6 +311,8 @@ def test_render_real_xdmf(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     lines = p.stdout.splitlines()
     assert "missing []" in lines, p.stdout
+    # no design.json next to the output folder: the folder's name labels the panels (with the protocol)
+    assert [ln for ln in lines if ln.startswith("label ")][0].startswith("label case, 2C"), p.stdout
     assert lines[-2] == "pyvista" and lines[-1] == "False", p.stdout  # rendered by VTK, DOLFINx-free
     frames = dict(f.split(":") for f in [ln for ln in lines if ln.startswith("frames")][0].split()[1:])
     assert abs(float(frames["0.5"]) - 0.5) < 0.15 and float(frames["1.0"]) == 1.0, p.stdout  # nearest frames

@@ -233,6 +233,8 @@ class CaseFields:
                 break
             except (OSError, ValueError, KeyError, TypeError):
                 continue
+        if not parts:  # output folder away from its structure: its name tells the panels apart
+            parts.append(self.run_dir.name)
         steps = self.summary.get("steps") or []
         if steps:
             parts.insert(1 if parts else 0, steps[0].get("description", "").replace("discharge ", ""))
