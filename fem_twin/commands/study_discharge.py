@@ -55,6 +55,7 @@ C_RATE_RANGE = (0.0, 10.0)
 #: the demo's time stepping (fractions of an hour at the C-rate, V per step, saturation)
 DT_INITIAL_H = 0.01
 MAX_DV_V = 0.1
+DT_MAX_H = 0.05  #: the demo's: 0.1 h wasted Newton steps on rejected steps
 SATURATION_DT_H = 2e-3
 
 
@@ -81,9 +82,8 @@ def register_study_discharge(kinds) -> None:
     d.add_argument("--voxel", type=float, default=0.5, help="voxel edge in um (default 0.5)")
     d.add_argument("--solver", default="auto", choices=["auto", "mumps", "fieldsplit"],
                    help="linear solver of each case (default auto)")
-    d.add_argument("--dt-max", type=float, default=0.05,
-                   help="largest time step as a fraction of an hour at the C-rate (default 0.05, the demo's: "
-                        "0.1 wasted Newton steps on rejected steps)")
+    d.add_argument("--dt-max", type=float, default=DT_MAX_H,
+                   help=f"largest time step as a fraction of an hour at the C-rate (default {DT_MAX_H:g})")
     d.add_argument("--max-dod", type=float, default=None,
                    help="also stop each discharge after this fraction of an hour at its C-rate "
                         "(a cut-short protocol for trials; default: none)")
@@ -148,7 +148,7 @@ class StudySettings:
     voxel_um: float = 0.5
     params_file: str | None = None
     solver: str = "auto"
-    dt_max_h: float = 0.05
+    dt_max_h: float = DT_MAX_H
     max_dod: float | None = None
     fields: str = "first-seed"
     output_every: int = 5
@@ -748,7 +748,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cutoff", type=float, default=3.0)
     ap.add_argument("--separator", type=float, default=30.0)
     ap.add_argument("--separator-growth", type=float, default=1.0)
-    ap.add_argument("--dt-max", type=float, default=0.05, help="fraction of an hour at the C-rate")
+    ap.add_argument("--dt-max", type=float, default=DT_MAX_H, help="fraction of an hour at the C-rate")
     ap.add_argument("--max-dod", type=float, default=None)
     ap.add_argument("--output-every", type=int, default=5)
     ap.add_argument("--solver", default="auto")

@@ -238,7 +238,7 @@ class CaseFields:
         steps = self.summary.get("steps") or []
         if steps:
             parts.insert(1 if parts else 0, steps[0].get("description", "").replace("discharge ", ""))
-        return ", ".join(parts) if parts else self.run_dir.name
+        return ", ".join(parts)
 
     def window(self) -> tuple[float, float]:
         """Start and end time (s) of the discharge (the first discharging protocol step)."""
