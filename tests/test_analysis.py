@@ -285,3 +285,29 @@ def test_render_falls_back_to_matplotlib(small_generated, tmp_path, monkeypatch)
     monkeypatch.setattr(pictures, "_render_pyvista", broken)
     p = pictures.save_render3d(small_generated, tmp_path / "r.png")
     assert p.exists() and p.stat().st_size > 10_000
+
+
+def test_no_current_path_says_which_path_is_missing():
+    from fem_twin import phases
+    from fem_twin.analysis.connectivity import no_current_path
+
+    lab = np.full((4, 4, 6), phases.PORE, np.uint8)
+    lab[:2, :, :] = phases.LPSCL  # electrolyte column from the separator (z = 0) to the top
+    lab[2, :, 1:] = phases.NCM  # NCM column touching the collector (z = nz-1) and the electrolyte
+    assert no_current_path(lab) is None
+    cut = lab.copy()
+    cut[2, :, 5] = phases.PORE  # NCM no longer reaches the collector
+    assert "collector" in no_current_path(cut)
+    cut = lab.copy()
+    cut[:2, :, 0] = phases.PORE  # LPSCl no longer reaches the separator
+    assert "separator" in no_current_path(cut)
+    apart = lab.copy()
+    apart[1, :, :] = phases.PORE  # both connected, but separated by a pore layer
+    assert "interface" in no_current_path(apart)
+    # a 26-connected edge contact is not a face: no interface across an edge only
+    edge = np.full((3, 3, 3), phases.PORE, np.uint8)
+    edge[0, 0, :] = phases.LPSCL
+    edge[1, 1, :] = phases.NCM
+    assert "interface" in no_current_path(edge)
+    edge[1, 0, 1] = phases.NCM  # one face contact
+    assert no_current_path(edge) is None

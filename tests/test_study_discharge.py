@@ -335,3 +335,27 @@ def test_a_run_with_another_separator_mesh_is_not_reused():
     assert "separator growth 1.0" in settings_mismatch(summary, case, st, {})
     assert settings_mismatch(summary, case, StudySettings(size_x_um=16.0, size_y_um=16.0, separator_um=5.0,
                                                           separator_growth=1.0), {}) is None
+
+
+def test_a_structure_without_a_current_path_is_zero_not_a_failure(tmp_path, fake, capsys):
+    """A piece whose NCM does not reach the collector is not run: 0 mAh/g, counted in the mean."""
+    from fem_twin import phases
+    from fem_twin.microstructure.image import VoxelImage
+
+    def structure(case, root, st):
+        lab = np.full((32, 32, 8), phases.LPSCL, np.uint8)
+        top = 8 if case.seed == 1 else 6  # seed 2: the NCM block ends 2 voxels short of the collector
+        lab[8:20, 8:20, 2:top] = phases.NCM
+        VoxelImage(lab, 0.5).save(case.structure_dir(root))
+
+    root = tmp_path / "study"
+    cases = case_list([60], [1], [1, 2])
+    rows = run_study(root, cases, ST, command=fake, structure=structure, plots=False)
+    assert [c.seed for c, _, _ in fake.calls] == [1]  # seed 2 is not launched
+    (dead,) = [r for r in rows if r["seed"] == 2]
+    assert dead["complete"] and dead["capacity_mAh_per_g"] == 0.0 and "collector" in dead["ended_by"]
+    table = read_study_csv(root / STUDY_CSV)
+    (s,) = summarise(table)
+    assert s["n_complete"] == 2 and s["n_no_current_path"] == 1
+    assert s["capacity_mAh_per_g_mean"] == pytest.approx((150 - 20 + 2) / 2)
+    assert "0.0 mAh/g" in capsys.readouterr().out

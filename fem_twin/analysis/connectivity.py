@@ -100,3 +100,32 @@ def spanning(mask: np.ndarray, axis: int = 2, connectivity: int = 26,
     lab, n = label_clusters(mask, connectivity, periodic)
     keep = touching(lab, n, axis, "low") & touching(lab, n, axis, "high")
     return keep[lab]
+
+
+def no_current_path(labels: np.ndarray) -> str | None:
+    """Why a cathode image can carry no discharge current at all, or None when it can.
+
+    ``labels``: phase labels (:mod:`fem_twin.phases`), z = 0 at the separator, z = nz-1 at the
+    collector. The mesh is not periodic, so neither is this check. A discharge needs NCM attached to
+    the collector (electrons), LPSCl attached to the separator side (Li+ ions) and a face between
+    the two (the NCM|LPSCl interface where the reaction runs); without one of them the cell piece
+    delivers 0 mAh/g (the discharge mesh would prune everything that carries current).
+    """
+    from .. import phases
+
+    lab = np.asarray(labels)
+    flat = (False, False, False)
+    ncm = lab == phases.NCM
+    ely = lab == phases.LPSCL
+    ncm_ok = attached(ncm, axis=2, side="high", periodic=flat) if ncm.any() else ncm
+    if not ncm_ok.any():
+        return "no NCM cluster reaches the current collector (no electronic path)"
+    ely_ok = attached(ely, axis=2, side="low", periodic=flat) if ely.any() else ely
+    if not ely_ok.any():
+        return "no LPSCl cluster reaches the separator (no ionic path)"
+    for axis in range(3):
+        n = lab.shape[axis]
+        lo, hi = (slice(None),) * axis + (slice(0, n - 1),), (slice(None),) * axis + (slice(1, n),)
+        if (ncm_ok[lo] & ely_ok[hi]).any() or (ncm_ok[hi] & ely_ok[lo]).any():
+            return None
+    return "no connected NCM touches connected LPSCl (no reacting interface)"

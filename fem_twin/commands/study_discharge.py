@@ -8,7 +8,10 @@ fem_twin.commands.study_discharge ...`` (memory is freed after each case; a fail
 recorded, the study goes on; its output goes to ``run.log`` in the case folder). A case whose
 ``discharge.json`` is complete is skipped; one interrupted (SIGTERM to the study is forwarded, a
 checkpoint is written) or killed after a checkpoint continues with ``--restart``; a failed one
-is run again. The time steps are like the demo's (demos/discharge.py): 1/100 h at the C-rate first,
+is run again. A case whose structure carries no current at all (no NCM cluster reaches the
+collector, no LPSCl cluster reaches the separator, or the connected parts do not touch; small
+pieces can be cut off like this) is not run: its row says 0 mAh/g, ``no current path: <why>``, and
+it counts in the statistics (``n_no_current_path`` in the summary). The time steps are like the demo's (demos/discharge.py): 1/100 h at the C-rate first,
 at most ``--dt-max`` h (default 0.05 h), at most 0.1 V per step.
 
 Writes ``DIR/discharge_study.csv`` (one row per case), ``DIR/discharge_study_summary.csv`` (mean,
@@ -451,13 +454,37 @@ def case_row(case: Case, st: StudySettings, run_dir: Path, record: dict | None =
     return row
 
 
+NO_PATH = "no current path"
+
+
+def structure_path_problem(case: Case, root: Path) -> str | None:
+    """Why the case's structure carries no discharge current (see
+    :func:`fem_twin.analysis.connectivity.no_current_path`), None when it can or has no structure.npz."""
+    from ..analysis.connectivity import no_current_path
+    from ..microstructure.image import STRUCTURE_FILE, VoxelImage
+
+    d = case.structure_dir(root)
+    if not (d / STRUCTURE_FILE).exists():
+        return None
+    return no_current_path(VoxelImage.load(d).labels)
+
+
+def no_path_row(case: Case, st: StudySettings, why: str) -> dict:
+    """The row of a case whose structure carries no current: a result (0 mAh/g), not a failure."""
+    return {"ncm_wt": case.ncm_wt, "c_rate": case.c_rate, "seed": case.seed, "size_um": st.size_um,
+            "separator_um": st.separator_um, "capacity_mAh_per_g": 0.0, "capacity_mAh_per_cm2": 0.0,
+            "complete": True, "ended_by": f"{NO_PATH}: {why}; not run", "unknowns": None, "steps": 0,
+            "newton": 0, "wall_s": 0.0}
+
+
 def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_command, out=print,
-              structure=ensure_structure, plots: bool = True) -> list[dict]:
+              structure=ensure_structure, plots: bool = True, path_check=structure_path_problem) -> list[dict]:
     """Run (or reuse) every case; return the CSV rows and write the CSV, summary and plots.
 
     ``command(case, root, settings, restart, fields) -> argv`` builds each case's command (the
     default is the mpirun worker; tests pass a fake), ``structure(case, root, settings)`` makes
-    the structure; ``plots=False`` skips the PNGs. Failing cases are recorded in the rows, never raised. A SIGTERM stops the study
+    the structure; ``path_check(case, root)`` says why a structure carries no current (its case is
+    recorded as 0 mAh/g without a run) or None; ``plots=False`` skips the PNGs. Failing cases are recorded in the rows, never raised. A SIGTERM stops the study
     after the running case has written its checkpoint (its row says so); run again to continue.
     """
     root = Path(root)
@@ -482,17 +509,24 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
                 out(f"{head} {_describe(row)} [reused]", flush=True)
                 rows.append(row)
                 continue
-            out(f"{head} running on {st.ranks} rank(s) -> {rd} ... ", end="", flush=True)
-            fields = st.fields == "all" or (st.fields == "first-seed" and case.seed == first_seed)
             try:
                 structure(case, root, st)
             except FemTwinError as exc:
                 record = {"returncode": -1, "wall_s": 0.0, "error": f"structure: {exc}"}
                 row = case_row(case, st, rd, record)
                 row["ended_by"] = f"failed: structure: {exc}"
-                out(f"FAILED ({row['ended_by']})", flush=True)
+                out(f"{head} FAILED ({row['ended_by']})", flush=True)
                 rows.append(row)
                 continue
+            why = path_check(case, root)
+            if why is not None:  # nothing to run: the piece delivers 0 mAh/g (recorded, counted)
+                row = no_path_row(case, st, why)
+                out(f"{head} {_describe(row)}", flush=True)
+                rows.append(row)
+                write_study_csv(root / STUDY_CSV, rows)
+                continue
+            out(f"{head} running on {st.ranks} rank(s) -> {rd} ... ", end="", flush=True)
+            fields = st.fields == "all" or (st.fields == "first-seed" and case.seed == first_seed)
             restart = state == "interrupted"
             prev_wall = 0.0
             if (rd / "discharge.json").exists():  # an earlier attempt's summary must not pass for this one
@@ -623,13 +657,16 @@ def _stats(vals: list[float]) -> tuple:
 def summarise(rows: list[dict]) -> list[dict]:
     """Per (NCM wt%, C-rate): number of cases and of complete ones, and mean, sample standard
     deviation (0 for one seed), min and max of the capacities (mAh/g NCM, mAh/cm2) over the
-    complete cases."""
+    complete cases. A case whose structure carries no current counts as complete with 0 mAh/g
+    (``n_no_current_path`` of them): a small piece cut off from the collector or the separator is a
+    real outcome of that size, and leaving it out would bias the mean upwards."""
     out = []
     for w, r in sorted({(row["ncm_wt"], row["c_rate"]) for row in rows}):
         sel = [row for row in rows if row["ncm_wt"] == w and row["c_rate"] == r]
         ok = [row for row in sel if row["complete"] and row["capacity_mAh_per_g"] is not None]
         s = {"ncm_wt": w, "c_rate": r, "size_um": sel[0]["size_um"], "separator_um": sel[0]["separator_um"],
-             "n_cases": len(sel), "n_complete": len(ok)}
+             "n_cases": len(sel), "n_complete": len(ok),
+             "n_no_current_path": sum(1 for row in ok if str(row.get("ended_by") or "").startswith(NO_PATH))}
         for key in ("capacity_mAh_per_g", "capacity_mAh_per_cm2"):
             for name, v in zip(("mean", "std", "min", "max"), _stats([float(x[key]) for x in ok])):
                 s[f"{key}_{name}"] = v
@@ -637,7 +674,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
-SUMMARY_COLUMNS = ["ncm_wt", "c_rate", "size_um", "separator_um", "n_cases", "n_complete"] + [
+SUMMARY_COLUMNS = ["ncm_wt", "c_rate", "size_um", "separator_um", "n_cases", "n_complete", "n_no_current_path"] + [
     f"{k}_{s}" for k in ("capacity_mAh_per_g", "capacity_mAh_per_cm2") for s in ("mean", "std", "min", "max")]
 
 
