@@ -15,7 +15,7 @@ import pytest
 
 from fem_twin.commands.study_discharge import (CSV_COLUMNS, STUDY_CSV, SUMMARY_CSV, Case, StudySettings,
                                                case_list, read_study_csv, register, register_study_discharge,
-                                               run_state, run_study, summarise)
+                                               run_state, run_study, summarise, summary_table)
 from fem_twin.errors import InputError
 from fem_twin.post.discharge_plots import BY_COMPOSITION_PNG, BY_RATE_PNG, plot_study_curves, seed_band
 from fem_twin.post.field_pictures import parse_dods
@@ -177,6 +177,10 @@ def test_summary_statistics():
     assert s["capacity_mAh_per_g_std"] == pytest.approx(10.0)
     assert (s["capacity_mAh_per_g_min"], s["capacity_mAh_per_g_max"]) == (100.0, 120.0)
     assert s["capacity_mAh_per_cm2_mean"] == pytest.approx(1.1)
+    table = summary_table([s]).splitlines()
+    assert table[0] == "| NCM wt% | 1C (mAh/g NCM) |"
+    assert table[2] == "| 70 | 110.0 ± 10.0 (100.0-120.0), n = 3/4 |"
+    assert table[-1] == "| 70 | 1.100 ± 0.100 (1.000-1.200), n = 3/4 |"
 
 
 def test_seed_band_and_plots(tmp_path):
@@ -358,4 +362,6 @@ def test_a_structure_without_a_current_path_is_zero_not_a_failure(tmp_path, fake
     (s,) = summarise(table)
     assert s["n_complete"] == 2 and s["n_no_current_path"] == 1
     assert s["capacity_mAh_per_g_mean"] == pytest.approx((150 - 20 + 2) / 2)
-    assert "0.0 mAh/g" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0.0 mAh/g" in out
+    assert "| 60 | 66.0 ± 93.3 (0.0-132.0), n = 2, 1 no path |" in out  # the printed summary table

@@ -584,7 +584,10 @@ def finish_study(root: Path, rows: list[dict], cases: list[Case], out=print, plo
     """Write the CSV, the summary CSV and (``plots``) the Fig. 3 PNGs (a failing plot only warns)."""
     root = Path(root)
     write_study_csv(root / STUDY_CSV, rows)
-    write_summary_csv(root / SUMMARY_CSV, summarise(rows))
+    summary = summarise(rows)
+    write_summary_csv(root / SUMMARY_CSV, summary)
+    if summary:
+        out(summary_table(summary), flush=True)
     written = [root / STUDY_CSV, root / SUMMARY_CSV]
     if plots:
         try:
@@ -676,6 +679,33 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 SUMMARY_COLUMNS = ["ncm_wt", "c_rate", "size_um", "separator_um", "n_cases", "n_complete", "n_no_current_path"] + [
     f"{k}_{s}" for k in ("capacity_mAh_per_g", "capacity_mAh_per_cm2") for s in ("mean", "std", "min", "max")]
+
+
+def summary_table(summary: list[dict]) -> str:
+    """The summary as two Markdown tables (mAh/g NCM, mAh/cm2): one row per NCM wt%, one column per
+    C-rate, each cell ``mean ± std (min-max), n`` over the complete cases (``n/N`` when some of the
+    N cases are not complete; ``+k no path`` counts the 0 mAh/g pieces among them)."""
+    comps = sorted({r["ncm_wt"] for r in summary})
+    rates = sorted({r["c_rate"] for r in summary})
+    by = {(r["ncm_wt"], r["c_rate"]): r for r in summary}
+    lines = []
+    for key, unit, fmt in (("capacity_mAh_per_g", "mAh/g NCM", "{:.1f}"), ("capacity_mAh_per_cm2", "mAh/cm2", "{:.3f}")):
+        lines += ["", f"| NCM wt% | " + " | ".join(f"{r:g}C ({unit})" for r in rates) + " |",
+                  "|---|" + "---|" * len(rates)]
+        for w in comps:
+            cells = []
+            for r in rates:
+                s = by.get((w, r))
+                if s is None or not s["n_complete"]:
+                    cells.append("" if s is None else f"0/{s['n_cases']} complete")
+                    continue
+                f = fmt.format
+                n = f"{s['n_complete']}" if s["n_complete"] == s["n_cases"] else f"{s['n_complete']}/{s['n_cases']}"
+                dead = f", {s['n_no_current_path']} no path" if s.get("n_no_current_path") else ""
+                cells.append(f"{f(s[key + '_mean'])} ± {f(s[key + '_std'])} ({f(s[key + '_min'])}-"
+                             f"{f(s[key + '_max'])}), n = {n}{dead}")
+            lines.append(f"| {w:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines[1:])
 
 
 def write_summary_csv(path: Path, summary: list[dict]) -> None:
