@@ -157,10 +157,12 @@ class FilteredMatrix:
         self.rebuilt = 0
 
     def update(self, A: PETSc.Mat) -> bool:
-        """Returns True when P is a new matrix (pattern changed)."""
+        """Returns True when P is a new matrix (pattern changed; decided on all ranks together,
+        the new P is created collectively)."""
         if self.P is not None:
             indptr, indices, vals = A.getValuesCSR()
-            if len(vals) == len(self.keep) and not np.any(vals[~self.keep] != 0.0):
+            fits = len(vals) == len(self.keep) and not np.any(vals[~self.keep] != 0.0)
+            if A.getComm().tompi4py().allreduce(fits, op=MPI.LAND):
                 self.P.setValuesCSR(self.ptr, self.idx, vals[self.keep])
                 self.P.assemble()
                 return False
@@ -203,8 +205,9 @@ class BorderedSystem:
         self.d = 0.0
         self.s = 1.0
         self.linear_its = 0  # solves with M (direct) / preconditioner applications (fieldsplit)
-        self.ksp = PETSc.KSP().create(comm)
-        self.ksp.setOptionsPrefix(prefix)
+        self.prefix = prefix
+        self.ksp = None
+        self._new_ksp()
         self.option_keys = set_options(prefix, inner_options(spec, len(field_sizes)))
         self.filtered = None if self.exact else FilteredMatrix()
         self.field_sizes = field_sizes
@@ -222,6 +225,14 @@ class BorderedSystem:
         self.rebuilds = 0
         self._fresh = True
         self._ref_its = None
+
+    def _new_ksp(self):
+        """A fresh (unconfigured) KSP for M; configured at the next update()."""
+        if self.ksp is not None:
+            self.ksp.destroy()
+        self.ksp = PETSc.KSP().create(self.comm)
+        self.ksp.setOptionsPrefix(self.prefix)
+        self._ksp_configured = False
 
     def new_solve(self):
         """Called before each Newton solve: the next Jacobian rebuilds the preconditioner."""
@@ -241,7 +252,13 @@ class BorderedSystem:
                 self.rebuilds += 1
         if not self.exact:
             if not reuse:
-                self.filtered.update(self.A)
+                if self.filtered.update(self.A) and self._ksp_configured:
+                    # a P with another pattern: PETSc compares the new matrix's non-zero state
+                    # counter with the old one's, which can be equal, and then keeps the field
+                    # sub-matrices or GAMG hierarchies of the old pattern (the first Jacobian,
+                    # with transport off, has no concentration stiffness: theta_e's GAMG stayed
+                    # a Jacobi sweep for whole runs). A new KSP builds everything from the new P.
+                    self._new_ksp()
                 self._ref_its = None
             P = self.filtered.P
         self.ksp.setOperators(self.A, P)
