@@ -50,7 +50,8 @@ s = {"complete": not stop, "message": "interrupted (SIGTERM), checkpoint written
      "parameters": json.loads(Path(params).read_text()),
      "mesh": {"voxels": [int(size / 0.5), int(size / 0.5), 78], "voxel_um": 0.5, "separator_um": sep,
               "separator_growth": 1.5,
-              "unknowns": 1234},
+              "unknowns": 1234, "interface_area_um2": 100.0 + seed},
+     "dead_clusters": {"dead_ncm_fraction": 0.01 * seed, "dead_lpscl_fraction": 0.002},
      "solver": {"newton_iterations": 40}, "accepted_rows": len(rows), "wall_time_s": 1.5}
 if stop:
     s["interrupted_at_time_s"] = rows[-1]["time_s"]
@@ -139,6 +140,7 @@ def test_study_records_failure_resumes_and_aggregates(tmp_path, fake, capsys):
     assert good["capacity_mAh_per_g"] == pytest.approx(150 - 20 + 2) and good["ended_by"] == "cut-off 3 V"
     assert good["unknowns"] == 1234 and good["newton"] == 40 and good["steps"] == 13
     assert good["size_um"] == 16.0 and good["separator_um"] == 5.0 and good["wall_s"] is not None
+    assert (good["dead_ncm_fraction"], good["dead_lpscl_fraction"], good["interface_area_um2"]) == (0.01, 0.002, 101.0)
 
     summary = (root / SUMMARY_CSV).read_text().splitlines()
     assert len(summary) == 1 + 4

@@ -49,7 +49,8 @@ SUMMARY_CSV = "discharge_study_summary.csv"
 CASE_RECORD = "study_case.json"
 RUN_LOG = "run.log"
 CSV_COLUMNS = ["ncm_wt", "c_rate", "seed", "size_um", "separator_um", "capacity_mAh_per_g",
-               "capacity_mAh_per_cm2", "complete", "ended_by", "unknowns", "steps", "newton", "wall_s"]
+               "capacity_mAh_per_cm2", "complete", "ended_by", "unknowns", "steps", "newton", "wall_s",
+               "dead_ncm_fraction", "dead_lpscl_fraction", "interface_area_um2"]
 #: NCM wt% accepted by the study (the seed's designs are 60-90 wt%; far outside, the LPSCl or the
 #: NCM network stops percolating and the discharge is meaningless)
 NCM_WT_RANGE = (50.0, 90.0)
@@ -427,9 +428,13 @@ def case_row(case: Case, st: StudySettings, run_dir: Path, record: dict | None =
             record = None
     row = {"ncm_wt": case.ncm_wt, "c_rate": case.c_rate, "seed": case.seed, "size_um": st.size_um,
            "separator_um": st.separator_um, "capacity_mAh_per_g": None, "capacity_mAh_per_cm2": None,
-           "complete": False, "ended_by": "", "unknowns": None, "steps": None, "newton": None, "wall_s": None}
+           "complete": False, "ended_by": "", "unknowns": None, "steps": None, "newton": None, "wall_s": None,
+           "dead_ncm_fraction": None, "dead_lpscl_fraction": None, "interface_area_um2": None}
     if s is not None:
         steps = s.get("steps") or []
+        dead = s.get("dead_clusters") or {}
+        row.update(dead_ncm_fraction=dead.get("dead_ncm_fraction"), dead_lpscl_fraction=dead.get("dead_lpscl_fraction"),
+                   interface_area_um2=(s.get("mesh") or {}).get("interface_area_um2"))
         row.update(capacity_mAh_per_g=s.get("capacity_mAh_per_g"), capacity_mAh_per_cm2=s.get("capacity_mAh_per_cm2"),
                    complete=bool(s.get("complete")), unknowns=(s.get("mesh") or {}).get("unknowns"),
                    steps=s.get("accepted_rows"), newton=(s.get("solver") or {}).get("newton_iterations"),
@@ -474,7 +479,8 @@ def no_path_row(case: Case, st: StudySettings, why: str) -> dict:
     return {"ncm_wt": case.ncm_wt, "c_rate": case.c_rate, "seed": case.seed, "size_um": st.size_um,
             "separator_um": st.separator_um, "capacity_mAh_per_g": 0.0, "capacity_mAh_per_cm2": 0.0,
             "complete": True, "ended_by": f"{NO_PATH}: {why}; not run", "unknowns": None, "steps": 0,
-            "newton": 0, "wall_s": 0.0}
+            "newton": 0, "wall_s": 0.0, "dead_ncm_fraction": None, "dead_lpscl_fraction": None,
+            "interface_area_um2": None}
 
 
 def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_command, out=print,
