@@ -215,9 +215,23 @@ def test_seed_band_and_plots(tmp_path):
             (rd / "discharge.csv").write_text("\n".join(lines) + "\n")
             cases.append({"ncm_wt": w, "c_rate": 1.0, "seed": s, "complete": True, "run_dir": rd})
     cases.append({"ncm_wt": 80.0, "c_rate": 1.0, "seed": 1, "complete": False, "run_dir": tmp_path / "none"})
-    paths = plot_study_curves(tmp_path, cases)
+    cases.append({"ncm_wt": 60.0, "c_rate": 1.0, "seed": 3, "complete": True, "run_dir": tmp_path / "none",
+                  "ended_by": "no current path: no NCM cluster reaches the current collector; not run"})
+    import fem_twin.post.discharge_plots as dp
+
+    labels = []
+    draw = dp._draw
+    dp_draw = lambda ax, band, color, label, no_path=0: (labels.append((label, no_path)),  # noqa: E731
+                                                        draw(ax, band, color, label, no_path))
+    dp._draw = dp_draw
+    try:
+        paths = plot_study_curves(tmp_path, cases)
+    finally:
+        dp._draw = draw
     assert [p.name for p in paths] == [BY_RATE_PNG, BY_COMPOSITION_PNG]
     _not_blank(paths[0])
+    # the no-path piece is counted in its legend entry, not drawn; the others have none
+    assert ("NCM 60 wt%", 1) in labels and ("NCM 70 wt%", 0) in labels and ("1C", 1) in labels
 
 
 def _not_blank(path: Path):

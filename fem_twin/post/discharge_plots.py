@@ -78,10 +78,11 @@ def seed_band(curves: list[dict], key: str, n: int = 300) -> dict | None:
             "n_curves": len(curves)}
 
 
-def _draw(ax, band: dict, color, label: str):
+def _draw(ax, band: dict, color, label: str, no_path: int = 0):
     ax.fill_between(band["grid"], band["vmin"], band["vmax"], where=band["n_at"] > 0, color=color, alpha=0.25,
                     linewidth=0)
-    ax.plot(band["grid"], band["vmean"], color=color, lw=1.6, label=f"{label} (n={band['n_curves']})")
+    extra = f", +{no_path} no current path: 0 mAh/g" if no_path else ""
+    ax.plot(band["grid"], band["vmean"], color=color, lw=1.6, label=f"{label} (n={band['n_curves']}{extra})")
     e = np.array(band["ends"])
     ax.plot(e[:, 0], e[:, 1], "o", ms=3, color=color)
 
@@ -90,12 +91,18 @@ def plot_study_curves(root: str | Path, cases: list[dict]) -> list[Path]:
     """Write :data:`BY_RATE_PNG` and :data:`BY_COMPOSITION_PNG` into ``root``.
 
     ``cases``: dicts with ncm_wt, c_rate, seed, complete and run_dir (the case's output folder);
-    only complete cases are drawn. Returns the files written (none without a complete case).
+    only complete cases are drawn; cases whose ``ended_by`` starts with 'no current path' (the
+    structure carries no current: 0 mAh/g, no curve) are counted in the legend. Returns the files
+    written (none without a complete case).
     """
     root = Path(root)
-    curves = {}
+    curves, no_path = {}, {}
     for c in cases:
         if not c.get("complete"):
+            continue
+        if str(c.get("ended_by") or "").startswith("no current path"):
+            key = (float(c["ncm_wt"]), float(c["c_rate"]))
+            no_path[key] = no_path.get(key, 0) + 1
             continue
         cur = read_curve(c["run_dir"])
         if cur is not None:
@@ -105,12 +112,14 @@ def plot_study_curves(root: str | Path, cases: list[dict]) -> list[Path]:
     comps = sorted({k[0] for k in curves})
     rates = sorted({k[1] for k in curves})
     return [
-        _figure(root / BY_RATE_PNG, curves, panels=rates, colours=comps, panel_is_rate=True),
-        _figure(root / BY_COMPOSITION_PNG, curves, panels=comps, colours=rates, panel_is_rate=False),
+        _figure(root / BY_RATE_PNG, curves, panels=rates, colours=comps, panel_is_rate=True, no_path=no_path),
+        _figure(root / BY_COMPOSITION_PNG, curves, panels=comps, colours=rates, panel_is_rate=False,
+                no_path=no_path),
     ]
 
 
-def _figure(path: Path, curves: dict, panels: list[float], colours: list[float], panel_is_rate: bool) -> Path:
+def _figure(path: Path, curves: dict, panels: list[float], colours: list[float], panel_is_rate: bool,
+            no_path: dict | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -130,7 +139,7 @@ def _figure(path: Path, curves: dict, panels: list[float], colours: list[float],
                 band = seed_band(curves.get(k, []), key)
                 if band is None:
                     continue
-                _draw(ax, band, cols[c], f"NCM {c:g} wt%" if panel_is_rate else f"{c:g}C")
+                _draw(ax, band, cols[c], f"NCM {c:g} wt%" if panel_is_rate else f"{c:g}C", (no_path or {}).get(k, 0))
             title = f"{p:g}C" if panel_is_rate else f"NCM {p:g} wt%"
             ax.set_title(f"({letters[(row * len(panels) + col) % 26]}) {title}", fontsize=10)
             ax.set_xlabel(xlabel)
