@@ -144,13 +144,18 @@ def test_bad_input_one_line(structure_dir, tmp_path, capsys, extra, needle):
     assert code == 2 and len(err) == 1 and needle in err[0]
 
 
-def test_structure_without_ncm_at_collector(tmp_path, capsys):
+@pytest.mark.parametrize("cut,needle", [("collector", "no NCM cluster reaches the current collector"),
+                                        ("separator", "no LPSCl cluster reaches the separator")])
+def test_structure_without_ncm_at_collector(tmp_path, capsys, cut, needle):
     lab = column_electrode()
-    lab[:, :, 4:] = phases.LPSCL  # NCM stops below the collector
+    if cut == "collector":
+        lab[:, :, 4:] = phases.LPSCL  # NCM stops below the collector
+    else:
+        lab[:, :, 0] = phases.PORE  # no LPSCl reaches the separator
     VoxelImage(lab, 1.0).save(tmp_path / "s")
     code = main(["discharge", str(tmp_path / "s"), "--separator", "2", "-q", "--no-fields"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "collector" in err[0]
+    assert code == 2 and len(err) == 1 and needle in err[0], err
 
 
 # -- linear solvers ---------------------------------------------------------------------------------
