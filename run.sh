@@ -2,7 +2,7 @@
 # fem_twin: set up everything from nothing, then run the main job or the tests.
 #   bash run.sh main    # set up, then the default discharge demo on 2 ranks (see README)
 #   bash run.sh structure  # set up, then generate + analyse the default electrode
-#   bash run.sh test    # set up, then the whole test suite: serial, then mpirun -n 2
+#   bash run.sh test    # set up, then the whole test suite: serial, mpirun -n 2, the 16-rank check
 # A second run skips the set-up steps that are already done.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -66,6 +66,8 @@ case "$cmd" in
         "$VENV/bin/python" -m pytest -q tests "$@"
         echo "== tests under mpirun -n 2 (marker mpi) =="
         "$VENV/bin/mpirun" -n 2 "$VENV/bin/python" -m pytest -q -m mpi tests "$@"
+        echo "== the tiny case on 16 ranks (marker slow; mpirun -n 16, oversubscribed) =="
+        "$VENV/bin/python" -m pytest -q -m slow tests "$@"
         ;;
     *) echo "usage: bash run.sh [main|test|structure|setup]" >&2; exit 2 ;;
 esac
