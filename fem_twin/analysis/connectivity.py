@@ -102,15 +102,9 @@ def spanning(mask: np.ndarray, axis: int = 2, connectivity: int = 26,
     return keep[lab]
 
 
-def no_current_path(labels: np.ndarray) -> str | None:
-    """Why a cathode image can carry no discharge current at all, or None when it can.
-
-    ``labels``: phase labels (:mod:`fem_twin.phases`), z = 0 at the separator, z = nz-1 at the
-    collector. The mesh is not periodic, so neither is this check. A discharge needs NCM attached to
-    the collector (electrons), LPSCl attached to the separator side (Li+ ions) and a face between
-    the two (the NCM|LPSCl interface where the reaction runs); without one of them the cell piece
-    delivers 0 mAh/g (the discharge mesh would prune everything that carries current).
-    """
+def live_phases(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(ncm_ok, lpscl_ok)``: NCM voxels connected to the collector (z = nz-1) and LPSCl voxels
+    connected to the separator side (z = 0), without periodic sides (the mesh is not periodic)."""
     from .. import phases
 
     lab = np.asarray(labels)
@@ -118,9 +112,23 @@ def no_current_path(labels: np.ndarray) -> str | None:
     ncm = lab == phases.NCM
     ely = lab == phases.LPSCL
     ncm_ok = attached(ncm, axis=2, side="high", periodic=flat) if ncm.any() else ncm
+    ely_ok = attached(ely, axis=2, side="low", periodic=flat) if ely.any() else ely
+    return ncm_ok, ely_ok
+
+
+def no_current_path(labels: np.ndarray, live: tuple[np.ndarray, np.ndarray] | None = None) -> str | None:
+    """Why a cathode image can carry no discharge current at all, or None when it can.
+
+    ``labels``: phase labels (:mod:`fem_twin.phases`), z = 0 at the separator, z = nz-1 at the
+    collector; ``live``: :func:`live_phases` of it when already computed. A discharge needs NCM
+    attached to the collector (electrons), LPSCl attached to the separator side (Li+ ions) and a face
+    between the two (the NCM|LPSCl interface where the reaction runs); without one of them the cell
+    piece delivers 0 mAh/g (the discharge mesh would prune everything that carries current).
+    """
+    lab = np.asarray(labels)
+    ncm_ok, ely_ok = live_phases(lab) if live is None else live
     if not ncm_ok.any():
         return "no NCM cluster reaches the current collector (no electronic path)"
-    ely_ok = attached(ely, axis=2, side="low", periodic=flat) if ely.any() else ely
     if not ely_ok.any():
         return "no LPSCl cluster reaches the separator (no ionic path)"
     for axis in range(3):

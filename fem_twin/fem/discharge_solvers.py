@@ -211,7 +211,6 @@ class BorderedSystem:
         self.option_keys = set_options(prefix, inner_options(spec, len(field_sizes)))
         self.filtered = None if self.exact else FilteredMatrix()
         self.field_sizes = field_sizes
-        self._ksp_configured = False
         self.timings = {"setup_s": 0.0, "apply_s": 0.0, "setups": 0, "applies": 0}
         #: fieldsplit: build P and GAMG at the first Jacobian of each Newton solve; later
         #: Jacobians of the same solve reuse them (the Krylov method still sees the new A, so

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import phases
 from .._dolfinx import MPI, dolfinx
-from ..analysis.connectivity import attached, no_current_path
+from ..analysis.connectivity import live_phases, no_current_path
 from ..errors import InputError
 
 #: integration ids used in the forms
@@ -56,15 +56,13 @@ def prune_dead_clusters(labels: np.ndarray, voxel_um: float) -> tuple[np.ndarray
     (:func:`fem_twin.analysis.connectivity.no_current_path`: no NCM at the collector, no LPSCl at the
     separator, or no face between the two)."""
     lab = np.asarray(labels).copy()
-    why = no_current_path(lab)
+    ncm_ok, ely_ok = live = live_phases(lab)  # (the mesh is not periodic, neither is this)
+    why = no_current_path(lab, live)
     if why is not None:
         raise InputError("structure", "NCM connected to the current collector (top layer, k = nz-1) touching "
                          "LPSCl connected to the separator (k = 0)", why)
     ncm = lab == phases.NCM
     ely = lab == phases.LPSCL
-    periodic = (False, False, False)  # the mesh is not periodic
-    ncm_ok = attached(ncm, axis=2, side="high", periodic=periodic)
-    ely_ok = attached(ely, axis=2, side="low", periodic=periodic)
     dead_ncm = ncm & ~ncm_ok
     dead_ely = ely & ~ely_ok
     lab[dead_ncm | dead_ely] = phases.PORE
