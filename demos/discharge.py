@@ -24,6 +24,7 @@ from fem_twin._dolfinx import MPI
 from fem_twin.design import Composition, ElectrodeDesign
 from fem_twin.fem.checkpoint import CheckpointOptions
 from fem_twin.fem.discharge_run import run_discharge
+from fem_twin.meshing.meshers import DEFAULT_MESHER, MESHERS
 from fem_twin.fem.discharge_solvers import LinearSolverSpec
 from fem_twin.fem.stepping import SteppingOptions
 from fem_twin.microstructure.generate import generate
@@ -50,6 +51,8 @@ parser.add_argument("--cutoff", type=float, default=3.0)
 parser.add_argument("--separator", type=float, default=5.0, help="separator thickness in um")
 parser.add_argument("--separator-growth", type=float, default=1.0,
                     help="separator layers grow by this factor away from the composite (default 1: voxels)")
+parser.add_argument("--mesher", default=DEFAULT_MESHER, choices=MESHERS,
+                    help="voxel (6 tetrahedra per voxel) or smooth (smoothed interfaces, gmsh)")
 parser.add_argument("--composition", default="70:28:2")
 parser.add_argument("--seed", type=int, default=1)
 parser.add_argument("--solver", default="auto", choices=["auto", "mumps", "fieldsplit"],
@@ -98,7 +101,7 @@ hour = 3600.0 / args.c_rate
 t0 = time.perf_counter()
 result = run_discharge(image.labels, image.voxel_size_um, out, params=params, protocol=protocol,
                        separator_um=args.separator, separator_growth=args.separator_growth,
-                       solver=LinearSolverSpec(args.solver),
+                       mesher=args.mesher, solver=LinearSolverSpec(args.solver),
                        stepping=SteppingOptions(dt_initial_s=hour / 100, dt_max_s=args.dt_max * hour,
                                                 max_dV=0.1, output_every=5, saturation_dt=2e-3), comm=comm,
                        write_fields=not args.no_fields,

@@ -232,10 +232,10 @@ def test_cli_mesh(tmp_path, capsys):
     assert summary["cells_per_tag"]["ncm (1)"] == 6 * int((img.labels == 1).sum())
     assert summary["facets_per_tag"]["top (2)"] == 2 * 20 * 20
     assert main(["mesh", str(tmp_path / "nothing")]) == 2
-    assert main(["mesh", str(tmp_path), "--method", "gmsh"]) == 2
+    assert main(["mesh", str(tmp_path), "--mesher", "gmsh"]) == 2
     assert main(["mesh", str(tmp_path), "--separator", "0.3"]) == 2
     err = capsys.readouterr().err
-    assert "nothing: no such file" in err and "--method" in err and "separator" in err
+    assert "nothing: no such file" in err and "--mesher" in err and "separator" in err
 
 
 # -- graded separator ---------------------------------------------------------------------------

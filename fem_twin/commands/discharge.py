@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..meshing.meshers import add_mesher_argument
 
 
 def register(sub) -> None:
@@ -35,6 +36,7 @@ def register(sub) -> None:
     p.add_argument("--separator-growth", type=float, default=1.5, metavar="G",
                    help="grade the separator mesh: layers grow by G away from the composite, up to 8 voxels "
                         "thick (default 1.5: a 30 um separator in 11 layers instead of 60; 1: voxel layers)")
+    add_mesher_argument(p)
     p.add_argument("--solver", default="auto", choices=["auto", "mumps", "fieldsplit"],
                    help="linear solver: mumps (direct), fieldsplit (GMRES + GAMG per field) or auto "
                         "(default: mumps up to 30k unknowns, fieldsplit above)")
@@ -101,7 +103,7 @@ def cmd_discharge(args) -> int:
 
     result = run_discharge(image.labels, image.voxel_size_um, Path(args.output or args.dir), params=params,
                            protocol=protocol, separator_um=args.separator, solver=solver, stepping=stepping,
-                           separator_growth=args.separator_growth,
+                           separator_growth=args.separator_growth, mesher=args.mesher,
                            write_fields=not args.no_fields, quiet=args.quiet, checkpoint=checkpoint)
     if not result.complete and result.summary.get("interrupted_at_time_s") is not None:
         from .._dolfinx import MPI

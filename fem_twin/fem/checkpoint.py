@@ -133,13 +133,15 @@ SCHEME = "p1-lumped-vertex-1"
 
 
 def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, params, protocol,
-                      stepping, separator_growth: float = 1.0) -> dict:
+                      stepping, separator_growth: float = 1.0, mesher: str = "voxel") -> dict:
     """Hashes of a run's inputs (known before meshing: a restart is refused early)."""
     lab = np.ascontiguousarray(np.asarray(labels, dtype=np.uint8))
     step_opts = {k: v for k, v in stepping.as_dict().items() if k != "output_every"}
     mesh = [list(lab.shape), float(voxel_um), float(separator_um)]
     if separator_growth != 1.0:
         mesh.append(float(separator_growth))
+    if mesher != "voxel":
+        mesh.append(mesher)
     return {"mesh": _hash(lab.tobytes() + json.dumps(mesh).encode()),
             "scheme": SCHEME,
             "parameters": _hash(params.to_dict()),
@@ -156,7 +158,7 @@ def fingerprint(problem, inputs: dict) -> dict:
 
 
 _WHAT = {"dofs": "number of dofs per field",
-         "mesh": "structure/mesh (voxels, voxel size, separator, separator growth)",
+         "mesh": "structure/mesh (voxels, voxel size, separator, separator growth, mesher)",
          "scheme": "discretisation (fem_twin version of the discharge forms)",
          "parameters": "parameters", "protocol": "protocol", "stepping": "time-stepping options"}
 

@@ -89,6 +89,9 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     ``separator_growth`` > 1: the separator's layers grow by this factor away from the composite
     (:func:`fem_twin.meshing.voxel_mesh.separator_z_um`; the default mesher only).
 
+    ``mesher``: ``"voxel"`` or ``"smooth"`` (:mod:`fem_twin.meshing.meshers`), a callable with the
+    voxel mesher's arguments, or None (the voxel mesher).
+
     ``checkpoint``: periodic/SIGTERM checkpoints and restart (default: every 10 accepted steps
     and on SIGTERM, no restart); see :mod:`fem_twin.fem.checkpoint`.
     """
@@ -110,14 +113,20 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     if not np.any(labels == phases.NCM):
         raise InputError("structure", "a structure containing NCM", "no NCM voxels")
     num = electrode_numbers(labels, voxel_um, params)
-    fp_inputs = input_fingerprint(labels, voxel_um, separator_um, params, protocol, stepping, separator_growth)
+    mesher_name = mesher if isinstance(mesher, str) else "voxel"
+    fp_inputs = input_fingerprint(labels, voxel_um, separator_um, params, protocol, stepping, separator_growth,
+                                  mesher=mesher_name)
     ckpt_path = outdir / checkpoint.name
     ckpt_data = None
     if checkpoint.restart:  # refuse a missing or foreign checkpoint before meshing
         ckpt_data = open_checkpoint(ckpt_path, comm)
         check_fingerprint(ckpt_path, ckpt_data["meta"]["fingerprint"], fp_inputs)
     pruned, report = prune_dead_clusters(labels, voxel_um)
-    if mesher is None:
+    if isinstance(mesher, str):
+        from ..meshing.meshers import get_mesher
+
+        mesher = get_mesher(mesher)
+    elif mesher is None:
         from ._testmeshes import tagged_mesh as mesher
     elif separator_growth != 1.0:
         raise InputError("separator_growth", "1 with a custom mesher", separator_growth)
@@ -187,7 +196,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         "capacity_mAh_per_cm2": out["steps"][0]["capacity_mAh_per_cm2"] if out["steps"] else None,
         "parameters": params.to_dict(), "electrode": num, "dead_clusters": report.as_dict(),
         "mesh": {"voxels": list(labels.shape), "voxel_um": voxel_um, "separator_um": separator_um,
-                 "separator_growth": separator_growth,
+                 "separator_growth": separator_growth, "mesher": mesher_name,
+                 "mesher_stats": getattr(tm, "stats", None),
                  "cells": domains.num_cells_global, "unknowns": problem.num_dofs,
                  "interface_area_um2": domains.interface_area_um2,
                  "ncm_volume_um3": domains.ncm_volume_um3,

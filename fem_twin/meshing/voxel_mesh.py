@@ -69,6 +69,7 @@ class TaggedMesh:
     facet_tags: "dolfinx.mesh.MeshTags"  # interface tags + boundary tags
     voxel_um: float
     separator_um: float  # thickness of the dense LPSCl layer below the composite (0 if none)
+    stats: dict | None = None  # mesher's figures (times, quality, ...), the same on every rank
 
     @property
     def comm(self):

@@ -1,0 +1,42 @@
+"""The meshers by name: ``voxel`` (6 Kuhn tetrahedra per voxel, exact voxel geometry) and ``smooth``
+(smoothed phase interfaces meshed by gmsh, :mod:`fem_twin.meshing.smooth_mesh`).
+
+Both take ``(labels, voxel_um, separator_um, comm, separator_growth=...)`` and return a
+:class:`fem_twin.meshing.voxel_mesh.TaggedMesh` with the same cell and facet tags, so every solver
+takes either. Which one corresponds to the seed paper: GeoDict/BEST solve on the voxel geometry
+(finite volumes on voxels), i.e. the ``voxel`` mesher's geometry.
+"""
+
+from __future__ import annotations
+
+from ..errors import InputError
+
+MESHERS = ("voxel", "smooth")
+#: mesher of ``fem-twin mesh`` / ``discharge`` / the study and the demo when none is given
+DEFAULT_MESHER = "voxel"
+
+
+def check_mesher(name: str) -> str:
+    if name not in MESHERS:
+        raise InputError("--mesher", f"one of {', '.join(MESHERS)}", name)
+    return name
+
+
+def get_mesher(name: str):
+    """The mesh builder called ``name`` (see the module docstring)."""
+    check_mesher(name)
+    if name == "smooth":
+        from .smooth_mesh import build_smooth_mesh
+
+        return build_smooth_mesh
+    from .voxel_mesh import build_tagged_mesh
+
+    return build_tagged_mesh
+
+
+def add_mesher_argument(parser, default: str = DEFAULT_MESHER) -> None:
+    """``--mesher voxel|smooth`` on a command line parser."""
+    parser.add_argument("--mesher", default=default, choices=MESHERS,
+                        help=f"mesh of the structure: voxel (6 tetrahedra per voxel, the voxel geometry of the "
+                             f"seed's tools) or smooth (smoothed interfaces, gmsh; cells grow away from "
+                             f"interfaces) (default {default})")

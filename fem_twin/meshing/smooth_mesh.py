@@ -1,0 +1,349 @@
+"""Labelled voxel image -> smooth, conforming multi-phase tetrahedral mesh through gmsh.
+
+The phase interfaces are the smoothed surfaces of :mod:`fem_twin.meshing.smooth_surface`, not
+voxel staircases; gmsh meshes every region (a 6-connected component of one phase, and the separator)
+as one discrete volume bounded by those surfaces, so neighbouring regions share their interface
+vertices and facets (the mesh is conforming across phases). Cell sizes grow away from the
+interfaces (a distance-based size field: h at an interface, up to ``size_max`` h inside particles
+and in the separator). The result is a :class:`fem_twin.meshing.voxel_mesh.TaggedMesh` with the
+same tags as the voxel mesher (cells: phase labels + SEPARATOR; facets: 100 + 10 lo + hi between
+phases, 1-6 on the box planes), so every solver takes either mesh.
+
+Parallel: the surface and the gmsh mesh are built on rank 0 only; the tetrahedra are then
+distributed by DOLFINx's graph partitioner (ghost mode shared_facet) and the facet tags computed on
+the distributed mesh. gmsh (GPL-2.0-or-later with a linking exception) is used as a library.
+
+Geometry and units as the voxel mesher: um, z = 0 the Li | separator plane, the composite from
+z = separator_um to the collector; the separator's layers may be graded (``separator_growth``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .. import phases
+from .._dolfinx import MPI, dolfinx
+from ..errors import InputError
+from .smooth_surface import LabelledSurface, SmoothingOptions, smooth, staircase_surface
+from .voxel_mesh import TaggedMesh, separator_layers, separator_z_um, tag_facets, with_separator
+
+
+@dataclass(frozen=True)
+class SmoothMeshOptions:
+    """Options of the smooth mesher (lengths in voxel edges h)."""
+
+    smoothing: SmoothingOptions = field(default_factory=SmoothingOptions)
+    size_min: float = 1.0  #: cell size at the interfaces, in h
+    size_max: float = 4.0  #: largest cell size (particle interiors, separator), in h
+    size_growth: float = 0.5  #: size increase per unit distance from the nearest interface
+    optimize: str = ""  #: extra gmsh optimiser after the 3D mesh ("Netgen": 5x slower, 1.5x the nodes, slivers stay)
+    algorithm: int = 1  #: gmsh Mesh.Algorithm3D (1 Delaunay, 10 HXT)
+    threads: int = 1
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GmshResult:
+    """What rank 0's gmsh run produced (global numbering), before distribution."""
+
+    x: np.ndarray  #: (n, 3) node coordinates, um
+    tets: np.ndarray  #: (m, 4) int64 node indices
+    tet_label: np.ndarray  #: (m,) int32 cell tag (phase label or SEPARATOR)
+    stats: dict
+
+
+def composite_with_separator(labels: np.ndarray, voxel_um: float, separator_um: float,
+                             separator_growth: float = 1.0):
+    """(labels with separator layers below, z of the grid layers in um or None)."""
+    h = float(voxel_um)
+    ns = separator_layers(float(separator_um), h)
+    z_um = None
+    if separator_growth != 1.0 and ns > 0:
+        z_sep = separator_z_um(ns * h, h, separator_growth)
+        ns = z_sep.size - 1
+        z_um = np.concatenate([z_sep, z_sep[-1] + h * np.arange(1, labels.shape[2] + 1)])
+    return with_separator(labels, ns), z_um
+
+
+def build_surface(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0, separator_growth: float = 1.0,
+                  options: SmoothingOptions = SmoothingOptions()) -> LabelledSurface:
+    """The smoothed labelled surface of a composite image with its separator (rank-local)."""
+    full, z_um = composite_with_separator(labels, voxel_um, separator_um, separator_growth)
+    s = staircase_surface(full, voxel_um, z_um)
+    return smooth(s, voxel_um, options)
+
+
+def _size_field(gmsh, surf: LabelledSurface, h: float, opt: SmoothMeshOptions) -> None:
+    """Background size: Threshold on the distance to the interface points (box faces included)."""
+    f_dist = gmsh.model.mesh.field.add("Distance")
+    gmsh.model.mesh.field.setNumbers(f_dist, "SurfacesList", list(range(1, len(surf.surfaces) + 1)))
+    f_thr = gmsh.model.mesh.field.add("Threshold")
+    gmsh.model.mesh.field.setNumber(f_thr, "InField", f_dist)
+    gmsh.model.mesh.field.setNumber(f_thr, "SizeMin", opt.size_min * h)
+    gmsh.model.mesh.field.setNumber(f_thr, "SizeMax", opt.size_max * h)
+    gmsh.model.mesh.field.setNumber(f_thr, "DistMin", 0.5 * h)
+    gmsh.model.mesh.field.setNumber(f_thr, "DistMax",
+                                    0.5 * h + (opt.size_max - opt.size_min) * h / max(opt.size_growth, 1e-9))
+    gmsh.model.mesh.field.setAsBackgroundMesh(f_thr)
+
+
+def gmsh_tetrahedra(surf: LabelledSurface, voxel_um: float, opt: SmoothMeshOptions = SmoothMeshOptions(),
+                    msh_path=None, log=None) -> GmshResult:
+    """Mesh the regions bounded by ``surf`` with gmsh (serial). Optionally writes ``msh_path``."""
+    import gmsh
+
+    h = float(voxel_um)
+    t0 = time.perf_counter()
+    if gmsh.isInitialized():
+        gmsh.finalize()
+    gmsh.initialize(["-noenv"], readConfigFiles=False)
+    try:
+        gmsh.option.setNumber("General.Terminal", int(os.environ.get("FEM_TWIN_GMSH_VERBOSE", "0")))
+        gmsh.option.setNumber("General.NumThreads", opt.threads)
+        gmsh.option.setNumber("General.Verbosity", int(os.environ.get("FEM_TWIN_GMSH_VERBOSITY", "5")))
+        gmsh.model.add("fem_twin_smooth")
+        n_s = len(surf.surfaces)
+        tri_order = np.argsort(surf.surface_of_triangle, kind="stable")
+        bounds = np.searchsorted(surf.surface_of_triangle[tri_order], np.arange(n_s + 1))
+        # every node is classified on the first surface that uses it
+        first = np.full(surf.points.shape[0], n_s, np.int64)
+        np.minimum.at(first, surf.triangles.ravel(), np.repeat(surf.surface_of_triangle, 3))
+        node_order = np.argsort(first, kind="stable")
+        nb = np.searchsorted(first[node_order], np.arange(n_s + 1))
+        for s in range(n_s):
+            tag = s + 1
+            gmsh.model.addDiscreteEntity(2, tag)
+            nodes = node_order[nb[s]:nb[s + 1]]
+            if nodes.size:
+                gmsh.model.mesh.addNodes(2, tag, (nodes + 1).tolist(), surf.points[nodes].ravel().tolist())
+            tr = surf.triangles[tri_order[bounds[s]:bounds[s + 1]]]
+            gmsh.model.mesh.addElementsByType(tag, 2, [], (tr + 1).ravel().tolist())
+        # one discrete volume per region, bounded by the surfaces that touch it
+        for r in range(surf.n_regions):
+            bnd = np.flatnonzero((surf.surfaces[:, 0] == r) | (surf.surfaces[:, 1] == r)) + 1
+            loop = gmsh.model.geo.addSurfaceLoop(bnd.tolist())
+            gmsh.model.geo.addVolume([loop], r + 1)
+        gmsh.model.geo.synchronize()
+        for lab in np.unique(surf.region_label):
+            vols = (np.flatnonzero(surf.region_label == lab) + 1).tolist()
+            gmsh.model.addPhysicalGroup(3, vols, int(lab), name=_cell_name(int(lab)))
+        _surface_groups(gmsh, surf)
+        t_setup = time.perf_counter() - t0
+        _size_field(gmsh, surf, h, opt)
+        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+        gmsh.option.setNumber("Mesh.Algorithm3D", opt.algorithm)
+        gmsh.option.setNumber("Mesh.Optimize", 1)
+        t1 = time.perf_counter()
+        gmsh.model.mesh.generate(3)
+        t_mesh = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        if opt.optimize:
+            gmsh.model.mesh.optimize(opt.optimize)
+        t_opt = time.perf_counter() - t1
+        if msh_path is not None:
+            gmsh.option.setNumber("Mesh.MshFileVersion", 4.1)
+            gmsh.option.setNumber("Mesh.Binary", 1)
+            gmsh.write(str(msh_path))
+        node_tags, coords, _ = gmsh.model.mesh.getNodes()
+        coords = np.asarray(coords).reshape(-1, 3)
+        lookup = np.zeros(int(node_tags.max()) + 1, np.int64)
+        lookup[node_tags.astype(np.int64)] = np.arange(node_tags.size)
+        tets, labels = [], []
+        for r in range(surf.n_regions):
+            _, enodes = gmsh.model.mesh.getElementsByType(4, r + 1)
+            t = lookup[np.asarray(enodes, np.int64)].reshape(-1, 4)
+            if t.shape[0] == 0:
+                raise RuntimeError(f"gmsh produced no tetrahedra in region {r} (label {surf.region_label[r]})")
+            tets.append(t)
+            labels.append(np.full(t.shape[0], surf.region_label[r], np.int32))
+    finally:
+        gmsh.finalize()
+    tets = np.concatenate(tets)
+    used, inv = np.unique(tets.ravel(), return_inverse=True)
+    stats = {"surface_points": int(surf.points.shape[0]), "surface_triangles": int(surf.triangles.shape[0]),
+             "gmsh_surfaces": int(n_s), "gmsh_volumes": int(surf.n_regions),
+             "pinch_points": int(surf.pinch.sum()), "time_setup_s": t_setup, "time_mesh3d_s": t_mesh,
+             "time_optimize_s": t_opt, "time_gmsh_total_s": time.perf_counter() - t0}
+    if log:
+        log(f"gmsh: {tets.shape[0]} tetrahedra, {used.size} nodes in {stats['time_gmsh_total_s']:.1f} s "
+            f"(3D {t_mesh:.1f} s, optimise {t_opt:.1f} s)")
+    return GmshResult(coords[used], inv.reshape(-1, 4).astype(np.int64), np.concatenate(labels), stats)
+
+
+def _cell_name(lab: int) -> str:
+    return "separator" if lab == phases.SEPARATOR else phases.NAMES[lab]
+
+
+def _surface_groups(gmsh, surf: LabelledSurface) -> None:
+    """Physical surfaces with the facet tags (for users of the .msh file)."""
+    pair = surf.label_pair_of_surface()
+    plane = surf.plane_of_surface()
+    tag = np.zeros(len(pair), np.int64)
+    for i, ((a, b), p) in enumerate(zip(pair, plane)):
+        if p:
+            tag[i] = p
+        else:
+            try:
+                tag[i] = phases.interface_tag(int(a), int(b))
+            except ValueError:
+                tag[i] = 0
+    for t in np.unique(tag[tag > 0]):
+        gmsh.model.addPhysicalGroup(2, (np.flatnonzero(tag == t) + 1).tolist(), int(t))
+
+
+def quality(x: np.ndarray, tets: np.ndarray) -> dict:
+    """Minimum dihedral angle (deg) and radius ratio (3 r_in / r_circ, 1 for the regular tet)."""
+    p = x[tets]
+    e = {(i, j): p[:, j] - p[:, i] for i in range(4) for j in range(4) if i < j}
+    vol = np.abs(np.einsum("ij,ij->i", np.cross(e[0, 1], e[0, 2]), e[0, 3])) / 6.0
+    faces = [(1, 2, 3), (0, 2, 3), (0, 1, 3), (0, 1, 2)]
+    normals = []
+    areas = np.zeros(len(tets))
+    for f in faces:
+        n = np.cross(p[:, f[1]] - p[:, f[0]], p[:, f[2]] - p[:, f[0]])
+        a = np.linalg.norm(n, axis=1)
+        areas += 0.5 * a
+        # outward normal: points away from the opposite vertex
+        opp = p[:, ({0, 1, 2, 3} - set(f)).pop()]
+        sgn = np.sign(np.einsum("ij,ij->i", n, opp - p[:, f[0]]))
+        normals.append(-sgn[:, None] * n / np.maximum(a, 1e-300)[:, None])
+    dmin = np.full(len(tets), np.pi)
+    for i in range(4):
+        for j in range(i + 1, 4):
+            c = np.clip(-np.einsum("ij,ij->i", normals[i], normals[j]), -1, 1)
+            dmin = np.minimum(dmin, np.arccos(c))
+    r_in = 3 * vol / np.maximum(areas, 1e-300)
+    # circumradius from the edge lengths: R = sqrt((aA+bB+cC)(aA+bB-cC)(aA-bB+cC)(-aA+bB+cC)) / (24 V)
+    a, A = np.linalg.norm(e[0, 1], axis=1), np.linalg.norm(e[2, 3], axis=1)
+    b, B = np.linalg.norm(e[0, 2], axis=1), np.linalg.norm(e[1, 3], axis=1)
+    c, C = np.linalg.norm(e[0, 3], axis=1), np.linalg.norm(e[1, 2], axis=1)
+    s1, s2, s3 = a * A, b * B, c * C
+    prod = np.maximum((s1 + s2 + s3) * (s1 + s2 - s3) * (s1 - s2 + s3) * (-s1 + s2 + s3), 0)
+    r_circ = np.sqrt(prod) / np.maximum(24 * vol, 1e-300)
+    rr = 3 * r_in / np.maximum(r_circ, 1e-300)
+    deg = np.degrees(dmin)
+    return {"min_dihedral_deg": float(deg.min()), "dihedral_p01_deg": float(np.percentile(deg, 1)),
+            "tets_below_5deg": int((deg < 5).sum()), "tets_below_10deg": int((deg < 10).sum()),
+            "min_radius_ratio": float(rr.min()), "radius_ratio_p01": float(np.percentile(rr, 1)),
+            "mean_radius_ratio": float(rr.mean()), "min_volume_um3": float(vol.min())}
+
+
+def fidelity(full: np.ndarray, voxel_volume_um3: np.ndarray, x: np.ndarray, tets: np.ndarray,
+             tet_label: np.ndarray) -> dict:
+    """The mesh against its image, per phase: volumes (relative difference), and connected
+    components of the cells through shared facets (to compare with the image's 6-connectivity) and
+    through shared vertices (what a P1 space couples; the image's 26-connectivity is its analogue).
+    ``voxel_volume_um3``: (nx, ny, nz) volume of each voxel of ``full`` (a graded separator)."""
+    import scipy.ndimage as ndi
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    p = x[tets]
+    vol = np.abs(np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])) / 6
+    faces = np.sort(np.concatenate([tets[:, [1, 2, 3]], tets[:, [0, 2, 3]], tets[:, [0, 1, 3]], tets[:, [0, 1, 2]]]), axis=1)
+    owner = np.tile(np.arange(len(tets)), 4)
+    _, inv, cnt = np.unique(faces, axis=0, return_inverse=True, return_counts=True)
+    order = np.argsort(inv, kind="stable")
+    shared = cnt[inv[order]] == 2
+    pairs = owner[order][shared].reshape(-1, 2)
+    out = {}
+    n = len(tets)
+    for lab in np.unique(full):
+        name = _cell_name(int(lab))
+        sel = tet_label == lab
+        v_mesh, v_img = float(vol[sel].sum()), float(voxel_volume_um3[full == lab].sum())
+        same = sel[pairs[:, 0]] & sel[pairs[:, 1]]
+        g = sp.coo_matrix((np.ones(int(same.sum())), (pairs[same, 0], pairs[same, 1])), shape=(n, n))
+        _, comp = connected_components(g, directed=False)
+        n_facet = np.unique(comp[sel]).size
+        # vertex connectivity: cells of the phase sharing any vertex
+        cells = np.flatnonzero(sel)
+        vg = sp.coo_matrix((np.ones(4 * cells.size), (np.repeat(np.arange(cells.size), 4), tets[cells].ravel())),
+                           shape=(cells.size, x.shape[0])).tocsr()
+        _, vcomp = connected_components(vg @ vg.T, directed=False)
+        n_vertex = np.unique(vcomp).size
+        n6 = ndi.label(full == lab)[1]
+        n26 = ndi.label(full == lab, structure=np.ones((3, 3, 3)))[1]
+        out[name] = {"volume_mesh_um3": v_mesh, "volume_image_um3": v_img,
+                     "volume_rel_diff": (v_mesh - v_img) / v_img if v_img else 0.0,
+                     "components_mesh_facet": int(n_facet), "components_image_6": int(n6),
+                     "components_mesh_vertex": int(n_vertex), "components_image_26": int(n26)}
+    total_mesh, total_img = float(vol.sum()), float(voxel_volume_um3.sum())
+    out["total"] = {"volume_mesh_um3": total_mesh, "volume_image_um3": total_img,
+                    "volume_rel_diff": (total_mesh - total_img) / total_img}
+    return out
+
+
+def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0, comm=MPI.COMM_WORLD,
+                      separator_growth: float = 1.0, options: SmoothMeshOptions | None = None,
+                      msh_path=None, log=None) -> TaggedMesh:
+    """Smooth conforming tetrahedral mesh of a labelled image (same arguments and result as
+    :func:`fem_twin.meshing.voxel_mesh.build_tagged_mesh`). Collective; gmsh runs on rank 0.
+    ``stats`` of the returned mesh: gmsh figures, quality and phase volumes vs the image."""
+    opt = options or SmoothMeshOptions()
+    labels = np.asarray(labels)
+    if labels.ndim != 3 or min(labels.shape) < 1:
+        raise InputError("labels", "a 3D array with at least one voxel", labels.shape)
+    if not (np.isfinite(voxel_um) and voxel_um > 0):
+        raise InputError("voxel_um", "a number > 0 (um)", voxel_um)
+    if not (np.isfinite(separator_growth) and separator_growth >= 1.0):
+        raise InputError("--separator-growth", "a factor >= 1", separator_growth)
+    h = float(voxel_um)
+    sep = separator_layers(float(separator_um), h) * h
+    t0 = time.perf_counter()
+    if comm.rank == 0:
+        surf = build_surface(labels, h, separator_um, separator_growth, opt.smoothing)
+        t_surf = time.perf_counter() - t0
+        gm = gmsh_tetrahedra(surf, h, opt, msh_path=msh_path, log=log)
+        gm.stats["time_surface_s"] = t_surf
+        gm.stats["quality"] = quality(gm.x, gm.tets)
+        gm.stats["interface_area_um2"] = {"ncm|lpscl smooth surface": surf.area_between(phases.NCM, phases.LPSCL)}
+        full, z_um = composite_with_separator(labels, h, separator_um, separator_growth)
+        dz = np.diff(z_um) if z_um is not None else np.full(full.shape[2], h)
+        gm.stats["fidelity"] = fidelity(full, np.broadcast_to(h * h * dz, full.shape), gm.x, gm.tets, gm.tet_label)
+        x, cells, cell_label, stats = gm.x, gm.tets, gm.tet_label, gm.stats
+    else:
+        x, cells = np.zeros((0, 3)), np.zeros((0, 4), np.int64)
+        cell_label, stats = np.zeros(0, np.int32), None
+    stats = comm.bcast(stats, root=0)
+    t1 = time.perf_counter()
+    msh, values = _distribute(comm, x, cells, cell_label)
+    stats["time_distribute_s"] = time.perf_counter() - t1
+    n_local = values.size
+    cell_tags = dolfinx.mesh.meshtags(msh, 3, np.arange(n_local, dtype=np.int32), values)
+    cell_tags.name = "cell_tags"
+    extent = np.array([labels.shape[0] * h, labels.shape[1] * h, sep + labels.shape[2] * h])
+    facet_tags = tag_facets(msh, values, extent)
+    stats["time_total_s"] = time.perf_counter() - t0
+    return TaggedMesh(msh, cell_tags, facet_tags, h, sep, stats)
+
+
+def _distribute(comm, x: np.ndarray, cells: np.ndarray, cell_label: np.ndarray):
+    """DOLFINx mesh from rank 0's tetrahedra (graph-partitioned, ghost mode shared_facet), and the
+    cell label of every local (owned + ghost) cell."""
+    import basix.ufl
+    import ufl
+
+    domain = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
+    part = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+    msh = dolfinx.mesh.create_mesh(comm, cells.astype(np.int64), domain, x.astype(np.float64), partitioner=part)
+    msh.name = "mesh"
+    orig = np.asarray(msh.topology.original_cell_index, dtype=np.int64)
+    # labels of the input cells live on rank 0: send each rank the labels of its cells
+    counts = comm.gather(orig.size, root=0)
+    wanted = comm.gather(orig, root=0)
+    if comm.rank == 0:
+        chunks = [cell_label[w] for w in wanted]
+    else:
+        chunks = None
+    values = comm.scatter(chunks, root=0) if comm.size > 1 else cell_label[orig]
+    del counts
+    return msh, np.ascontiguousarray(values, dtype=np.int32)
