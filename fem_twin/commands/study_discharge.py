@@ -259,7 +259,7 @@ def run_state(run_dir: Path) -> str:
     ckpt = (Path(run_dir) / "checkpoint.npz").exists()
     if s is not None and s.get("complete"):
         return "complete"
-    if ckpt and (s is None or s.get("interrupted_at_time_s") is not None):
+    if ckpt and (s is None or s.get("interrupted_at_time_s") is not None or s.get("running")):
         return "interrupted"
     return "failed" if s is not None else "new"
 
@@ -745,7 +745,9 @@ def cmd_study_discharge(args) -> int:
         from ..post.field_pictures import parse_dods
 
         dods = parse_dods(args.pictures)
-    root = Path(args.output)
+    from ..outputs import output_dir
+
+    root = output_dir(args.output)
     rows = run_study(root, cases, st)
     if dods:
         from ..post.field_pictures import render_study
