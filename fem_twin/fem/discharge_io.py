@@ -208,11 +208,11 @@ class RunFiles:
         self._fh = None
         if comm.rank == 0:
             start_output(self.outdir, restart)
-        comm.Barrier()  # the stale fields are gone before any rank opens the new ones
             self._fh = open(self.outdir / "discharge.csv", "w", newline="")
             self._csv = csv.DictWriter(self._fh, fieldnames=CSV_COLUMNS)
             self._csv.writeheader()
             self._fh.flush()
+        comm.Barrier()  # the stale fields are gone before any rank opens the new ones
         for row in rows or []:
             self.add(row)
 
