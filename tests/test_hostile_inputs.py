@@ -228,3 +228,21 @@ def test_running_marker_is_incomplete(tmp_path):
     assert run_state(tmp_path) == "interrupted"  # the study continues it from the checkpoint
     start_output(tmp_path, restart=False)
     assert not (tmp_path / "checkpoint.npz").exists() and run_state(tmp_path) == "failed"
+
+
+@pytest.mark.mpi
+def test_complete_result_refused_on_every_rank(shared_dir):
+    """Rank 0 looks at the folder, every rank raises the same one-line error (no rank runs on alone)."""
+    from fem_twin._dolfinx import MPI
+    from fem_twin.commands.discharge import check_output_dir
+    from fem_twin.errors import InputError
+
+    comm = MPI.COMM_WORLD
+    if comm.rank == 0:
+        (shared_dir / "discharge.json").write_text('{"complete": true}')
+    comm.Barrier()
+    with pytest.raises(InputError, match="--overwrite"):
+        check_output_dir(shared_dir, overwrite=False, restart=False)
+    check_output_dir(shared_dir, overwrite=True, restart=False)  # no error on any rank
+    check_output_dir(shared_dir, overwrite=False, restart=True)
+    comm.Barrier()
