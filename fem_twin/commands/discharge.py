@@ -56,6 +56,8 @@ def register(sub) -> None:
                         "time-step options; any number of ranks): the CSV is continued from the "
                         "checkpoint time, fields go to fields_*_restartN.xdmf")
     p.add_argument("-o", "--output", default=None, help="output directory (default: DIR)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a complete result in the output directory (refused without it)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_discharge)
 
@@ -68,7 +70,9 @@ def build_inputs(args):
     from ..protocol import Protocol
 
     params = ParameterSet.from_toml(args.params) if args.params else ParameterSet()
-    if args.protocol:
+    if args.protocol is not None:
+        if not args.protocol.strip():
+            raise InputError("--protocol", "steps such as 'discharge 1C to 3.0 V; rest 10 min'", args.protocol)
         protocol = Protocol.parse(args.protocol)
     else:
         if not (math.isfinite(args.c_rate) and args.c_rate > 0):
@@ -93,11 +97,37 @@ def checkpoint_options(args):
     return CheckpointOptions(every=every, restart=bool(getattr(args, "restart", False)))
 
 
+def check_output_dir(outdir: Path, overwrite: bool, restart: bool) -> None:
+    """Refuse to destroy a complete result: without --overwrite or --restart an output directory
+    whose discharge.json is complete is an input error (rank 0 looks, every rank raises)."""
+    from .._dolfinx import MPI
+    from ..fem.discharge_io import has_complete_result
+
+    comm = MPI.COMM_WORLD
+    from ..outputs import output_dir
+
+    why = None
+    if comm.rank == 0:
+        try:
+            output_dir(outdir)
+        except InputError as exc:
+            why = (exc.field, exc.expected, exc.got)
+        if why is None and not (overwrite or restart) and has_complete_result(outdir):
+            why = ("-o/--output", "a directory without a complete discharge result (--overwrite replaces it, "
+                   "--restart continues it)", f"{outdir / 'discharge.json'} is complete")
+    why = comm.bcast(why, root=0)
+    if why:
+        raise InputError(*why)
+
+
 def cmd_discharge(args) -> int:
     from ..microstructure.image import VoxelImage
 
     params, protocol, solver, stepping = build_inputs(args)
     checkpoint = checkpoint_options(args)
+    if args.output is not None and not args.output.strip():
+        raise InputError("-o/--output", "a directory path", args.output)
+    check_output_dir(Path(args.output or args.dir), args.overwrite, checkpoint.restart)
     image = VoxelImage.load(Path(args.dir))
     from ..fem.discharge_run import run_discharge
 

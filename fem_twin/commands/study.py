@@ -63,7 +63,7 @@ def register_conductivity(kinds) -> None:
 
 def parse_compositions(text: str) -> list[float]:
     try:
-        vals = [float(v) for v in str(text).split(",") if v.strip()]
+        vals = [float(v) for v in str(text).split(",")]  # an empty item ("60,,70") is an error
     except ValueError:
         raise InputError("--compositions", "comma-separated NCM wt% values, e.g. 60,70,80,90", text) from None
     if not vals or any(not (0 < v <= 98) for v in vals):
@@ -78,11 +78,11 @@ def parse_seeds(text: str) -> list[int]:
             a, b = (int(v) for v in t.split("-"))
             seeds = list(range(a, b + 1))
         else:
-            seeds = [int(v) for v in t.split(",") if v.strip()]
+            seeds = [int(v) for v in t.split(",")]  # an empty item ("1,,2") is an error
     except ValueError:
         raise InputError("--seeds", "a range like 1-5 or a list like 1,2,3", text) from None
-    if not seeds or min(seeds) < 0:
-        raise InputError("--seeds", "a non-empty range or list of seeds >= 0", text)
+    if not seeds or min(seeds) < 0 or max(seeds) >= 2 ** 63:
+        raise InputError("--seeds", "a non-empty range or list of seeds in [0, 2**63 - 1]", text)
     return seeds
 
 
@@ -143,7 +143,9 @@ def cmd_study_conductivity(args) -> int:
         size = ()
     if len(size) != 2 or min(size) <= 0:
         raise InputError("--size", "x,y extent in um, e.g. 50,50", args.size)
-    root = Path(args.output)
+    from ..outputs import output_dir
+
+    root = output_dir(args.output)
     rows = []
     for w in comps:
         for s in seeds:

@@ -259,7 +259,7 @@ def run_state(run_dir: Path) -> str:
     ckpt = (Path(run_dir) / "checkpoint.npz").exists()
     if s is not None and s.get("complete"):
         return "complete"
-    if ckpt and (s is None or s.get("interrupted_at_time_s") is not None):
+    if ckpt and (s is None or s.get("interrupted_at_time_s") is not None or s.get("running")):
         return "interrupted"
     return "failed" if s is not None else "new"
 
@@ -368,6 +368,128 @@ def _child_env() -> dict:
     return env
 
 
+#: the watchdog of a case (own session, survives the study): a byte on the pipe means "the case
+#: ended, exit"; end of file (the study died, even by SIGKILL) kills the case's process tree
+_WATCHDOG = r"""
+import os, signal, sys
+fd, root = int(sys.argv[1]), int(sys.argv[2])
+try:
+    data = os.read(fd, 1)
+except OSError:
+    data = b""
+if data:
+    sys.exit(0)
+def kids():
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open(f"/proc/{d}/stat").read()
+                out.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+tree, todo, ch = [], [root], kids()
+while todo:
+    p = todo.pop()
+    tree.append(p)
+    todo.extend(ch.get(p, []))
+for p in tree:
+    try:
+        os.kill(p, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class _Watchdog:
+    """Kills a case's process tree (mpirun, its proxy and ranks, which MPICH puts in sessions of
+    their own) when the study dies, however it dies: a helper process in its own session reads a
+    pipe that only the study holds open."""
+
+    def __init__(self, pid: int):
+        self.w = None
+        self.proc = None
+        if not Path("/proc").is_dir():  # pragma: no cover - Linux only
+            return
+        r, self.w = os.pipe()
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(r), str(pid)], pass_fds=(r,),
+                                         start_new_session=True, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            os.close(self.w)
+            self.w = None
+        finally:
+            os.close(r)
+
+    def release(self):
+        """The case has ended: tell the watchdog to exit without killing anything."""
+        if self.w is None:
+            return
+        try:
+            os.write(self.w, b"x")
+        except OSError:
+            pass
+        os.close(self.w)
+        self.w = None
+        if self.proc is not None:
+            self.proc.wait()
+
+
+LOCK_FILE = "study.lock"
+
+
+def acquire_lock(run_dir: Path) -> str | None:
+    """Lock a case folder for this process (``run_dir/study.lock`` with the pid): None when taken,
+    else why not (a live process holds it). A lock of a dead pid (a killed study) is taken over."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_FILE
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pid = -1
+            if pid == os.getpid():
+                return None
+            if pid > 0 and _alive(pid):
+                return f"locked by a running study (pid {pid}, {path})"
+            try:  # stale: its owner is gone
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return None
+    return f"could not lock {path}"
+
+
+def release_lock(run_dir: Path):
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        if int(path.read_text().split()[0]) == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, IndexError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 class _Launcher:
     """Runs one command at a time with its output in a log file; a SIGTERM to the study is passed
     on to the running case (which writes a checkpoint and stops) and stops the study after it."""
@@ -393,14 +515,18 @@ class _Launcher:
             except OSError as exc:
                 fh.write(f"could not start: {exc}\n")
                 return 127, time.perf_counter() - t
+            guard = _Watchdog(self.proc.pid)
             if self.stop:  # SIGTERM arrived while the case was being prepared or started
                 self.proc.send_signal(signal.SIGTERM)
-            while True:
-                try:
-                    rc = self.proc.wait()
-                    break
-                except InterruptedError:  # pragma: no cover - wait is restarted by Python
-                    continue
+            try:
+                while True:
+                    try:
+                        rc = self.proc.wait()
+                        break
+                    except InterruptedError:  # pragma: no cover - wait is restarted by Python
+                        continue
+            finally:
+                guard.release()
             self.proc = None
         return rc, time.perf_counter() - t
 
@@ -503,12 +629,24 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
     except ValueError:  # not the main thread
         previous = None
     rows = []
+    held = None  # the case folder this study has locked
     try:
         for k, case in enumerate(cases, 1):
+            if held is not None:
+                release_lock(held)
+                held = None
             if launcher.stop:
                 break
             rd = case.run_dir(root)
             head = f"[{k}/{len(cases)}] {case.label}:"
+            busy = acquire_lock(rd)
+            if busy:  # another study runs this case now: never two runs in one folder
+                row = case_row(case, st, rd, {"returncode": -1, "wall_s": 0.0, "error": busy})
+                row["complete"], row["ended_by"] = False, f"not run: {busy}"
+                out(f"{head} SKIPPED ({busy})", flush=True)
+                rows.append(row)
+                continue
+            held = rd
             state = run_state(rd)
             if state == "complete":
                 row = case_row(case, st, rd)
@@ -562,6 +700,8 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
             rows.append(row)
             write_study_csv(root / STUDY_CSV, rows)
     finally:
+        if held is not None:
+            release_lock(held)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     if launcher.stop:  # keep the complete cases after the stop in the table and the statistics
@@ -745,7 +885,9 @@ def cmd_study_discharge(args) -> int:
         from ..post.field_pictures import parse_dods
 
         dods = parse_dods(args.pictures)
-    root = Path(args.output)
+    from ..outputs import output_dir
+
+    root = output_dir(args.output)
     rows = run_study(root, cases, st)
     if dods:
         from ..post.field_pictures import render_study

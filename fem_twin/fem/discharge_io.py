@@ -146,13 +146,60 @@ class FieldWriter:
             f.close()
 
 
+#: what a run leaves in its output directory (a fresh run removes the earlier run's)
+RESULT_FILES = ("discharge.csv", "discharge.json", "discharge.png")
+#: discharge.json while a run is going on (or after it was killed): never mistaken for a result
+RUNNING_MESSAGE = "run in progress, or it ended without writing its results (killed)"
+
+
+def read_summary(outdir: Path) -> dict | None:
+    """``outdir/discharge.json`` as a dict, None when missing or unreadable."""
+    try:
+        s = json.loads((Path(outdir) / "discharge.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return s if isinstance(s, dict) else None
+
+
+def has_complete_result(outdir: Path) -> bool:
+    """True when ``outdir/discharge.json`` is the summary of a complete run."""
+    s = read_summary(outdir)
+    return bool(s and s.get("complete") is True)
+
+
+def write_json_atomic(path: Path, data: dict):
+    """Write ``path`` through ``path.tmp`` and a rename: a kill never leaves half a file."""
+    import os
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_jsonable))
+    os.replace(tmp, path)
+
+
+def start_output(outdir: Path, restart: bool, checkpoint_name: str = "checkpoint.npz"):
+    """Rank 0, before the first row: a fresh run removes the earlier run's results, fields and
+    checkpoint (stale files must not sit beside the new ones); every run then marks
+    discharge.json as incomplete ("running") until it writes its summary."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    if not restart:
+        stale = [outdir / n for n in RESULT_FILES] + [outdir / checkpoint_name, outdir / (checkpoint_name + ".tmp")]
+        stale += sorted(outdir.glob("fields_*.xdmf")) + sorted(outdir.glob("fields_*.h5"))
+        for f in stale:
+            if f.is_file():
+                f.unlink()
+    write_json_atomic(outdir / "discharge.json", {"complete": False, "running": True, "message": RUNNING_MESSAGE})
+
+
 class RunFiles:
     """CSV rows as they come, JSON summary and PNG at the end (rank 0 writes).
 
     ``rows``: rows of an earlier part of the run (a restart): the CSV starts with them.
+    ``restart``: keep the earlier fields and checkpoint (else :func:`start_output` removes them).
     """
 
-    def __init__(self, outdir: Path, comm, ncm_mass_g: float, face_area_cm2: float, rows: list | None = None):
+    def __init__(self, outdir: Path, comm, ncm_mass_g: float, face_area_cm2: float, rows: list | None = None,
+                 restart: bool = False):
         self.outdir = Path(outdir)
         self.comm = comm
         self.mass_g = ncm_mass_g
@@ -160,11 +207,12 @@ class RunFiles:
         self.rows: list[dict] = []
         self._fh = None
         if comm.rank == 0:
-            self.outdir.mkdir(parents=True, exist_ok=True)
+            start_output(self.outdir, restart)
             self._fh = open(self.outdir / "discharge.csv", "w", newline="")
             self._csv = csv.DictWriter(self._fh, fieldnames=CSV_COLUMNS)
             self._csv.writeheader()
             self._fh.flush()
+        comm.Barrier()  # the stale fields are gone before any rank opens the new ones
         for row in rows or []:
             self.add(row)
 
@@ -179,7 +227,7 @@ class RunFiles:
         if self.comm.rank != 0:
             return
         self._fh.close()
-        (self.outdir / "discharge.json").write_text(json.dumps(summary, indent=2, default=_jsonable))
+        write_json_atomic(self.outdir / "discharge.json", summary)
         try:
             self.plot()
         except Exception as exc:  # a plot must not lose the run

@@ -157,7 +157,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         say(f"fem-twin discharge: restart from {ckpt_path} at t = {resume.t_s:.6g} s "
             f"({resume.accepted} accepted steps, written on {rs.meta['ranks']} rank(s))")
     files = RunFiles(outdir, comm, num["ncm_mass_g"], num["face_area_cm2"],
-                     rows=rs.rows if restarted else None)
+                     rows=rs.rows if restarted else None, restart=bool(restarted))
     fields = (FieldWriter(problem, outdir, suffix=f"_restart{restarted['restarts']}" if restarted else "")
               if write_fields else None)
 

@@ -65,12 +65,31 @@ class LinearSolverSpec:
         """``petsc`` entries are ``KEY=VALUE`` or ``KEY`` (value ''), with or without a leading dash."""
         opts = {}
         for item in petsc or []:
-            key, _, val = str(item).partition("=")
-            key = key.strip().lstrip("-")
-            if not key:
-                raise InputError("--petsc", "KEY=VALUE", item)
-            opts[key] = val.strip()
+            key, sep, val = str(item).partition("=")
+            key, val = key.strip().lstrip("-"), val.strip()
+            if not key or not sep or any(c.isspace() for c in key):
+                raise InputError("--petsc", "KEY=VALUE (KEY= for a flag), e.g. discharge_snes_max_it=40", item)
+            kind = _petsc_value_kind(key)
+            if kind is not None:
+                try:
+                    kind(val)
+                except ValueError:
+                    raise InputError(f"--petsc {key}", f"{'an integer' if kind is int else 'a number'}",
+                                     val) from None
+            opts[key] = val
         return cls(name, opts)
+
+
+def _petsc_value_kind(key: str):
+    """int or float for PETSc options whose value must be a number (checked here: PETSc itself
+    would print a long error dump), else None."""
+    import re
+
+    if re.search(r"(max_it|maxit|max_funcs|_restart|_levels|icntl_\d+|_lag_\w*|_its)$", key):
+        return int
+    if re.search(r"(rtol|atol|stol|divtol|threshold|_damping|cntl_\d+)$", key):
+        return float
+    return None
 
 
 def choose_solver(num_unknowns: int, threshold: int = AUTO_THRESHOLD) -> str:

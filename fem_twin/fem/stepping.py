@@ -16,6 +16,14 @@ A discharge ends at the cut-off voltage, when the mean lithiation reaches ``max_
 when the NCM surface saturates (c_s -> c_max: the step fails for concentration bounds even after
 every cut-back; the kinetic factor sqrt(c_max - c_s) vanishes and the current cannot be carried).
 
+Step-collapse guard: no run goes on for ever with a vanishing time step. When ``collapse_steps``
+accepted steps in a row are shorter than ``collapse_dt`` hours, or the last ``stall_steps``
+accepted steps together cover less than ``stall_dt`` hours (the mean lithiation has stopped
+advancing), the step ends: with ``ended_by`` "surface saturation at x_mean = ..., voltage ... V
+(...)" when the NCM lithiation has reached 0.99 somewhere (discharge; "surface delithiation"
+below 0.01 on charge) and the protocol goes on, otherwise the run fails ("time step collapse
+at t = ...", complete False, exit code 1).
+
 Restarts: the loop's position after an accepted step is a :class:`LoopState` (a plain dict via
 ``to_dict``); ``on_accepted`` sees it after every accepted step (checkpoints, SIGTERM: see
 :mod:`fem_twin.fem.checkpoint`) and ``resume`` continues from one, with the problem restored.
@@ -50,6 +58,15 @@ class SteppingOptions:
     #: a concentration-bound failure with dt below this fraction of an hour at the C-rate ends the
     #: step as "surface saturated" (the kinetics sqrt(c_max - c_s) cannot carry the current)
     saturation_dt: float = 2e-4
+    #: step-collapse guard: ``collapse_steps`` accepted steps in a row shorter than ``collapse_dt``
+    #: (fraction of an hour at the C-rate), or the last ``stall_steps`` accepted steps together
+    #: shorter than ``stall_dt`` (fraction of an hour: the mean lithiation has stopped advancing),
+    #: end the step: as "surface saturation" when the NCM surface is saturated (discharge) or
+    #: emptied (charge), as a failed run otherwise
+    collapse_dt: float = 2e-4
+    collapse_steps: int = 20
+    stall_steps: int = 200
+    stall_dt: float = 0.05
 
     def as_dict(self):
         return asdict(self)
@@ -80,6 +97,9 @@ class LoopState:
     ended: bool = False
     reason: str = ""
     steps: list = field(default_factory=list)
+    #: step-collapse guard: accepted steps in a row below the floor, times of the last accepted steps
+    short_steps: int = 0
+    recent_t: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,6 +153,7 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                              f"the cell starts beyond the cut-off of step {k + 1} ({step.describe()}): "
                              f"V = {v_prev:.4f} V at {step.c_rate:g}C", input_error=True)
             ended, reason = False, ""
+            st.short_steps, st.recent_t = 0, []
         cutbacks = 0
         while not ended:
             if step.duration_s is not None:
@@ -182,6 +203,18 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                 ended, reason = True, "fully delithiated"
             elif step.duration_s is not None and t_step >= step.duration_s * (1 - 1e-12):
                 ended, reason = True, "duration"
+            if not ended:
+                collapsed = _collapse(st, options, dt, t, hour)
+                if collapsed:
+                    saturated = _surface_saturated(problem, step)
+                    if not saturated:
+                        on_fields and on_fields(t)
+                        return _fail(st.steps, k, step, t,
+                                     f"time step collapse at t = {t:.6g} s in step {k + 1} ({step.describe()}): "
+                                     f"{collapsed}, V = {v:.4f} V, mean lithiation {row['mean_lithiation']:.4f}, "
+                                     f"NCM surface not saturated")
+                    ended, reason = True, (f"{saturated} at x_mean = {row['mean_lithiation']:.4f}, "
+                                           f"voltage {v:.4f} V ({collapsed})")
             if ended or (on_fields and st.accepted % options.output_every == 0):
                 on_fields and on_fields(t)
             # next dt
@@ -202,6 +235,36 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                          "end_voltage_V": v_prev, "charge_C": charge_C, "ended_by": reason})
         st.t_s = t
     return {"complete": True, "message": "ok", "steps": st.steps, "rejected_steps": st.rejected}
+
+
+def _collapse(st: LoopState, options: SteppingOptions, dt: float, t: float, hour: float) -> str:
+    """Update the step-collapse guard after an accepted step of length ``dt`` ending at ``t``;
+    a description when the time step has collapsed, else ''."""
+    floor = options.collapse_dt * hour
+    st.short_steps = st.short_steps + 1 if dt < floor else 0
+    st.recent_t = (st.recent_t + [float(t)])[-(options.stall_steps + 1):]
+    if options.collapse_steps > 0 and st.short_steps >= options.collapse_steps:
+        return f"time step below {floor:.3g} s for {st.short_steps} accepted steps"
+    if options.stall_steps > 0 and len(st.recent_t) > options.stall_steps \
+            and st.recent_t[-1] - st.recent_t[0] < options.stall_dt * hour:
+        return (f"the last {options.stall_steps} accepted steps advanced only "
+                f"{st.recent_t[-1] - st.recent_t[0]:.3g} s")
+    return ""
+
+
+#: NCM surface lithiation counted as saturated (discharge; 1 - this: emptied on charge)
+SATURATED_SURFACE = 0.99
+
+
+def _surface_saturated(problem, step: Step) -> str:
+    """'surface saturation' / 'surface delithiation' when the NCM lithiation field has reached its
+    bound somewhere (collective), else ''."""
+    lo, hi = problem.field_range(problem.theta_s)
+    if step.kind == "discharge" and hi >= SATURATED_SURFACE:
+        return "surface saturation"
+    if step.kind == "charge" and lo <= 1.0 - SATURATED_SURFACE:
+        return "surface delithiation"
+    return ""
 
 
 def _beyond(step: Step, v: float, limit: float) -> bool:

@@ -54,10 +54,17 @@ def read_array(path: str | Path, shape: tuple[int, int, int] | None = None, dtyp
     elif suffix in (".tif", ".tiff"):
         import tifffile
 
+        import logging
+
+        log = logging.getLogger("tifffile")
+        was = log.disabled
+        log.disabled = True  # its warnings would come before our one-line error
         try:
             arr = np.asarray(tifffile.imread(p))  # (z, y, x)
         except Exception as exc:  # tifffile raises many types
             raise FileFormatError(p, f"not a readable TIFF ({exc})") from None
+        finally:
+            log.disabled = was
         if arr.ndim != 3:
             raise FileFormatError(p, f"expected a multi-page TIFF (3D), found {arr.ndim}D")
         arr = arr.transpose(2, 1, 0)
@@ -94,6 +101,12 @@ def import_image(path: str | Path, labels: dict[str, int], voxel_um: float,
     if not (np.isfinite(voxel_um) and voxel_um > 0):
         raise InputError("--voxel", "a voxel size > 0 (um)", voxel_um)
     arr = read_array(path, shape, dtype, order)
+    info = np.iinfo(arr.dtype) if np.issubdtype(arr.dtype, np.integer) else np.iinfo(np.uint8)
+    lo, hi = (0, 1) if arr.dtype == np.bool_ else (int(info.min), int(info.max))
+    for name, v in labels.items():
+        if not lo <= v <= hi:
+            raise InputError("--labels", f"label values in [{lo}, {hi}], the range of the file's {arr.dtype}",
+                             f"{name}={v} (label value out of range)")
     values = np.unique(arr)
     mapped = set(labels.values())
     unknown = [int(v) for v in values if int(v) not in mapped]

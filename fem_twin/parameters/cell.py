@@ -10,7 +10,9 @@ Every value is SI unless the field name says otherwise. Sources:
 - [assumed] values the seed does not give; each says why it was chosen.
 
 TOML file (``--params FILE.toml``): flat keys named exactly like the fields below, plus ``ocp``
-(``"chen2020_xu2019"`` (default), ``"chen2020"`` or a table ``[ocp]`` with ``x = [...]`` and ``u_V = [...]``). Unknown keys and
+(``"chen2020_xu2019"`` (default), ``"chen2020"`` or a table ``[ocp]`` with ``x = [...]`` and ``u_V = [...]``:
+finite, x strictly increasing, U non-increasing in x, covering [initial_lithiation, max_lithiation]
+unless ``extend = true`` extends it with its end slopes). Unknown keys and
 values outside the documented range are rejected with the key in the message. Example::
 
     temperature_K = 303.15
@@ -128,6 +130,7 @@ class ParameterSet:
         if self.initial_lithiation >= self.max_lithiation:
             raise InputError("initial_lithiation", f"< max_lithiation ({self.max_lithiation})",
                              self.initial_lithiation)
+        self.ocp.covers(self.initial_lithiation, self.max_lithiation)
 
     # -- derived quantities ------------------------------------------------------------------
     @property

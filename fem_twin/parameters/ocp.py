@@ -54,6 +54,35 @@ _XU2019_DROP = (5.623e-5, 109.451, -100.006)
 KINDS = ("chen2020_xu2019", "chen2020", "table")
 
 
+def validate_table(x, u_V) -> None:
+    """An OCP table: equal lengths >= 2, finite, x strictly increasing in [0, 1], U in [0, 6] V and
+    non-increasing in x (the potential falls as the cathode fills; a rising U makes the discharge
+    run away). Each error names the list, the index and the values."""
+    if len(x) != len(u_V):
+        raise InputError("ocp.x/ocp.u_V", "lists of equal length", f"{len(x)} x values and {len(u_V)} u_V values")
+    if len(x) < 2:
+        raise InputError("ocp.x", "at least 2 points", len(x))
+    xa, ua = np.asarray(x, float), np.asarray(u_V, float)
+    for name, a in (("ocp.x", xa), ("ocp.u_V", ua)):
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            raise InputError(f"{name}[{bad[0]}]", "a finite number", float(a[bad[0]]))
+    if xa[0] < 0 or xa[-1] > 1:
+        raise InputError("ocp.x", "lithiation values in [0, 1]", [float(xa[0]), float(xa[-1])])
+    dx = np.flatnonzero(np.diff(xa) <= 0)
+    if dx.size:
+        i = int(dx[0])
+        raise InputError(f"ocp.x[{i + 1}]", f"strictly increasing lithiation values (x[{i}] = {xa[i]:g})",
+                         float(xa[i + 1]))
+    if ua.min() < 0 or ua.max() > 6:
+        raise InputError("ocp.u_V", "potentials in [0, 6] V vs Li/Li+", [float(ua.min()), float(ua.max())])
+    du = np.flatnonzero(np.diff(ua) > 0)
+    if du.size:
+        i = int(du[0])
+        raise InputError(f"ocp.u_V[{i + 1}]", f"a value <= u_V[{i}] = {ua[i]:g} V (not monotone: U must not rise "
+                         f"with lithiation, x = {xa[i]:g} -> {xa[i + 1]:g})", float(ua[i + 1]))
+
+
 @dataclass(frozen=True)
 class OpenCircuitPotential:
     """U(x) of the cathode: ``kind`` is ``'chen2020_xu2019'`` (default), ``'chen2020'`` or
@@ -62,40 +91,63 @@ class OpenCircuitPotential:
     kind: str = "chen2020_xu2019"
     x: tuple[float, ...] = ()
     u_V: tuple[float, ...] = ()
+    #: a table only: True allows lithiation values outside [x[0], x[-1]] (the end slopes extend
+    #: it); False (default): the parameter set requires the table to cover
+    #: [initial_lithiation, max_lithiation]
+    extend: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise InputError("ocp", "'chen2020_xu2019', 'chen2020' or a table {x = [...], u_V = [...]}",
                              self.kind)
+        if not isinstance(self.extend, bool):
+            raise InputError("ocp.extend", "true or false", self.extend)
         if self.kind == "table":
-            x, u = np.asarray(self.x, float), np.asarray(self.u_V, float)
-            if x.ndim != 1 or x.size < 2 or x.size != u.size:
-                raise InputError("ocp.x/ocp.u_V", "two lists of equal length >= 2", (len(self.x), len(self.u_V)))
-            if not (np.all(np.isfinite(x)) and np.all(np.isfinite(u))):
-                raise InputError("ocp", "finite numbers", "NaN/inf")
-            if np.any(np.diff(x) <= 0) or x[0] < 0 or x[-1] > 1:
-                raise InputError("ocp.x", "strictly increasing lithiation values in [0, 1]", list(self.x))
-            if u.min() < 0 or u.max() > 6:
-                raise InputError("ocp.u_V", "potentials in [0, 6] V vs Li/Li+", [u.min(), u.max()])
+            validate_table(self.x, self.u_V)
+
+    def covers(self, lo: float, hi: float) -> None:
+        """Raise InputError when a table without ``extend`` does not cover the lithiation range [lo, hi]."""
+        if self.kind != "table" or self.extend:
+            return
+        if self.x[0] > lo + 1e-12:
+            raise InputError("ocp.x", f"a table starting at or below the initial lithiation {lo:g} "
+                             "(or extend = true in [ocp] to extend it with its first slope)", self.x[0])
+        if self.x[-1] < hi - 1e-12:
+            raise InputError("ocp.x", f"a table reaching max_lithiation {hi:g} "
+                             "(or extend = true in [ocp] to extend it with its last slope)", self.x[-1])
 
     @classmethod
     def from_toml_value(cls, value) -> "OpenCircuitPotential":
-        """``"chen2020_xu2019"``, ``"chen2020"`` or a table ``{x = [...], u_V = [...]}`` (x = lithiation, U in V)."""
+        """``"chen2020_xu2019"``, ``"chen2020"`` or a table ``{x = [...], u_V = [...], extend = false}``
+        (x = lithiation, U in V)."""
         if isinstance(value, str):
             return cls(kind=value.lower())
         if isinstance(value, dict):
-            unknown = set(value) - {"x", "u_V"}
+            unknown = set(value) - {"x", "u_V", "extend"}
             if unknown:
-                raise InputError(f"ocp.{sorted(unknown)[0]}", "only keys x and u_V in the [ocp] table", None)
-            try:
-                return cls("table", tuple(float(v) for v in value["x"]), tuple(float(v) for v in value["u_V"]))
-            except (KeyError, TypeError, ValueError):
-                raise InputError("ocp", "a table with lists x and u_V of numbers", value) from None
+                raise InputError(f"ocp.{sorted(unknown)[0]}", "only keys x, u_V and extend in the [ocp] table",
+                                 "unknown key")
+            cols = []
+            for key in ("x", "u_V"):
+                if key not in value:
+                    raise InputError(f"ocp.{key}", "a list of numbers", "missing")
+                col = value[key]
+                if not isinstance(col, (list, tuple)):
+                    raise InputError(f"ocp.{key}", "a list of numbers", col)
+                for i, v in enumerate(col):
+                    if isinstance(v, bool) or not isinstance(v, (int, float)):
+                        raise InputError(f"ocp.{key}[{i}]", "a number", v)
+                cols.append(tuple(float(v) for v in col))
+            return cls("table", cols[0], cols[1], value.get("extend", False))
         raise InputError("ocp", "'chen2020_xu2019', 'chen2020' or a table {x = [...], u_V = [...]}", value)
 
     def to_dict(self):
-        return {"kind": self.kind} if self.kind != "table" else {"kind": "table", "x": list(self.x),
-                                                                   "u_V": list(self.u_V)}
+        if self.kind != "table":
+            return {"kind": self.kind}
+        d = {"kind": "table", "x": list(self.x), "u_V": list(self.u_V)}
+        if self.extend:
+            d["extend"] = True
+        return d
 
     # -- evaluation --------------------------------------------------------------------------
     def numpy(self, x):

@@ -1,0 +1,39 @@
+"""Checks of output paths and memory before a command writes or allocates anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import InputError
+
+
+def output_dir(text, field: str = "-o/--output") -> Path:
+    """An output directory from the command line: not empty, not an existing file, not under a file."""
+    if text is None or not str(text).strip():
+        raise InputError(field, "a directory path", text if text is None else str(text))
+    p = Path(str(text))
+    if p.exists() and not p.is_dir():
+        raise InputError(field, "a directory, not an existing file", str(p))
+    for parent in p.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(field, f"a path whose parents are directories ({parent} is a file)", str(p))
+    return p
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable of /proc/meminfo (None where it cannot be read)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(field: str, need_bytes: float, what: str, available: int | None = None) -> None:
+    """Refuse ``need_bytes`` beyond the available memory, with the estimate in the message."""
+    avail = available_memory_bytes() if available is None else available
+    if avail is not None and need_bytes > avail:
+        raise InputError(field, f"a {what} that fits in memory: about {need_bytes / 2**30:.3g} GiB needed, "
+                         f"{avail / 2**30:.3g} GiB available", None)
