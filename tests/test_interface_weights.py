@@ -66,3 +66,25 @@ def test_mesh_weights_equal_the_voxel_measurement():
         iw.measure_sphere(lab, 2.0 * math.pi * r ** 2, 1.5) * true, rel=1e-12)
     assert d.interface_weighted_area_um2 == pytest.approx(true, rel=5e-3)
     assert d.interface_area_um2 / true == pytest.approx(1.485, abs=0.005)
+
+
+def test_weights_are_in_the_checkpoint_fingerprint():
+    """The weights change results: on, or with another sigma, a checkpoint is refused; off, the
+    fingerprint is the one of the parameters without the new keys (earlier checkpoints match)."""
+    from fem_twin.fem.checkpoint import _hash, input_fingerprint
+    from fem_twin.fem.stepping import SteppingOptions
+    from fem_twin.protocol import Protocol
+
+    lab = iw.voxel_ball(3)
+    proto, step = Protocol.parse("discharge 1C to 3.0 V"), SteppingOptions()
+
+    def fp(p):
+        return input_fingerprint(lab, 0.5, 1.0, p, proto, step)["parameters"]
+
+    off = ParameterSet()
+    on = off.with_overrides({"interface_area": "smoothed-normal"})
+    on2 = on.with_overrides({"interface_normal_sigma_vox": 2.0})
+    assert len({fp(off), fp(on), fp(on2)}) == 3
+    old = {k: v for k, v in off.to_dict().items() if not k.startswith("interface_")}
+    assert fp(off) == _hash(old)
+    assert on.to_dict()["interface_area"] == "smoothed-normal"  # (recorded in discharge.json)
