@@ -7,10 +7,10 @@ sum over interface vertices::
 
 (|F| the facet area in um2; w_F(a) = 1, or with the smoothed-normal weights of
 :mod:`fem_twin.fem.interface_weights` w_F(a) = |n_s(a) . n_F|, the weight the UFL forms carry as
-``abs(dot(n_s('+'), n('+')))`` evaluated by the vertex rule at a). The kinetics j at vertex a depend only on that vertex's four values
-(lithiation and phi_s on the NCM side, phi_e and c_e on the electrolyte side) and V, so the
-residual, the 16 Jacobian blocks, the border vectors dF/dV, dg/du and the current g are all made
-of one number per interface vertex: j and its four derivatives, evaluated once per Newton step
+``abs(dot(n_s('+'), n('+')))`` evaluated by the vertex rule at a). The kinetics j at vertex a
+depend only on that vertex's four values (lithiation and phi_s on the NCM side, phi_e and c_e on
+the electrolyte side) and V, so the residual, the 16 Jacobian blocks, the border vectors dF/dV,
+dg/du and the current g are all made of one number per interface vertex: j and its four derivatives, evaluated once per Newton step
 in numpy and added into the matrices through index arrays built here once. Assembling the same
 terms through UFL costs one kinetics evaluation per facet, per block (16 blocks): ~15x more on
 the demo electrode.
