@@ -18,6 +18,7 @@ import pytest
 
 from fem_twin import phases
 from fem_twin._dolfinx import MPI, PETSc, dolfinx
+from fem_twin.fem import one_particle
 from fem_twin.fem import reference_spm as spm
 from fem_twin.parameters.cell import FARADAY, ParameterSet
 
@@ -63,21 +64,9 @@ def test_spm_butler_volmer_inversion():
 # ------------------------------------------------------------------------------------------------
 # One particle in 3D against the 1D reference
 # ------------------------------------------------------------------------------------------------
-def hemisphere_on_collector(r_vox: int, pad: int = 2) -> np.ndarray:
-    """Labels of a voxelised NCM hemisphere of radius ``r_vox`` voxels whose flat face is the
-    collector plane (centre on the top plane at a voxel corner), surrounded by LPSCl."""
-    n, nz = 2 * (r_vox + pad), r_vox + pad
-    c = np.arange(n) + 0.5 - n / 2
-    z = np.arange(nz) + 0.5 - nz
-    X, Y, Z = np.meshgrid(c, c, z, indexing="ij")
-    lab = np.full((n, n, nz), phases.LPSCL, np.uint8)
-    lab[X ** 2 + Y ** 2 + Z ** 2 < r_vox ** 2] = phases.NCM
-    return lab
-
-
-#: ideal electrolyte and solid conduction, frozen c_e, ideal Li contact: the 1D reference's assumptions
-SPM_OVERRIDES = {"sigma_ncm_S_m": 100.0, "sigma_lpscl_S_m": 100.0, "freeze_electrolyte": True,
-                 "li_contact": "ideal"}
+# the hemisphere and the SPM assumptions live in fem_twin.fem.one_particle (shared with the PyBaMM comparison)
+hemisphere_on_collector = one_particle.hemisphere_on_collector
+SPM_OVERRIDES = one_particle.SPM_OVERRIDES
 
 
 def test_one_particle_matches_the_1d_reference(tmp_path):

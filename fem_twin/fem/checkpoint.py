@@ -132,6 +132,19 @@ def _hash(obj) -> str:
 SCHEME = "p1-lumped-vertex-1"
 
 
+#: parameters of the interface-area weights (added after checkpoints existed): hashed only when
+#: the weights are on, so checkpoints of earlier runs (the same results) still match
+_WEIGHT_PARAMETERS = ("interface_area", "interface_normal_sigma_vox")
+
+
+def _parameter_dict(params) -> dict:
+    d = params.to_dict()
+    if d.get("interface_area", "mesh") == "mesh":  # (sigma matters only with the weights)
+        for key in _WEIGHT_PARAMETERS:
+            d.pop(key, None)
+    return d
+
+
 def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, params, protocol,
                       stepping, separator_growth: float = 1.0, mesher: str = "voxel") -> dict:
     """Hashes of a run's inputs (known before meshing: a restart is refused early)."""
@@ -144,7 +157,7 @@ def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, 
         mesh.append(mesher)
     return {"mesh": _hash(lab.tobytes() + json.dumps(mesh).encode()),
             "scheme": SCHEME,
-            "parameters": _hash(params.to_dict()),
+            "parameters": _hash(_parameter_dict(params)),
             "protocol": _hash(protocol.describe()),
             "stepping": _hash(step_opts)}
 

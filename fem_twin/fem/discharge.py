@@ -58,6 +58,7 @@ from .discharge_solvers import (BorderedSystem, LinearSolverSpec, augmented_vect
                                 outer_ksp_options, set_options)
 from .domains import DS_INTERFACE, DS_LI, DX_ELY, DX_NCM, Domains, top_dofs
 from .interface_nodal import NodalInterface, interface_vertices
+from .interface_weights import interface_weight_ufl
 
 PA = 1e12  # picoamperes per ampere
 _CLIP = 1e-10
@@ -104,6 +105,10 @@ class DischargeProblem:
         if self.nodal and not self.lumped:
             raise ValueError("nodal_interface=True needs lumped=True (the vertex rule)")
         self.kappa = p.sigma_lpscl(eps_ncm)
+        if (p.interface_area == "smoothed-normal") != (d.interface_normal is not None):
+            raise ValueError(f"interface_area = {p.interface_area!r} needs domains "
+                             f"{'with' if p.interface_area != 'mesh' else 'without'} interface normals "
+                             "(fem_twin.fem.interface_weights.attach_smoothed_normals)")
         msh = d.parent
         # one space object per field: a DirichletBC applies to every block whose space *is* its
         # space, so fields sharing a space object would share boundary conditions
@@ -152,6 +157,10 @@ class DischargeProblem:
         eta = psi("+") + self.V - phi_e("-") - p.ocp.ufl(xs)
         j = i0 * (ufl.exp(p.alpha_a * f * eta) - ufl.exp(-p.alpha_c * f * eta))  # A/m2
         self.j_expr, self.eta_expr = j, eta
+        # interface-area weight (1, or |n_s . n| with smoothed normals: the kinetics act on the
+        # smooth surface's area; interface_weights.py) in every interface term, as in the nodal ones
+        wgt = interface_weight_ufl(d)
+        jw = j if wgt is None else j * wgt
         if p.li_contact == "butler-volmer":
             eta_li = -phi_e
             j_li = p.li_exchange_current_A_m2 * (ufl.exp(p.alpha_a * f * eta_li)
@@ -198,7 +207,7 @@ class DischargeProblem:
         F_cs_lin = (mass_cs * (th_s - self.theta_s_old) / dt * q_s * mNCM
                     + tr * stiff_cs * gg(th_s, q_s) * dNCM)
         # non-linear terms: on the interface (F_if) and in the bulk / on the Li plane (F_bulk)
-        F_if = [tr * j * q_s("+") * dG, j * v_s("+") * dG, -j * w_e("-") * dG]
+        F_if = [tr * jw * q_s("+") * dG, jw * v_s("+") * dG, -jw * w_e("-") * dG]
         F_bulk = [None, None, None]
         # NCM charge balance (pA)
         F_ps_lin = sig_s * gg(psi, v_s) * dNCM
@@ -217,13 +226,13 @@ class DischargeProblem:
                     (3, lambda dt, tr: stiff_ce * tr, gg(tri(th_e), q_e) * dELY)]
             F_lin.append(mass_ce * (th_e - self.theta_e_old) / dt * q_e * mELY
                          + tr * stiff_ce * gg(th_e, q_e) * dELY)
-            F_if.append(-tr * (1.0 - p.t_plus) * j * q_e("-") * dG)
+            F_if.append(-tr * (1.0 - p.t_plus) * jw * q_e("-") * dG)
             F_bulk.append(-tr * (1.0 - p.t_plus) * j_li * q_e * dLI if j_li is not None else None)
         F_nl = [_add(a, b) for a, b in zip(F_if, F_bulk)]
         self.F = [a + b for a, b in zip(F_lin, F_nl)]
         self._lin = lin
         # galvanostatic condition g = int j dS (+ I, added in the callback), its derivatives
-        self.g = j * dG
+        self.g = jw * dG
         one = dolfinx.fem.Function(self.Vs)
         one.x.array[:] = 1.0
         em = d.entity_maps

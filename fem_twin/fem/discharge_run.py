@@ -30,6 +30,7 @@ from .discharge import DischargeProblem
 from .discharge_io import FieldWriter, RunFiles
 from .discharge_solvers import LinearSolverSpec
 from .domains import build_domains, prune_dead_clusters
+from .interface_weights import attach_smoothed_normals
 from .stepping import SteppingOptions, capacities, run_protocol
 
 
@@ -134,6 +135,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     tm = (mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm) if separator_growth == 1.0 else
           mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm, separator_growth=separator_growth))
     domains = build_domains(tm)
+    if params.interface_area == "smoothed-normal":  # kinetics on the smooth surface's area
+        attach_smoothed_normals(domains, pruned, voxel_um, params.interface_normal_sigma_vox)
     t_mesh = time.perf_counter() - t_mesh
     problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver)
     say(f"fem-twin discharge: {labels.shape} voxels of {voxel_um:g} um + {separator_um:g} um separator, "
@@ -200,6 +203,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                  "mesher_stats": getattr(tm, "stats", None),
                  "cells": domains.num_cells_global, "unknowns": problem.num_dofs,
                  "interface_area_um2": domains.interface_area_um2,
+                 "interface_weighted_area_um2": domains.interface_weighted_area_um2,
                  "ncm_volume_um3": domains.ncm_volume_um3,
                  "electrolyte_volume_um3": domains.electrolyte_volume_um3,
                  "kappa_lpscl_S_m": problem.kappa},

@@ -97,6 +97,11 @@ class Domains:
     collector_area_um2: float
     li_area_um2: float
     num_cells_global: int
+    #: smoothed-normal interface weights (:func:`fem_twin.fem.interface_weights.attach_smoothed_normals`):
+    #: P1 vector Function on the parent mesh, None for the plain facet areas
+    interface_normal: object = None
+    interface_sigma_vox: float | None = None
+    interface_weighted_area_um2: float | None = None  #: int_Gamma |n_s . n| dS (vertex rule)
 
     @property
     def entity_maps(self):

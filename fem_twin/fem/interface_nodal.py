@@ -3,12 +3,14 @@
 With the vertex (nodal) quadrature rule every interface integral of the discharge forms is a
 sum over interface vertices::
 
-    int_Gamma f(u_s, u_e) v dS  =  sum_a  W_a f(u_s(a), u_e(a)) v(a),   W_a = sum_{facets F at a} |F| / 3
+    int_Gamma f(u_s, u_e) v dS  =  sum_a  W_a f(u_s(a), u_e(a)) v(a),   W_a = sum_{facets F at a} w_F(a) |F| / 3
 
-(|F| the facet area in um2). The kinetics j at vertex a depend only on that vertex's four values
-(lithiation and phi_s on the NCM side, phi_e and c_e on the electrolyte side) and V, so the
-residual, the 16 Jacobian blocks, the border vectors dF/dV, dg/du and the current g are all made
-of one number per interface vertex: j and its four derivatives, evaluated once per Newton step
+(|F| the facet area in um2; w_F(a) = 1, or with the smoothed-normal weights of
+:mod:`fem_twin.fem.interface_weights` w_F(a) = |n_s(a) . n_F|, the weight the UFL forms carry as
+``abs(dot(n_s('+'), n('+')))`` evaluated by the vertex rule at a). The kinetics j at vertex a
+depend only on that vertex's four values (lithiation and phi_s on the NCM side, phi_e and c_e on
+the electrolyte side) and V, so the residual, the 16 Jacobian blocks, the border vectors dF/dV,
+dg/du and the current g are all made of one number per interface vertex: j and its four derivatives, evaluated once per Newton step
 in numpy and added into the matrices through index arrays built here once. Assembling the same
 terms through UFL costs one kinetics evaluation per facet, per block (16 blocks): ~15x more on
 the demo electrode.
@@ -35,7 +37,7 @@ class InterfaceVertices:
 
     ncm_dof: np.ndarray  #: (n,) int32, local dof of the NCM-side P1 spaces (theta_s, psi_s)
     ely_dof: np.ndarray  #: (n,) int32, local dof of the electrolyte-side P1 spaces (phi_e, theta_e)
-    weight_um2: np.ndarray  #: (n,) float, this rank's facet area per vertex (sum of |F|/3)
+    weight_um2: np.ndarray  #: (n,) float, this rank's (weighted) facet area per vertex (sum of w_F |F|/3)
 
     @property
     def size(self) -> int:
@@ -73,7 +75,15 @@ def interface_vertices(domains, space_ncm, space_ely) -> InterfaceVertices:
         raise RuntimeError("interface facet rows whose two cells do not share the facet's vertices")
     # facet areas (um2) from the NCM cell's geometry nodes (P1 geometry: node k = vertex k)
     p = x[np.take_along_axis(gdm[c_s], slot_s, axis=1)]
-    area = 0.5 * np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
+    cross = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    area = 0.5 * np.linalg.norm(cross, axis=1)
+    w = np.repeat(area / 3.0, 3)
+    ns = getattr(domains, "interface_normal", None)
+    if ns is not None:  # w_F(a) = |n_s(a) . n_F| at each of the facet's vertices
+        n_f = cross / (2.0 * area)[:, None]
+        dof_n = np.take_along_axis(ns.function_space.dofmap.list[c_s], slot_s, axis=1)  # (n, 3)
+        n_s = ns.x.array.reshape(-1, 3)[dof_n]  # (n, 3 vertices, 3 components)
+        w = w * np.abs(np.einsum("fkc,fc->fk", n_s, n_f)).ravel()
     # submesh cells of the parent cells, then the P1 dofs at the facet's slots
     sub_s = np.asarray(domains.ncm.entity_map.sub_topology_to_topology(c_s, inverse=True))
     sub_e = np.asarray(domains.electrolyte.entity_map.sub_topology_to_topology(c_e, inverse=True))
@@ -81,7 +91,6 @@ def interface_vertices(domains, space_ncm, space_ely) -> InterfaceVertices:
         raise RuntimeError("interface facet next to a cell missing from its phase submesh")
     dof_s = np.take_along_axis(space_ncm.dofmap.list[sub_s], slot_s, axis=1).ravel()
     dof_e = np.take_along_axis(space_ely.dofmap.list[sub_e], slot_e, axis=1).ravel()
-    w = np.repeat(area / 3.0, 3)
     ncm, inv = np.unique(dof_s, return_inverse=True)
     weight = np.bincount(inv, weights=w, minlength=ncm.size)
     ely = np.full(ncm.size, -1, np.int64)

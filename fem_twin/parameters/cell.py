@@ -56,8 +56,9 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "practical_capacity_mAh_g": (1.0, 400.0, "mAh per g NCM (defines 1C)"),
     "density_ncm_g_cm3": (0.5, 20.0, "g/cm3"),
     "li_exchange_current_A_m2": (1e-6, 1e6, "A/m2"),
+    "interface_normal_sigma_vox": (0.5, 10.0, "voxels (Gaussian width of the smoothed-normal weights)"),
 }
-_CHOICES = {"li_contact": ("butler-volmer", "ideal")}
+_CHOICES = {"li_contact": ("butler-volmer", "ideal"), "interface_area": ("mesh", "smoothed-normal")}
 _BOOLS = ("freeze_electrolyte",)
 
 
@@ -107,6 +108,15 @@ class ParameterSet:
     li_exchange_current_A_m2: float = 10.0
     #: 'butler-volmer' (stripping kinetics) or 'ideal' (phi_e = 0 at the Li | LPSCl plane)
     li_contact: str = "butler-volmer"
+    #: area the NCM | LPSCl kinetics integrate over: 'mesh' (every interface facet at its own area:
+    #: on a voxel mesh the staircase, ~1.5x a smooth surface) or 'smoothed-normal' (each facet F
+    #: weighted by |n_s . n_F|, n_s the normal of the Gaussian-smoothed NCM indicator: the smooth
+    #: surface's area, within 1 % on voxelised spheres of R >= 6 voxels;
+    #: :mod:`fem_twin.fem.interface_weights`) [assumed: 'mesh', the earlier behaviour]
+    interface_area: str = "mesh"
+    #: Gaussian width in voxels of the smoothed NCM indicator for 'smoothed-normal' [measured:
+    #: 1.5 voxels, see :data:`fem_twin.fem.interface_weights.DEFAULT_SIGMA_VOX`]
+    interface_normal_sigma_vox: float = 1.5
     #: keep c_e fixed at c_lpscl (exact for t+ = 1; set automatically when t_plus == 1)
     freeze_electrolyte: bool = False
     #: NCM open-circuit potential [Chen2020] with the end-of-discharge term of [Xu2019]

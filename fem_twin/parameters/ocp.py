@@ -33,8 +33,9 @@ The seed (Park et al. 2020) does not publish its NCM711 OCP curve. Three forms e
 ``"table"`` -- (x, U) points read from TOML (``[ocp] x = [...]``, ``u_V = [...]``), interpolated
   linearly and extended with the end slopes.
 
-Every form exists as a numpy function (:meth:`OpenCircuitPotential.numpy`) and as a UFL
-expression (:meth:`OpenCircuitPotential.ufl`).
+Every form exists as a numpy function (:meth:`OpenCircuitPotential.numpy`), as a UFL
+expression (:meth:`OpenCircuitPotential.ufl`) and as a PyBaMM expression
+(:meth:`OpenCircuitPotential.pybamm`, for the comparison with PyBaMM's single-particle model).
 """
 
 from __future__ import annotations
@@ -207,6 +208,27 @@ class OpenCircuitPotential:
         u = us[0] + slopes[0] * (x - xs[0])
         for i in range(1, len(slopes)):
             u = u + (slopes[i] - slopes[i - 1]) * ufl.max_value(x - xs[i], 0.0)
+        return u
+
+    def pybamm(self, x):
+        """U(x) as a PyBaMM expression of a PyBaMM stoichiometry ``x`` (the same function as
+        :meth:`numpy` and :meth:`ufl`; for comparisons with PyBaMM's models)."""
+        import pybamm
+
+        if self.kind in ("chen2020", "chen2020_xu2019"):
+            a, b, terms = _CHEN2020
+            u = a * x + b
+            for amp, k, x0 in terms:
+                u = u + amp * pybamm.tanh(k * (x - x0))
+            if self.kind == "chen2020_xu2019":
+                amp, rate, off = _XU2019_DROP
+                u = u - amp * pybamm.exp(rate * pybamm.minimum(x, 1.0) + off)
+            return u
+        xs, us = list(self.x), list(self.u_V)
+        slopes = [(us[i + 1] - us[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)]
+        u = us[0] + slopes[0] * (x - xs[0])
+        for i in range(1, len(slopes)):
+            u = u + (slopes[i] - slopes[i - 1]) * pybamm.maximum(x - xs[i], 0.0)
         return u
 
     def lithiation_at(self, u_V: float, lo: float = 0.0, hi: float = 1.0) -> float:
