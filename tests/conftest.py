@@ -36,3 +36,14 @@ def small_generated(seed=1, ncm_wt=70.0):
                              ncm_psd=PSD.lognormal(2.5, 4.0, 6.0, d_min=2.0, d_max=7.0),
                              lpscl_psd=PSD.lognormal(2.0, 3.0, 5.0, d_min=1.5, d_max=6.0))
     return generate(design, np.random.default_rng(seed))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` run only when selected (``-m slow``, the last part of ``run.sh test``),
+    not a second time in the plain serial run."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
