@@ -115,3 +115,23 @@ def test_one_particle_finer_voxel_mesh_against_pybamm(tmp_path, reference):
     assert weighted.max_dV_mV <= TARGET_MV
     assert weighted.max_dV_late_mV <= 2.0
     assert weighted.max_dV_late_mV < plain.max_dV_late_mV / 5
+
+
+def test_one_particle_smooth_mesh_against_pybamm(tmp_path, reference):
+    """The smooth mesh (no area weights: its interface is the smoothed surface), R = 6 and 10
+    voxels: the issue's target max |dV| <= 5 mV is met at R = 10 (4.68 measured, most of it the
+    first 72 s step's time error, 3.2 mV); after 300 s the curves agree to 0.80 / 0.39 mV
+    (asserted <= 1.5 / 1.0: the staircase's 1.49x area costs ~13 mV there, the voxel-weighted mesh
+    2.51 / 0.97 mV). Interface area within 3 % of 2 pi R^2 (1.022 / 1.016 measured)."""
+    from fem_twin.meshing.smooth_mesh import build_smooth_mesh
+
+    rows = [op.compare_with_pybamm(r, tmp_path / f"smooth{r}", radius_um=RADIUS_UM, mesher=build_smooth_mesh,
+                                   reference=reference, comm=MPI.COMM_SELF) for r in (6, 10)]
+    _report(rows)
+    for c in rows:
+        _check_run(c)
+        assert c.interface_area_rel == pytest.approx(1.0, abs=0.03)
+    r6, r10 = rows
+    assert r6.max_dV_late_mV <= 1.5
+    assert r10.max_dV_late_mV <= 1.0
+    assert r10.max_dV_mV <= TARGET_MV
