@@ -12,30 +12,9 @@ from conftest import small_generated
 
 from fem_twin import phases
 from fem_twin._dolfinx import MPI, dolfinx
+from fem_twin.meshing.examples import ball, two_particles
 from fem_twin.meshing.smooth_mesh import build_smooth_mesh, quality
 from fem_twin.meshing.smooth_surface import SmoothingOptions, edge_triangle_crossings, smooth, staircase_surface
-
-
-def ball(n: int, r: float, centre=None, inside=phases.NCM, outside=phases.LPSCL) -> np.ndarray:
-    """(n, n, n) labels with a voxelised ball of radius r voxels."""
-    c = np.arange(n) + 0.5
-    centre = np.full(3, n / 2) if centre is None else np.asarray(centre, float)
-    X, Y, Z = np.meshgrid(c, c, c, indexing="ij")
-    lab = np.full((n, n, n), outside, np.uint8)
-    lab[(X - centre[0]) ** 2 + (Y - centre[1]) ** 2 + (Z - centre[2]) ** 2 < r * r] = inside
-    return lab
-
-
-def two_particles(n: int = 24, r: float = 5.5) -> np.ndarray:
-    """Two NCM balls touching the collector side and each other's neighbourhood, an NBR blob
-    between them, in LPSCl (z runs from the separator side k = 0 to the collector k = n - 1)."""
-    c = np.arange(n) + 0.5
-    X, Y, Z = np.meshgrid(c, c, c, indexing="ij")
-    lab = np.full((n, n, n), phases.LPSCL, np.uint8)
-    for cx in (n / 2 - r, n / 2 + r):
-        lab[(X - cx) ** 2 + (Y - n / 2) ** 2 + (Z - (n - r)) ** 2 < r * r] = phases.NCM
-    lab[(X - n / 2) ** 2 + (Y - n / 2) ** 2 + (Z - (n - 2 * r)) ** 2 < 2.5 ** 2] = phases.NBR
-    return lab
 
 
 def _edges(tris):
@@ -157,3 +136,36 @@ def test_quality_of_known_tetrahedra():
     assert q["min_dihedral_deg"] == pytest.approx(math.degrees(math.acos(1 / 3)), rel=1e-12)
     flat = quality(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 1e-4]], float), np.array([[0, 1, 2, 3]]))
     assert flat["min_dihedral_deg"] < 0.1 and flat["min_radius_ratio"] < 1e-3
+
+
+MESHES = __import__("pathlib").Path(__file__).resolve().parents[1] / "meshes"
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("name", ["two_particles", "generated_piece"])
+def test_example_meshes_read_back_with_their_tags(name):
+    """meshes/NAME (made by meshes/make_meshes.py): the XDMF reads into DOLFINx with the cell and
+    facet counts of its mesh.json, the discharge's domains build on it, and meshio reads the gmsh
+    file with one physical tag per tetrahedron matching the cell tags' counts."""
+    import json
+
+    import meshio
+
+    from fem_twin.commands.mesh import mesh_summary
+    from fem_twin.fem.domains import build_domains
+    from fem_twin.meshing import io
+
+    d = MESHES / name
+    ref = json.loads((d / "mesh.json").read_text())
+    tm = io.read_xdmf(d / "mesh.xdmf", MPI.COMM_WORLD)
+    s = mesh_summary(tm)
+    assert s["num_cells"] == ref["num_cells"] and s["num_vertices"] == ref["num_vertices"]
+    assert s["cells_per_tag"] == ref["cells_per_tag"]
+    assert s["facets_per_tag"] == ref["facets_per_tag"]
+    dom = build_domains(tm)
+    assert dom.interface_area_um2 == pytest.approx(
+        ref["mesher_stats"]["interface_area_um2"]["ncm|lpscl smooth surface"], rel=1e-9)
+    m = meshio.read(d / "mesh.msh")
+    tags = np.concatenate([v for c, v in zip(m.cells, m.cell_data["gmsh:physical"]) if c.type == "tetra"])
+    counts = {int(t): int(n) for t, n in zip(*np.unique(tags, return_counts=True))}
+    assert counts == {int(k.split("(")[1][:-1]): v for k, v in ref["cells_per_tag"].items()}
