@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FemTwinError, InputError
+from ..meshing.meshers import DEFAULT_MESHER, MESHERS, add_mesher_argument
 
 STUDY_CSV = "discharge_study.csv"
 SUMMARY_CSV = "discharge_study_summary.csv"
@@ -80,6 +81,7 @@ def register_study_discharge(kinds) -> None:
     d.add_argument("--separator-growth", type=float, default=1.5,
                    help="separator mesh layers grow by this factor away from the composite (default 1.5; "
                         "1: voxel layers)")
+    add_mesher_argument(d)
     d.add_argument("--cutoff", type=float, default=3.0, help="discharge cut-off voltage in V (default 3.0)")
     d.add_argument("--ranks", type=int, default=2, help="MPI ranks per case (default 2)")
     d.add_argument("--params", default=None, help="TOML file overriding cell parameters")
@@ -147,6 +149,7 @@ class StudySettings:
     size_y_um: float = 50.0
     separator_um: float = 30.0
     separator_growth: float = 1.5  #: graded separator mesh (1: voxel layers)
+    mesher: str = DEFAULT_MESHER  #: voxel or smooth (fem_twin.meshing.meshers)
     cutoff_V: float = 3.0
     ranks: int = 2
     voxel_um: float = 0.5
@@ -283,6 +286,8 @@ def settings_mismatch(summary: dict, case: Case, st: StudySettings, params_dict:
         return f"separator {mesh.get('separator_um')} um (study: {st.separator_um:g})"
     if abs(float(mesh.get("separator_growth", 1.0)) - st.separator_growth) > 1e-9:
         return f"separator growth {mesh.get('separator_growth', 1.0)} (study: {st.separator_growth:g})"
+    if mesh.get("mesher", "voxel") != st.mesher:
+        return f"mesher {mesh.get('mesher', 'voxel')} (study: {st.mesher})"
     want = Protocol.parse(st.protocol_text(case.c_rate)).describe()
     if summary.get("protocol") != want:
         return f"protocol '{summary.get('protocol')}' (study: '{want}')"
@@ -347,7 +352,7 @@ def worker_command(case: Case, root: Path, st: StudySettings, restart: bool, fie
            str(case.structure_dir(root)), str(case.run_dir(root)), "--c-rate", repr(case.c_rate),
            "--cutoff", repr(st.cutoff_V), "--separator", repr(st.separator_um),
            "--separator-growth", repr(st.separator_growth), "--dt-max", repr(st.dt_max_h),
-           "--output-every", str(st.output_every), "--solver", st.solver]
+           "--output-every", str(st.output_every), "--solver", st.solver, "--mesher", st.mesher]
     if st.max_dod is not None:
         cmd += ["--max-dod", repr(st.max_dod)]
     if st.params_file:
@@ -870,7 +875,7 @@ def settings_from_args(args) -> tuple[list[Case], StudySettings]:
     if not (math.isfinite(args.voxel) and args.voxel > 0):
         raise InputError("--voxel", "a voxel edge > 0 um", args.voxel)
     st = StudySettings(size_x_um=sx, size_y_um=sy, separator_um=args.separator,
-                       separator_growth=args.separator_growth, cutoff_V=args.cutoff,
+                       separator_growth=args.separator_growth, mesher=args.mesher, cutoff_V=args.cutoff,
                        ranks=args.ranks, voxel_um=args.voxel, params_file=args.params, solver=args.solver,
                        dt_max_h=args.dt_max, max_dod=args.max_dod, fields=args.fields,
                        output_every=args.output_every, mpirun=args.mpirun)
@@ -967,6 +972,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-dod", type=float, default=None)
     ap.add_argument("--output-every", type=int, default=5)
     ap.add_argument("--solver", default="auto")
+    ap.add_argument("--mesher", default="voxel", choices=MESHERS)
     ap.add_argument("--params", default=None)
     ap.add_argument("--no-fields", action="store_true")
     ap.add_argument("--restart", action="store_true")
@@ -994,7 +1000,7 @@ def worker_main(argv: list[str] | None = None) -> int:
         image = VoxelImage.load(a.structure)
         result = run_discharge(image.labels, image.voxel_size_um, Path(a.output), params=params,
                                protocol=protocol, separator_um=a.separator, separator_growth=a.separator_growth,
-                               solver=LinearSolverSpec.parse(a.solver, []),
+                               mesher=a.mesher, solver=LinearSolverSpec.parse(a.solver, []),
                                stepping=stepping, comm=comm, write_fields=not a.no_fields,
                                checkpoint=CheckpointOptions(every=a.checkpoint_every, restart=a.restart))
     except FemTwinError as exc:
