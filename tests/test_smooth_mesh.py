@@ -14,7 +14,7 @@ from fem_twin import phases
 from fem_twin._dolfinx import MPI, dolfinx
 from fem_twin.meshing.examples import ball, two_particles
 from fem_twin.meshing.smooth_mesh import build_smooth_mesh, quality
-from fem_twin.meshing.smooth_surface import SmoothingOptions, edge_triangle_crossings, smooth, staircase_surface
+from fem_twin.meshing.smooth_surface import edge_triangle_crossings, smooth, staircase_surface
 
 
 def _edges(tris):

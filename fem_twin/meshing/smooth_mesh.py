@@ -29,7 +29,7 @@ from .. import phases
 from .._dolfinx import MPI, dolfinx
 from ..errors import InputError
 from .smooth_surface import LabelledSurface, SmoothingOptions, smooth, staircase_surface
-from .voxel_mesh import TaggedMesh, separator_layers, separator_z_um, tag_facets, with_separator
+from .voxel_mesh import TaggedMesh, composite_with_separator, separator_layers, tag_facets
 
 
 @dataclass(frozen=True)
@@ -57,19 +57,6 @@ class GmshResult:
     tets: np.ndarray  #: (m, 4) int64 node indices
     tet_label: np.ndarray  #: (m,) int32 cell tag (phase label or SEPARATOR)
     stats: dict
-
-
-def composite_with_separator(labels: np.ndarray, voxel_um: float, separator_um: float,
-                             separator_growth: float = 1.0):
-    """(labels with separator layers below, z of the grid layers in um or None)."""
-    h = float(voxel_um)
-    ns = separator_layers(float(separator_um), h)
-    z_um = None
-    if separator_growth != 1.0 and ns > 0:
-        z_sep = separator_z_um(ns * h, h, separator_growth)
-        ns = z_sep.size - 1
-        z_um = np.concatenate([z_sep, z_sep[-1] + h * np.arange(1, labels.shape[2] + 1)])
-    return with_separator(labels, ns), z_um
 
 
 def build_surface(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0, separator_growth: float = 1.0,

@@ -131,13 +131,7 @@ def build_tagged_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
     :func:`separator_z_um`; still conforming: x and y keep the voxel grid). Collective on ``comm``.
     """
     h = _check_voxel(labels, voxel_um)
-    ns = separator_layers(float(separator_um), h)
-    z_um = None
-    if separator_growth != 1.0 and ns > 0:
-        z_sep = separator_z_um(ns * h, h, separator_growth)
-        ns = z_sep.size - 1
-        z_um = np.concatenate([z_sep, z_sep[-1] + h * np.arange(1, labels.shape[2] + 1)])
-    full = with_separator(labels, ns)
+    full, z_um = composite_with_separator(labels, h, separator_um, separator_growth)
     msh, voxel_of_cell = voxel_tet_mesh(np.ones(full.shape, bool), h, comm, z_um=z_um)
     cell_values = full.transpose(2, 1, 0).ravel()[voxel_of_cell].astype(np.int32)
     n_cells = cell_values.size
@@ -148,6 +142,20 @@ def build_tagged_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
         extent[2] = z_um[-1]
     facet_tags = tag_facets(msh, cell_values, extent)
     return TaggedMesh(msh, cell_tags, facet_tags, h, separator_layers(float(separator_um), h) * h)
+
+
+def composite_with_separator(labels: np.ndarray, voxel_um: float, separator_um: float,
+                             separator_growth: float = 1.0):
+    """(labels with the separator's layers below (label SEPARATOR), z in um of the grid layers or
+    None for uniform layers of h). ``separator_growth`` > 1: graded layers (:func:`separator_z_um`)."""
+    h = float(voxel_um)
+    ns = separator_layers(float(separator_um), h)
+    z_um = None
+    if separator_growth != 1.0 and ns > 0:
+        z_sep = separator_z_um(ns * h, h, separator_growth)
+        ns = z_sep.size - 1
+        z_um = np.concatenate([z_sep, z_sep[-1] + h * np.arange(1, labels.shape[2] + 1)])
+    return with_separator(labels, ns), z_um
 
 
 #: largest separator layer of a graded separator, in voxel edges

@@ -189,47 +189,37 @@ class OpenCircuitPotential:
         seg = np.clip(np.searchsorted(xs, x, side="left") - 1, 0, slopes.size - 1)
         return slopes[seg]
 
-    def ufl(self, x):
-        """U(x) as a UFL expression of a UFL lithiation ``x``."""
-        import ufl
-
+    def _expression(self, x, tanh, exp, minimum, maximum):
+        """U(x) built from the given elementary functions (UFL, PyBaMM): one definition for the
+        symbolic forms (tables: first segment + slope changes times ramps max(x - x_i, 0))."""
         if self.kind in ("chen2020", "chen2020_xu2019"):
             a, b, terms = _CHEN2020
             u = a * x + b
             for amp, k, x0 in terms:
-                u = u + amp * ufl.tanh(k * (x - x0))
+                u = u + amp * tanh(k * (x - x0))
             if self.kind == "chen2020_xu2019":
                 amp, rate, off = _XU2019_DROP
-                u = u - amp * ufl.exp(rate * ufl.min_value(x, 1.0) + off)  # bounded beyond x = 1
+                u = u - amp * exp(rate * minimum(x, 1.0) + off)  # bounded beyond x = 1
             return u
-        # piecewise linear = first segment + sum of slope changes times ramps max(x - x_i, 0)
         xs, us = list(self.x), list(self.u_V)
         slopes = [(us[i + 1] - us[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)]
         u = us[0] + slopes[0] * (x - xs[0])
         for i in range(1, len(slopes)):
-            u = u + (slopes[i] - slopes[i - 1]) * ufl.max_value(x - xs[i], 0.0)
+            u = u + (slopes[i] - slopes[i - 1]) * maximum(x - xs[i], 0.0)
         return u
+
+    def ufl(self, x):
+        """U(x) as a UFL expression of a UFL lithiation ``x``."""
+        import ufl
+
+        return self._expression(x, ufl.tanh, ufl.exp, ufl.min_value, ufl.max_value)
 
     def pybamm(self, x):
         """U(x) as a PyBaMM expression of a PyBaMM stoichiometry ``x`` (the same function as
         :meth:`numpy` and :meth:`ufl`; for comparisons with PyBaMM's models)."""
         import pybamm
 
-        if self.kind in ("chen2020", "chen2020_xu2019"):
-            a, b, terms = _CHEN2020
-            u = a * x + b
-            for amp, k, x0 in terms:
-                u = u + amp * pybamm.tanh(k * (x - x0))
-            if self.kind == "chen2020_xu2019":
-                amp, rate, off = _XU2019_DROP
-                u = u - amp * pybamm.exp(rate * pybamm.minimum(x, 1.0) + off)
-            return u
-        xs, us = list(self.x), list(self.u_V)
-        slopes = [(us[i + 1] - us[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)]
-        u = us[0] + slopes[0] * (x - xs[0])
-        for i in range(1, len(slopes)):
-            u = u + (slopes[i] - slopes[i - 1]) * pybamm.maximum(x - xs[i], 0.0)
-        return u
+        return self._expression(x, pybamm.tanh, pybamm.exp, pybamm.minimum, pybamm.maximum)
 
     def lithiation_at(self, u_V: float, lo: float = 0.0, hi: float = 1.0) -> float:
         """Lithiation where U equals ``u_V`` (bisection; U decreases with x). NaN if outside."""
