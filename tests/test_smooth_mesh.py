@@ -14,7 +14,7 @@ from fem_twin import phases
 from fem_twin._dolfinx import MPI, dolfinx
 from fem_twin.meshing.examples import ball, two_particles
 from fem_twin.meshing.smooth_mesh import build_smooth_mesh, quality
-from fem_twin.meshing.smooth_surface import edge_triangle_crossings, smooth, staircase_surface
+from fem_twin.meshing.smooth_surface import edge_triangle_crossings, folded_pairs, smooth, staircase_surface
 
 
 def _edges(tris):
@@ -42,6 +42,10 @@ def test_crossing_detector_finds_a_pierced_triangle():
     edges = np.array([[3, 4], [5, 6]])
     hits = edge_triangle_crossings(x, edges, tris, 1.0)
     assert hits.tolist() == [[0, 0]]
+    # two triangles folded onto each other across their common edge (gmsh's "overlapping facets"),
+    # a third one at 90 degrees: only the folded pair is reported
+    x = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0.5, 0.9, 0.01], [0, 0, 1]], float)
+    assert folded_pairs(x, np.array([[0, 1, 2], [0, 1, 3], [0, 1, 4]])).tolist() == [[0, 1]]
 
 
 def test_smoothing_keeps_generated_structure_untangled():
@@ -52,6 +56,7 @@ def test_smoothing_keeps_generated_structure_untangled():
     smooth(s, 0.5)
     assert s.pinch.sum() > 0
     assert edge_triangle_crossings(s.points, _edges(s.triangles), s.triangles, 0.5).shape[0] == 0
+    assert folded_pairs(s.points, s.triangles).shape[0] == 0
     L = 0.5 * np.array(img.labels.shape)
     for a in range(3):
         on_lo = s.points_initial[:, a] == 0

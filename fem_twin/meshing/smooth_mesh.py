@@ -43,6 +43,7 @@ class SmoothMeshOptions:
     optimize: str = ""  #: extra gmsh optimiser after the 3D mesh ("Netgen": 5x slower, 1.5x the nodes, slivers stay)
     refine: int = 0  #: times the smoothed surface's triangles are split 1:4 (same surface, sizes halved each time)
     algorithm: int = 1  #: gmsh Mesh.Algorithm3D (1 Delaunay, 10 HXT)
+
     threads: int = 1
 
     def as_dict(self) -> dict:
@@ -175,6 +176,7 @@ def gmsh_tetrahedra(surf: LabelledSurface, voxel_um: float, opt: SmoothMeshOptio
     finally:
         gmsh.finalize()
     tets = np.concatenate(tets)
+    labels = np.concatenate(labels)
     used, inv = np.unique(tets.ravel(), return_inverse=True)
     stats = {"surface_points": int(surf.points.shape[0]), "surface_triangles": int(surf.triangles.shape[0]),
              "gmsh_surfaces": int(n_s), "gmsh_volumes": int(surf.n_regions),
@@ -183,7 +185,23 @@ def gmsh_tetrahedra(surf: LabelledSurface, voxel_um: float, opt: SmoothMeshOptio
     if log:
         log(f"gmsh: {tets.shape[0]} tetrahedra, {used.size} nodes in {stats['time_gmsh_total_s']:.1f} s "
             f"(3D {t_mesh:.1f} s, optimise {t_opt:.1f} s)")
-    return GmshResult(coords[used], inv.reshape(-1, 4).astype(np.int64), np.concatenate(labels), stats)
+    return GmshResult(coords[used], inv.reshape(-1, 4).astype(np.int64), labels, stats)
+
+
+def min_dihedral_deg(x: np.ndarray, tets: np.ndarray) -> np.ndarray:
+    """(m,) smallest dihedral angle of each tetrahedron, degrees."""
+    p = x[tets]
+    normals = []
+    for f in ((1, 2, 3), (0, 2, 3), (0, 1, 3), (0, 1, 2)):
+        n = np.cross(p[:, f[1]] - p[:, f[0]], p[:, f[2]] - p[:, f[0]])
+        opp = p[:, ({0, 1, 2, 3} - set(f)).pop()]
+        sgn = np.sign(np.einsum("ij,ij->i", n, opp - p[:, f[0]]))
+        normals.append(-sgn[:, None] * n / np.maximum(np.linalg.norm(n, axis=1), 1e-300)[:, None])
+    dmin = np.full(len(tets), np.pi)
+    for i in range(4):
+        for j in range(i + 1, 4):
+            dmin = np.minimum(dmin, np.arccos(np.clip(-np.einsum("ij,ij->i", normals[i], normals[j]), -1, 1)))
+    return np.degrees(dmin)
 
 
 def _cell_name(lab: int) -> str:
@@ -212,22 +230,8 @@ def quality(x: np.ndarray, tets: np.ndarray) -> dict:
     p = x[tets]
     e = {(i, j): p[:, j] - p[:, i] for i in range(4) for j in range(4) if i < j}
     vol = np.abs(np.einsum("ij,ij->i", np.cross(e[0, 1], e[0, 2]), e[0, 3])) / 6.0
-    faces = [(1, 2, 3), (0, 2, 3), (0, 1, 3), (0, 1, 2)]
-    normals = []
-    areas = np.zeros(len(tets))
-    for f in faces:
-        n = np.cross(p[:, f[1]] - p[:, f[0]], p[:, f[2]] - p[:, f[0]])
-        a = np.linalg.norm(n, axis=1)
-        areas += 0.5 * a
-        # outward normal: points away from the opposite vertex
-        opp = p[:, ({0, 1, 2, 3} - set(f)).pop()]
-        sgn = np.sign(np.einsum("ij,ij->i", n, opp - p[:, f[0]]))
-        normals.append(-sgn[:, None] * n / np.maximum(a, 1e-300)[:, None])
-    dmin = np.full(len(tets), np.pi)
-    for i in range(4):
-        for j in range(i + 1, 4):
-            c = np.clip(-np.einsum("ij,ij->i", normals[i], normals[j]), -1, 1)
-            dmin = np.minimum(dmin, np.arccos(c))
+    areas = sum(0.5 * np.linalg.norm(np.cross(p[:, f[1]] - p[:, f[0]], p[:, f[2]] - p[:, f[0]]), axis=1)
+                for f in ((1, 2, 3), (0, 2, 3), (0, 1, 3), (0, 1, 2)))
     r_in = 3 * vol / np.maximum(areas, 1e-300)
     # circumradius from the edge lengths: R = sqrt((aA+bB+cC)(aA+bB-cC)(aA-bB+cC)(-aA+bB+cC)) / (24 V)
     a, A = np.linalg.norm(e[0, 1], axis=1), np.linalg.norm(e[2, 3], axis=1)
@@ -237,7 +241,7 @@ def quality(x: np.ndarray, tets: np.ndarray) -> dict:
     prod = np.maximum((s1 + s2 + s3) * (s1 + s2 - s3) * (s1 - s2 + s3) * (-s1 + s2 + s3), 0)
     r_circ = np.sqrt(prod) / np.maximum(24 * vol, 1e-300)
     rr = 3 * r_in / np.maximum(r_circ, 1e-300)
-    deg = np.degrees(dmin)
+    deg = min_dihedral_deg(x, tets)
     return {"min_dihedral_deg": float(deg.min()), "dihedral_p01_deg": float(np.percentile(deg, 1)),
             "tets_below_5deg": int((deg < 5).sum()), "tets_below_10deg": int((deg < 10).sum()),
             "min_radius_ratio": float(rr.min()), "radius_ratio_p01": float(np.percentile(rr, 1)),
@@ -315,6 +319,8 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
         gm = gmsh_tetrahedra(surf, h / 2 ** opt.refine, opt, msh_path=msh_path, log=log)
         gm.stats["time_surface_s"] = t_surf
         gm.stats["quality"] = quality(gm.x, gm.tets)
+        conducting = np.isin(gm.tet_label, (phases.NCM, phases.LPSCL, phases.SEPARATOR))
+        gm.stats["quality_conducting_phases"] = quality(gm.x, gm.tets[conducting])
         gm.stats["interface_area_um2"] = {"ncm|lpscl smooth surface": surf.area_between(phases.NCM, phases.LPSCL)}
         full, z_um = composite_with_separator(labels, h, separator_um, separator_growth)
         dz = np.diff(z_um) if z_um is not None else np.full(full.shape[2], h)

@@ -310,13 +310,51 @@ def _untangle(x: np.ndarray, x0: np.ndarray, tris: np.ndarray, h: float, max_rou
     edges = np.unique(np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1), axis=0)
     for r in range(max_rounds):
         hits = edge_triangle_crossings(x, edges, tris, h)
-        if hits.shape[0] == 0:
+        folds = folded_pairs(x, tris)
+        if hits.shape[0] == 0 and folds.shape[0] == 0:
             return x, r
-        pts = np.unique(np.concatenate([edges[hits[:, 0]].ravel(), tris[hits[:, 1]].ravel()]))
+        pts = np.unique(np.concatenate([edges[hits[:, 0]].ravel(), tris[hits[:, 1]].ravel(), tris[folds].ravel()]))
         x[pts] = x0[pts] if r >= max_rounds - 5 else 0.5 * (x[pts] + x0[pts])
-    if edge_triangle_crossings(x, edges, tris, h).shape[0]:
+    if edge_triangle_crossings(x, edges, tris, h).shape[0] or folded_pairs(x, tris).shape[0]:
         raise RuntimeError("smoothed surface still self-intersects after resetting the crossing points")
     return x, max_rounds
+
+
+#: smallest angle (deg) between two triangles on the same side of their common edge (the staircase: 90)
+MIN_FOLD_DEG = 15.0
+
+
+def folded_pairs(x: np.ndarray, tris: np.ndarray, min_deg: float = MIN_FOLD_DEG) -> np.ndarray:
+    """(k, 2) triangle pairs that share an edge and fold onto each other: the angle between the
+    two half-planes at the edge is below ``min_deg`` (gmsh: "overlapping facets"). Edges of the
+    surface may carry up to 4 triangles (where 3-4 phases meet): every pair is checked."""
+    loc = np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1]])  # (edge end, edge end, opposite vertex)
+    e = np.concatenate([tris[:, l[:2]] for l in loc])
+    opp = np.concatenate([tris[:, l[2]] for l in loc])
+    tri = np.tile(np.arange(len(tris)), 3)
+    e = np.sort(e, axis=1)
+    order = np.lexsort((e[:, 1], e[:, 0]))
+    e, opp, tri = e[order], opp[order], tri[order]
+    out = []
+    for k in (1, 2, 3):  # pairs (i, i + k) inside a group of equal edges
+        same = np.all(e[k:] == e[:-k], axis=1)
+        i = np.flatnonzero(same)
+        if i.size == 0:
+            continue
+        j = i + k
+        a, b = x[e[i, 0]], x[e[i, 1]]
+        d = b - a
+        d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-300)
+
+        def perp(p):
+            v = p - a
+            v = v - np.einsum("ij,ij->i", v, d)[:, None] * d
+            return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
+
+        cos = np.einsum("ij,ij->i", perp(x[opp[i]]), perp(x[opp[j]]))
+        bad = cos > np.cos(np.radians(min_deg))
+        out.append(np.column_stack([tri[i[bad]], tri[j[bad]]]))
+    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
 
 
 def edge_triangle_crossings(x: np.ndarray, edges: np.ndarray, tris: np.ndarray, h: float,
