@@ -47,6 +47,13 @@ Two ways to the phase's P1 mesh, the same cells and vertices, hence the same num
   that lie in spanning voxels;
 - directly from the image (default of the CLI, 3-5x cheaper at the seed's size):
   :func:`fem_twin.meshing.voxel_mesh.voxel_tet_mesh` of the spanning voxels only.
+
+``mesher="smooth"`` (p1 only): the same P1 problem on the smooth mesh of the whole image
+(:func:`fem_twin.meshing.smooth_mesh.build_smooth_mesh`, no separator; gmsh on rank 0), its cells
+of the phase, clusters pruned on the mesh (:func:`smooth_phase_submesh`: components of the phase's
+cells through shared vertices, i.e. of the P1 matrix graph, that touch both planes); the box
+planes stay planes in that mesh, so the Dirichlet nodes and w are as above and the current is
+exact for the discrete solution too. Volume fractions are then the mesh's.
 """
 
 from __future__ import annotations
