@@ -47,6 +47,13 @@ Two ways to the phase's P1 mesh, the same cells and vertices, hence the same num
   that lie in spanning voxels;
 - directly from the image (default of the CLI, 3-5x cheaper at the seed's size):
   :func:`fem_twin.meshing.voxel_mesh.voxel_tet_mesh` of the spanning voxels only.
+
+``mesher="smooth"`` (p1 only): the same P1 problem on the smooth mesh of the whole image
+(:func:`fem_twin.meshing.smooth_mesh.build_smooth_mesh`, no separator; gmsh on rank 0), its cells
+of the phase, clusters pruned on the mesh (:func:`smooth_phase_submesh`: components of the phase's
+cells through shared vertices, i.e. of the P1 matrix graph, that touch both planes); the box
+planes stay planes in that mesh, so the Dirichlet nodes and w are as above and the current is
+exact for the discrete solution too. Volume fractions are then the mesh's.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ from .. import phases
 from .._dolfinx import MPI, PETSc, dolfinx
 from ..analysis.connectivity import spanning
 from ..errors import InputError
+from ..meshing.meshers import check_mesher
 from ..meshing.voxel_hex import voxel_hex_mesh
 from ..meshing.voxel_mesh import TaggedMesh, voxel_tet_mesh
 from ..parameters import park2020
@@ -95,8 +103,8 @@ class ConductivityResult:
     length_um: float
     cross_section_um2: float
     solver: str
-    method: str  #: "fv" (voxel finite volumes) or "p1" (P1 on Kuhn tetrahedra)
-    connectivity: int  #: 6 (fv; p1 with edge/corner contacts cut) or 26 (p1 on the Kuhn mesh)
+    method: str  #: "fv" (voxel finite volumes) or "p1" (P1 on Kuhn tetrahedra or on the smooth mesh)
+    connectivity: int  #: 6 (fv; p1 with edge/corner contacts cut) or 26 (p1; smooth: the mesh's vertex connectivity)
     ksp_iterations: int
     num_dofs: int  #: unknowns: voxels (fv) or mesh vertices (p1)
     num_cells: int  #: hexahedra = active voxels (fv) or tetrahedra (p1)
@@ -105,6 +113,9 @@ class ConductivityResult:
     solve_time_s: float  #: spaces, assembly, preconditioner set-up, solve and current
     wall_time_s: float
     message: str
+    #: mesh of p1: "voxel" (Kuhn tetrahedra of the voxels) or "smooth" (smoothed interfaces, gmsh;
+    #: volume fractions are then the mesh's); fv: "voxel" (hexahedra)
+    mesher: str = "voxel"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -168,6 +179,69 @@ def phase_submesh(tm: TaggedMesh, label: int, active: np.ndarray):
     keep = active[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
     sub, *_ = dolfinx.mesh.create_submesh(msh, 3, cells[keep])
     return sub
+
+
+def smooth_phase_submesh(tm: TaggedMesh, label: int, axis: int, lo: float, hi: float):
+    """Submesh of the cells tagged ``label`` of a (smooth) tagged mesh that lie in components
+    touching both planes x_axis = lo and x_axis = hi, and (phase volume, active volume) in um^3.
+
+    The components are those of the P1 matrix graph: cells of the phase connected through shared
+    vertices (what the mesh's own vertex connectivity couples; on a voxel image its analogue is
+    26-connectivity). They are found on the mesh, not on the image, because a smoothed cell has no
+    voxel of its own (the surface moves up to h/2 from the voxel corners) and because a component is
+    singular in the discrete problem exactly when it has no vertex on a plane. Collective: every rank
+    sends the global vertex numbers of its owned cells of the phase to rank 0 (which built the whole
+    mesh with gmsh already), rank 0 labels the components (scipy) and answers each rank for its
+    owned and ghost cells."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    msh = tm.mesh
+    comm = msh.comm
+    cmap = msh.topology.index_map(3)
+    n_own = cmap.size_local
+    cells = tm.cell_tags.find(label).astype(np.int32)  # owned + ghost
+    own = cells[cells < n_own]
+    nodes = msh.geometry.dofmaps[0][own]  # (m, 4) local geometry nodes = vertices (P1 geometry)
+    p = msh.geometry.x[nodes]  # (m, 4, 3)
+    vol = np.abs(np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]),
+                           p[:, 3] - p[:, 0])) / 6.0
+    tol = 1e-6 * (hi - lo)
+    touch = np.column_stack([np.any(np.abs(p[:, :, axis] - lo) < tol, axis=1),
+                             np.any(np.abs(p[:, :, axis] - hi) < tol, axis=1)])
+    gnode = np.asarray(msh.geometry.input_global_indices, dtype=np.int64)[nodes]
+    gcell_own = cmap.local_to_global(own)
+    gcell_all = cmap.local_to_global(cells)
+    sent = comm.gather((gcell_own, gnode, touch, gcell_all), root=0)
+    if comm.rank == 0:
+        gc = np.concatenate([s[0] for s in sent])
+        gn = np.concatenate([s[1] for s in sent])
+        tc = np.concatenate([s[2] for s in sent])
+        m = gc.size
+        keep_global = np.zeros(int(cmap.size_global), bool)
+        if m:
+            vids, vinv = np.unique(gn.ravel(), return_inverse=True)
+            # bipartite graph cells (0..m-1) -- vertices (m..m+nv-1)
+            rows = np.repeat(np.arange(m), 4)
+            g = sp.coo_matrix((np.ones(rows.size, np.int8), (rows, m + vinv.ravel())),
+                              shape=(m + vids.size, m + vids.size))
+            _, comp = connected_components(g, directed=False)
+            comp = comp[:m]
+            n_comp = int(comp.max()) + 1
+            both = (np.bincount(comp, weights=tc[:, 0], minlength=n_comp) > 0) & \
+                   (np.bincount(comp, weights=tc[:, 1], minlength=n_comp) > 0)
+            keep_global[gc] = both[comp]
+        answers = [keep_global[s[3]] for s in sent]
+    else:
+        answers = None
+    keep = comm.scatter(answers, root=0)
+    keep_own = keep[cells < n_own]
+    vol_phase = comm.allreduce(float(vol.sum()), op=MPI.SUM)
+    vol_active = comm.allreduce(float(vol[keep_own].sum()), op=MPI.SUM)
+    if vol_active == 0.0:
+        return None, vol_phase, 0.0
+    sub, *_ = dolfinx.mesh.create_submesh(msh, 3, cells[keep])
+    return sub, vol_phase, vol_active
 
 
 # -- the solve -------------------------------------------------------------------------------
@@ -257,7 +331,7 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
                            rtol: float = 1e-10, tagged_mesh: TaggedMesh | None = None,
                            fields_path: str | Path | None = None, connectivity: int | None = None,
                            method: str = DEFAULT_METHOD, fv_planes: str = "faces",
-                           comm=MPI.COMM_WORLD) -> ConductivityResult:
+                           mesher: str = "voxel", comm=MPI.COMM_WORLD) -> ConductivityResult:
     """Effective conductivity of ``phase`` ('ncm' or 'lpscl') of the composite ``labels``
     (uint8 (nx, ny, nz), voxel ``voxel_um`` um) along ``axis``. Collective; every rank passes the
     same image and gets the same result.
@@ -272,13 +346,24 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
     convention) or 6 (voxels touching only along edges or at corners do not conduct; image path
     only); ``fv_planes``: ``"faces"`` (default: potentials on the composite's faces) or
     ``"centres"`` (PoreSpy's convention, for comparisons; see
-    :func:`fem_twin.fem.conductivity_fv.solve_ohm_fv`).
+    :func:`fem_twin.fem.conductivity_fv.solve_ohm_fv`); ``mesher`` (p1 only): ``"voxel"``
+    (default, Kuhn tetrahedra of the voxels) or ``"smooth"``: the smooth mesh of the whole image
+    (:func:`fem_twin.meshing.smooth_mesh.build_smooth_mesh`, no separator; or ``tagged_mesh``, a
+    smooth mesh of this image), its cells of the phase, clusters pruned on the mesh (see
+    :func:`smooth_phase_submesh`); volume fractions are then the mesh's phase volumes.
     """
     t_start = time.perf_counter()
     label = phase_label(phase)
     phase = phase.lower()
     ax = axis_index(axis)
     method = check_method(method)
+    mesher = check_mesher(str(mesher).lower())
+    if mesher == "smooth":
+        if method != "p1":
+            raise InputError("--mesher", "voxel with --method fv (finite volumes on the voxels)", mesher)
+        if connectivity not in (None, 26):
+            raise InputError("--connectivity", "26 with --mesher smooth (the mesh's vertex connectivity)",
+                             connectivity)
     if solver not in solvers.SOLVERS:
         raise InputError("--solver", f"one of {', '.join(solvers.SOLVERS)}", solver)
     if connectivity is None:
@@ -303,23 +388,35 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
     length = n[ax] * h
     area = float(np.prod([n[i] * h for i in range(3) if i != ax]))
     eps = float(np.count_nonzero(labels == label)) / labels.size
-    active = active_mask(labels, label, ax, connectivity)
-    eps_active = float(np.count_nonzero(active)) / labels.size
+    t0 = time.perf_counter()
+    lo = 0.0
+    if mesher == "smooth" and eps > 0.0:
+        if tagged_mesh is None:
+            from ..meshing.smooth_mesh import build_smooth_mesh
+
+            tagged_mesh = build_smooth_mesh(labels, h, 0.0, comm)
+        lo = tagged_mesh.separator_um if ax == 2 else 0.0
+        msh, vol_phase, vol_active = smooth_phase_submesh(tagged_mesh, label, ax, lo, lo + length)
+        eps, eps_active = vol_phase / (area * length), vol_active / (area * length)
+    else:
+        active = active_mask(labels, label, ax, connectivity)
+        eps_active = float(np.count_nonzero(active)) / labels.size
     common = dict(phase=phase, axis="xyz"[ax], sigma_intrinsic_S_per_m=sigma, volume_fraction=eps,
                   active_volume_fraction=eps_active, voltage_V=1.0, length_um=length,
                   cross_section_um2=area, solver=solver, method=method, connectivity=connectivity,
-                  num_ranks=comm.size)
+                  num_ranks=comm.size, mesher=mesher)
     if eps_active == 0.0:
+        how = "vertex connectivity of the smooth mesh" if mesher == "smooth" else f"{connectivity}-connectivity"
         msg = (f"{phase} does not percolate along {'xyz'[ax]}: no cluster connects the two planes "
-               f"({connectivity}-connectivity); sigma_eff = 0")
+               f"({how}); sigma_eff = 0")
         return ConductivityResult(percolates=False, sigma_eff_S_per_m=0.0, relative_conductivity=0.0,
                                   tortuosity_factor=None, current_A=0.0, ksp_iterations=0, num_dofs=0,
                                   num_cells=0, mesh_time_s=0.0, solve_time_s=0.0,
                                   wall_time_s=time.perf_counter() - t_start, message=msg, **common)
 
-    t0 = time.perf_counter()
-    lo = 0.0
-    if method == "fv":
+    if mesher == "smooth":
+        pass
+    elif method == "fv":
         msh, voxel_of_cell = voxel_hex_mesh(active, h, comm)
     elif tagged_mesh is None:
         msh = phase_mesh_from_image(active, h, comm, connectivity)
