@@ -98,6 +98,8 @@ def load(out: Path, case: str):
             rows = list(csv.DictReader(fh))
     except (OSError, ValueError):
         return None
+    if "mesh" not in summary:  # still running (discharge.json says so until the summary is written)
+        return None
     q = np.array([float(r["capacity_mAh_per_g"]) for r in rows])
     v = np.array([float(r["voltage_V"]) for r in rows])
     return summary, q, v
