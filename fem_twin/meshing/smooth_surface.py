@@ -308,16 +308,32 @@ def _untangle(x: np.ndarray, x0: np.ndarray, tris: np.ndarray, h: float, max_rou
     until no edge crosses a triangle (the staircase has no crossings; the last rounds reset the
     points to it). Returns (points, rounds)."""
     edges = np.unique(np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1), axis=0)
+    e_sel, t_sel = np.arange(len(edges)), np.arange(len(tris))
     for r in range(max_rounds):
-        hits = edge_triangle_crossings(x, edges, tris, h)
-        folds = folded_pairs(x, tris)
+        # after the first round only the neighbourhood of the points moved back can have changed
+        hits = edge_triangle_crossings(x, edges[e_sel], tris[t_sel], h)
+        folds = folded_pairs(x, tris[t_sel])
         if hits.shape[0] == 0 and folds.shape[0] == 0:
             return x, r
-        pts = np.unique(np.concatenate([edges[hits[:, 0]].ravel(), tris[hits[:, 1]].ravel(), tris[folds].ravel()]))
+        pts = np.unique(np.concatenate([edges[e_sel[hits[:, 0]]].ravel(), tris[t_sel[hits[:, 1]]].ravel(),
+                                        tris[t_sel[folds]].ravel()]))
         x[pts] = x0[pts] if r >= max_rounds - 5 else 0.5 * (x[pts] + x0[pts])
+        e_sel, t_sel = _near(x, pts, edges, tris, 2.5 * h)
     if edge_triangle_crossings(x, edges, tris, h).shape[0] or folded_pairs(x, tris).shape[0]:
         raise RuntimeError("smoothed surface still self-intersects after resetting the crossing points")
     return x, max_rounds
+
+
+def _near(x: np.ndarray, pts: np.ndarray, edges: np.ndarray, tris: np.ndarray, radius: float):
+    """Indices of the edges and triangles with a vertex within ``radius`` (per axis) of a point of
+    ``pts`` (a cell hash of size ``radius``)."""
+    cell = np.floor(x / radius).astype(np.int64)
+    off = cell.min(axis=0) - 1
+    dims = cell.max(axis=0) - off + 2
+    key = lambda c: ((c[:, 0] - off[0]) * dims[1] + (c[:, 1] - off[1])) * dims[2] + (c[:, 2] - off[2])  # noqa: E731
+    marked = np.unique(np.concatenate([key(cell[pts] + np.array(d)) for d in itertools.product((-1, 0, 1), repeat=3)]))
+    near = np.isin(key(cell), marked)
+    return np.flatnonzero(near[edges].any(axis=1)), np.flatnonzero(near[tris].any(axis=1))
 
 
 #: smallest angle (deg) between two triangles on the same side of their common edge (the staircase: 90)
@@ -374,6 +390,10 @@ def edge_triangle_crossings(x: np.ndarray, edges: np.ndarray, tris: np.ndarray, 
     kt = key(ct)
     order = np.argsort(kt, kind="stable")
     kts = kt[order]
+    xe = x[edges]
+    elo, ehi = xe.min(axis=1), xe.max(axis=1)
+    xt = x[tris]
+    tlo, thi = xt.min(axis=1), xt.max(axis=1)
     out = []
     for d in itertools.product((-1, 0, 1), repeat=3):
         k = key(cm + np.array(d))
@@ -384,6 +404,8 @@ def edge_triangle_crossings(x: np.ndarray, edges: np.ndarray, tris: np.ndarray, 
             continue
         ei = np.repeat(np.arange(len(edges)), cnt)
         ti = order[np.repeat(lo, cnt) + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)]
+        box = np.all((elo[ei] <= thi[ti] + eps) & (tlo[ti] <= ehi[ei] + eps), axis=1)  # bounding boxes overlap
+        ei, ti = ei[box], ti[box]
         T, E = tris[ti], edges[ei]
         inc = (T == E[:, :1]).any(axis=1) | (T == E[:, 1:]).any(axis=1)
         ei, ti, T, E = ei[~inc], ti[~inc], T[~inc], E[~inc]
