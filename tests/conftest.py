@@ -47,3 +47,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def assert_conservation(rows, rel: float = 1e-8) -> None:
+    """Every accepted step of a discharge: interface current = applied current = Li current (to
+    ``rel``), and the lithium added to NCM = I dt / F."""
+    from fem_twin.parameters.cell import FARADAY
+
+    for r in rows:
+        i = r["current_A"]
+        assert abs(r["interface_current_A"] - i) <= rel * abs(i)
+        assert abs(r["li_current_A"] - i) <= rel * abs(i)
+    for a, b in zip(rows[:-1], rows[1:]):
+        if b["dt_s"] > 0:
+            assert b["li_in_ncm_mol"] - a["li_in_ncm_mol"] == pytest.approx(b["current_A"] * b["dt_s"] / FARADAY,
+                                                                            rel=rel)

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import assert_conservation
+
 from fem_twin import phases
 from fem_twin._dolfinx import MPI
 from fem_twin.cli import main
 from fem_twin.fem.discharge_run import run_discharge
 from fem_twin.fem.stepping import SteppingOptions
 from fem_twin.microstructure.image import VoxelImage
-from fem_twin.parameters.cell import FARADAY
 from fem_twin.protocol import Protocol
 
 
@@ -49,14 +50,7 @@ def test_conservation_every_step():
     assert res.complete, res.message
     rows = res.rows
     assert len(rows) > 5
-    for r in rows:
-        i = r["current_A"]
-        assert abs(r["interface_current_A"] - i) <= 1e-8 * abs(i)
-        assert abs(r["li_current_A"] - i) <= 1e-8 * abs(i)
-    for a, b in zip(rows[:-1], rows[1:]):  # lithium added to NCM = I dt / F
-        if b["dt_s"] > 0:
-            added = b["li_in_ncm_mol"] - a["li_in_ncm_mol"]
-            assert added == pytest.approx(b["current_A"] * b["dt_s"] / FARADAY, rel=1e-8)
+    assert_conservation(rows)
 
 
 @pytest.mark.mpi

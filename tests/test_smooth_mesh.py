@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import small_generated
+from conftest import assert_conservation, small_generated
 
 from fem_twin import phases
 from fem_twin._dolfinx import MPI, dolfinx
@@ -185,7 +185,6 @@ def test_discharge_on_the_smooth_mesh_conserves_and_is_rank_independent():
     from pathlib import Path
 
     from fem_twin.fem.discharge_run import run_discharge
-    from fem_twin.parameters.cell import FARADAY
     from fem_twin.protocol import Protocol
 
     comm = MPI.COMM_WORLD
@@ -202,14 +201,7 @@ def test_discharge_on_the_smooth_mesh_conserves_and_is_rank_independent():
     assert res.summary["mesh"]["mesher"] == "smooth"
     rows = res.rows
     assert len(rows) > 5
-    for r in rows:
-        i = r["current_A"]
-        assert abs(r["interface_current_A"] - i) <= 1e-8 * abs(i)
-        assert abs(r["li_current_A"] - i) <= 1e-8 * abs(i)
-    for a, b in zip(rows[:-1], rows[1:]):
-        if b["dt_s"] > 0:
-            assert b["li_in_ncm_mol"] - a["li_in_ncm_mol"] == pytest.approx(b["current_A"] * b["dt_s"] / FARADAY,
-                                                                            rel=1e-8)
+    assert_conservation(rows)
     if comm.size > 1:
         own = run(MPI.COMM_SELF)
         v1 = np.array([r["voltage_V"] for r in own.rows])

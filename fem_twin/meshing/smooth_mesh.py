@@ -354,12 +354,10 @@ def _distribute(comm, x: np.ndarray, cells: np.ndarray, cell_label: np.ndarray):
     msh.name = "mesh"
     orig = np.asarray(msh.topology.original_cell_index, dtype=np.int64)
     # labels of the input cells live on rank 0: send each rank the labels of its cells
-    counts = comm.gather(orig.size, root=0)
     wanted = comm.gather(orig, root=0)
     if comm.rank == 0:
         chunks = [cell_label[w] for w in wanted]
     else:
         chunks = None
     values = comm.scatter(chunks, root=0) if comm.size > 1 else cell_label[orig]
-    del counts
     return msh, np.ascontiguousarray(values, dtype=np.int32)
