@@ -77,6 +77,9 @@ class LabelledSurface:
     pinch: np.ndarray  #: (n,) bool, points held fixed because the surface is not a manifold there
     n_regions: int
     triangle_sign: np.ndarray | None = None  #: (m,) +1 where a triangle's normal points out of its surface's region a
+    grid: np.ndarray | None = None  #: (n, 3) voxel-corner indices of the points (staircase only)
+    quads: np.ndarray | None = None  #: (q, 4) the voxel faces the triangles come from (staircase only)
+    labels: np.ndarray | None = None  #: the label image (staircase only; smoothing reads it)
 
     def region_volumes(self, points: np.ndarray | None = None) -> np.ndarray:
         """(n_regions,) volume (um3) enclosed by each region's triangles (divergence theorem)."""
@@ -201,14 +204,8 @@ def staircase_surface(labels: np.ndarray, voxel_um: float, z_um: np.ndarray | No
     tris = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
     surf = np.concatenate([surf_of_quad, surf_of_quad]).astype(np.int32)
     _, pinch = _point_signatures(labels, grid, (nx, ny, nz))
-    s = LabelledSurface(points, points.copy(), tris.astype(np.int64), surf, surfaces.astype(np.int64),
-                        region_label, pinch, n_reg)
-    s.triangle_sign = np.concatenate([quad_sign, quad_sign])
-    s._grid = grid  # (kept for smoothing: voxel corner of each point)
-    s._quads = quads
-    s._labels_shape = (nx, ny, nz)
-    s._labels = labels
-    return s
+    return LabelledSurface(points, points.copy(), tris.astype(np.int64), surf, surfaces.astype(np.int64),
+                           region_label, pinch, n_reg, np.concatenate([quad_sign, quad_sign]), grid, quads, labels)
 
 
 def smooth(surface: LabelledSurface, voxel_um: float, options: SmoothingOptions = SmoothingOptions(),
@@ -217,8 +214,10 @@ def smooth(surface: LabelledSurface, voxel_um: float, options: SmoothingOptions 
     options.check()
     s = surface
     h = float(voxel_um)
-    sig, pinch = _point_signatures(s._labels, s._grid, s._labels_shape)
-    q = s._quads
+    if s.grid is None or s.quads is None or s.labels is None:
+        raise ValueError("smooth() needs the surface of staircase_surface() (voxel corners, quads, labels)")
+    sig, pinch = _point_signatures(s.labels, s.grid, s.labels.shape)
+    q = s.quads
     e = np.concatenate([q[:, [0, 1]], q[:, [1, 2]], q[:, [2, 3]], q[:, [3, 0]]])
     e = np.unique(np.sort(e, axis=1), axis=0)
     keep = (sig[e[:, 0]] == sig[e[:, 1]]) & ~pinch[e[:, 0]] & ~pinch[e[:, 1]]
