@@ -20,14 +20,18 @@ areas in 1/m. Every function takes arrays and returns numbers; there are no loop
     size distribution: the volume of the phase covered by balls of radius r that fit in it (the
     opening by a ball), as a fraction of the phase volume. ``r_min`` = r50 of the simulated
     mercury intrusion from the z = 0 plane: the part of that opening whose ball centres are
-    26-connected to the z = 0 plane through centres of such balls. Balls are open balls of voxel
-    centres: a ball of radius r centred at voxel c fits when the distance transform
+    26-connected to the z = 0 plane through centres of such balls, as a fraction of the phase
+    volume connected to z = 0 (the intruded volume at the smallest radius; so a phase half of
+    whose volume is in isolated clusters is not constricted by that alone). Balls are open balls
+    of voxel centres: a ball of radius r centred at voxel c fits when the distance transform
     ``edt(c) >= r`` (distance from c to the nearest voxel centre outside the phase); it covers the
     voxels closer than r to c. A voxelised cylinder of radius R (centres within R of the axis)
     therefore has a radius within about +-0.5 voxel of R (the first voxel centre outside lies
-    between R and R + 1 from the axis, and the ball centres are off it by up to 0.7 voxel). r50 is found by bisection over the distinct edt values
-    and linear interpolation of the curve between the two bracketing radii. When less than half of
-    the phase is intruded even at the smallest radius (1 voxel), ``r_min`` = 0 and ``beta`` = 0.
+    between R and R + 1 from the axis, and the ball centres are off it by up to 0.7 voxel). r50
+    is found by bisection over the distinct edt values (1 voxel upwards) and linear interpolation
+    of the curve between the two bracketing radii. A phase with no voxel on the z = 0 plane has
+    ``r_min`` = 0 and ``beta`` = 0. The phase's own clusters are not pruned, and a phase that does
+    not percolate still gets a ``beta`` (of the intrusion from z = 0).
     Cost: one distance transform per bisection step (~2 x 8 per phase).
 ``specific_surface_area``
     Interface area of the phase with all other phases per total volume, with the ``isotropic``
@@ -244,13 +248,14 @@ def constrictivity(mask, voxel_size_um: float, periodic_xy: bool = True,
     def continuous(r: float) -> float:
         return np.count_nonzero(_covered(d >= r, r, periodic_xy)) / total
 
-    def intruded(r: float) -> float:
+    def intruded_voxels(r: float) -> int:
         clusters, n = label_clusters(d >= r, 26, per)
         reach = touching(clusters, n, 2, "low")[clusters]
-        return np.count_nonzero(_covered(reach, r, periodic_xy)) / total
+        return np.count_nonzero(_covered(reach, r, periodic_xy))
 
     r_max = _r50(radii, continuous)
-    r_min = _r50(radii, intruded)
+    attached = intruded_voxels(float(radii[0]))  # the phase connected to z = 0
+    r_min = _r50(radii, lambda r: intruded_voxels(r) / attached) if attached else 0.0
     beta = min(max((r_min / r_max) ** 2, 0.0), 1.0) if r_max > 0 else 0.0
     return float(beta), r_min * h, r_max * h
 

@@ -26,7 +26,7 @@
   tortuosity along z, 26-neighbour paths from z = 0 to z = top / thickness; null when the phase
   does not percolate), ``reached_fraction`` (0-1 of the phase's top-plane voxels reached from
   z = 0), ``beta`` (constrictivity (r_min / r_max)^2, 0-1), ``r_min_um`` (r50 of the simulated
-  mercury intrusion from z = 0, um), ``r_max_um`` (r50 of the continuous size distribution, um),
+  mercury intrusion from z = 0, of the volume connected to z = 0, um), ``r_max_um`` (r50 of the continuous size distribution, um),
   ``ssa_per_m`` (interface area of the phase / electrode volume, isotropic estimate, m^-1; the sum
   of its ``contact_area_density_per_m['corrected']``), ``s2_lag_um`` / ``s2`` (through-plane
   two-point correlation at lags 0-5 um)}; undefined values are null; {} when skipped or in a file
@@ -136,7 +136,8 @@ def analyse(image, marching_cubes: bool = True, descriptors: bool = True) -> Str
 
     ``marching_cubes`` adds the marching-cubes NCM|LPSCl area (~2 s on 100x100x78 voxels);
     it is skipped silently when scikit-image is not installed. ``descriptors`` adds the geometric
-    descriptors of :mod:`fem_twin.analysis.descriptors` (TIMING).
+    descriptors of :mod:`fem_twin.analysis.descriptors` (~14 s on 100x100x78
+    voxels, ~1.4 s on 32x32x78).
     """
     from ..microstructure.image import VoxelImage
 
