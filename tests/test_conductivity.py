@@ -471,6 +471,9 @@ def test_cli_study_conductivity(tmp_path, capsys):
                                                         ("90.0", "ncm"), ("90.0", "lpscl")}
     for r in rows:
         assert float(r["sigma_eff_S_per_m"]) >= 0 and r["method"] == "fv"
+        assert float(r["ssa_per_m"]) > 0 and 0 <= float(r["beta"]) <= 1  # descriptors next to it
+        assert r["tau_geo"] == "" or float(r["tau_geo"]) >= 1
+    assert "descriptors" in json.loads((tmp_path / "ncm70_seed1" / "analysis.json").read_text())
     assert (tmp_path / "conductivity_study.png").stat().st_size > 10_000
     assert (tmp_path / "conductivity_summary.csv").exists()
     assert (tmp_path / "ncm70_seed1" / "structure.npz").exists()

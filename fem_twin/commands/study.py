@@ -6,7 +6,10 @@ rest) and seed it generates the structure into ``DIR/ncm<W>_seed<S>/`` (kept whe
 along z with ``--method`` (fv: voxel finite volumes, default; p1: P1 on the Kuhn mesh; see
 ``fem-twin conductivity -h``; kept when ``conductivity_<phase>.json`` exists with the same
 settings) and writes
-``DIR/conductivity_study.csv`` (one row per case and phase), ``DIR/conductivity_summary.csv``
+``DIR/conductivity_study.csv`` (one row per case and phase, with the phase's geometric descriptors
+``tau_geo``, ``beta``, ``r_min_um``, ``r_max_um``, ``ssa_per_m`` next to sigma_eff, from the case's
+``analysis.json``, written when it has none; see :mod:`fem_twin.analysis.descriptors`),
+``DIR/conductivity_summary.csv``
 (mean / min / max over the seeds) and ``DIR/conductivity_study.png`` (sigma_eff against NCM wt%,
 seed-to-seed band, log scale). The phase meshes are built in memory from the image (fv: one
 hexahedron per voxel; p1: the same tetrahedra as the submeshes of ``fem-twin mesh``);
@@ -128,6 +131,24 @@ def _reusable(path: Path, settings: dict) -> dict | None:
     return data if all(data.get(k) == v for k, v in settings.items()) else None
 
 
+def case_descriptors(d: Path, image, comm) -> dict:
+    """The descriptors of ``d/analysis.json`` (``analyse`` and write it on rank 0 when missing or
+    without descriptors), on every rank."""
+    desc = None
+    if comm.rank == 0:
+        from ..analysis.report import StructureReport, analyse
+
+        try:
+            desc = StructureReport.load(d).descriptors
+        except FemTwinError:
+            desc = None
+        if not desc:
+            report = analyse(image)
+            report.save(d)
+            desc = report.descriptors
+    return comm.bcast(desc, root=0)
+
+
 def cmd_study_conductivity(args) -> int:
     from .._dolfinx import MPI
     from ..fem.conductivity import check_method
@@ -151,6 +172,7 @@ def cmd_study_conductivity(args) -> int:
         for s in seeds:
             d = case_dir(root, w, s)
             image = ensure_structure(d, w, s, size, args.voxel, comm)
+            desc = case_descriptors(d, image, comm)
             if args.mesh_files and not (d / "mesh.xdmf").exists():
                 from ..meshing.io import write_tagged_mesh
                 from ..meshing.voxel_mesh import build_tagged_mesh
@@ -167,7 +189,8 @@ def cmd_study_conductivity(args) -> int:
                 if not reused:
                     data = run_conductivity(d, phase, "z", None, args.solver, args.rtol,
                                             fields=args.fields, comm=comm, method=method).to_dict()
-                rows.append({"ncm_wt": w, "seed": s, **{k: data[k] for k in CSV_FIELDS[2:]}})
+                rows.append({"ncm_wt": w, "seed": s, **{k: data[k] for k in CSV_FIELDS[2:]},
+                             **{k: desc.get(phase, {}).get(k) for k in DESCRIPTOR_FIELDS}})
                 if comm.rank == 0:
                     v = data["sigma_eff_S_per_m"]
                     print(f"ncm {w:g} wt% seed {s} {phase:5s} ({method}): sigma_eff = {v:.4g} S/m"
@@ -185,14 +208,17 @@ def cmd_study_conductivity(args) -> int:
 CSV_FIELDS = ["ncm_wt", "seed", "phase", "method", "percolates", "sigma_intrinsic_S_per_m", "sigma_eff_S_per_m",
               "volume_fraction", "active_volume_fraction", "tortuosity_factor", "ksp_iterations",
               "num_dofs", "wall_time_s"]
+#: columns from analysis.json's descriptors of the row's phase (empty when undefined)
+DESCRIPTOR_FIELDS = ["tau_geo", "beta", "r_min_um", "r_max_um", "ssa_per_m"]
 
 
 def write_study_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        fields = CSV_FIELDS + DESCRIPTOR_FIELDS
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         for r in rows:
-            w.writerow({k: ("" if r[k] is None else r[k]) for k in CSV_FIELDS})
+            w.writerow({k: ("" if r.get(k) is None else r[k]) for k in fields})
 
 
 def summarise(rows: list[dict]) -> list[dict]:
