@@ -15,7 +15,8 @@ search runs on the augmented vector unchanged, and the solver for A is swappable
 - ``mumps``: M = A^{-1} by an LU factorisation (MUMPS); the outer KSP is ``preonly``: the
   elimination is the exact solve (two triangular solves per Newton system plus one for ``z2``).
 - ``fieldsplit``: M = one application of an additive field split with one preconditioner per
-  field (GAMG for the potentials phi_s, phi_e and the concentrations), built on a copy of A
+  field (GAMG with SOR-Chebyshev smoothing for the potentials phi_s, phi_e and the
+  concentrations), built on a copy of A
   without its stored zeros (the Kuhn mesh stores a 7-point stencil in a 15-point pattern; GAMG
   on the padded pattern is 15-100x slower, see the facts sheet). The outer Krylov method (GMRES,
   right preconditioning, unpreconditioned residual norm; the Jacobian is not symmetric) runs on
@@ -42,11 +43,16 @@ SOLVERS = ("auto", "mumps", "fieldsplit")
 AUTO_THRESHOLD = 30_000
 
 #: GAMG settings of each field split (the conductivity solver's tuned set; on the demo
-#: electrode they cut the set-up time ~2x at the same iteration count)
+#: electrode they cut the set-up time ~2x at the same iteration count), with SOR inside the
+#: Chebyshev smoother instead of Jacobi. Measured on the 16 um piece (70:28:2 seed 1, 5 um
+#: separator, 1 rank; GMRES iterations of the initial solve / of the first 36 s step at 1C):
+#: smooth mesh Jacobi 1006 / 919, SOR 433 / 422 (exact LU on both potential fields instead:
+#: 55 / 460; GAMG threshold 0.05 without aggressive coarsening 972; 4 smoothing steps 697 / 735);
+#: voxel mesh Jacobi 119 / 188, SOR 90 / 166 (and 30 % less time).
 GAMG = {"pc_type": "gamg", "pc_gamg_type": "agg", "pc_gamg_agg_nsmooths": "1", "pc_gamg_threshold": "0.01",
         "pc_gamg_aggressive_coarsening": "2", "pc_gamg_coarse_eq_limit": "3000",
         "pc_gamg_reuse_interpolation": "true",
-        "mg_levels_ksp_type": "chebyshev", "mg_levels_pc_type": "jacobi", "mg_levels_ksp_max_it": "2"}
+        "mg_levels_ksp_type": "chebyshev", "mg_levels_pc_type": "sor", "mg_levels_ksp_max_it": "2"}
 
 
 @dataclass(frozen=True)
