@@ -143,6 +143,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         f"{domains.num_cells_global} cells, {problem.num_dofs} unknowns on {comm.size} rank(s); "
         f"1C = {num['i_1c_A']:.4e} A; dead NCM {report.as_dict()['dead_ncm_fraction']:.2%}, "
         f"dead LPSCl {report.as_dict()['dead_lpscl_fraction']:.2%}; solver {problem.solver_spec.name}")
+    if report.edge_contact_warning() is not None:
+        say(f"fem-twin discharge: warning: {report.edge_contact_warning()}")
     fp = fingerprint(problem, fp_inputs)
     resume, restarted = None, None
     if checkpoint.restart:

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import phases
 from .._dolfinx import MPI, dolfinx
-from ..analysis.connectivity import live_phases, no_current_path
+from ..analysis.connectivity import attached, live_phases, no_current_path
 from ..errors import InputError
 
 #: integration ids used in the forms
@@ -42,12 +42,35 @@ class PruneReport:
     ncm_total: int
     lpscl_total: int
     voxel_um: float
+    #: NCM voxels attached to the collector / LPSCl voxels attached to the separator side through
+    #: face contacts only (6-connectivity). The meshes conduct through edge and corner contacts
+    #: too (26-connectivity), but P1's conductance of such a contact halves with each refinement:
+    #: a phase that is live only through them has a capacity that does not converge (docs/fidelity.md).
+    ncm_face_attached: int = -1
+    lpscl_face_attached: int = -1
 
     def as_dict(self) -> dict:
         v = self.voxel_um ** 3
         return {"dead_ncm_um3": self.ncm_voxels * v, "dead_lpscl_um3": self.lpscl_voxels * v,
                 "dead_ncm_fraction": self.ncm_voxels / max(self.ncm_total, 1),
-                "dead_lpscl_fraction": self.lpscl_voxels / max(self.lpscl_total, 1)}
+                "dead_lpscl_fraction": self.lpscl_voxels / max(self.lpscl_total, 1),
+                "ncm_face_attached_fraction": self.ncm_face_attached / max(self.ncm_total, 1),
+                "lpscl_face_attached_fraction": self.lpscl_face_attached / max(self.lpscl_total, 1)}
+
+    def edge_contact_warning(self, threshold: float = 0.9) -> str | None:
+        """A sentence when less than ``threshold`` of the live NCM or LPSCl is attached through face
+        contacts, else None."""
+        parts = []
+        for name, face, total, dead in (("NCM", self.ncm_face_attached, self.ncm_total, self.ncm_voxels),
+                                        ("LPSCl", self.lpscl_face_attached, self.lpscl_total, self.lpscl_voxels)):
+            live = total - dead
+            if face >= 0 and live > 0 and face < threshold * live:
+                parts.append(f"only {face / live:.1%} of the live {name} is attached through face contacts")
+        if not parts:
+            return None
+        return ("; ".join(parts) + ": the rest conducts through voxels touching at an edge or a corner, "
+                "whose conductance halves with each mesh refinement, so this structure's capacity will not "
+                "converge (docs/fidelity.md section 4)")
 
 
 def prune_dead_clusters(labels: np.ndarray, voxel_um: float) -> tuple[np.ndarray, PruneReport]:
@@ -66,8 +89,11 @@ def prune_dead_clusters(labels: np.ndarray, voxel_um: float) -> tuple[np.ndarray
     dead_ncm = ncm & ~ncm_ok
     dead_ely = ely & ~ely_ok
     lab[dead_ncm | dead_ely] = phases.PORE
+    walls = (False, False, False)
+    ncm_face = attached(ncm, 2, "high", 6, walls).sum() if ncm.any() else 0
+    ely_face = attached(ely, 2, "low", 6, walls).sum() if ely.any() else 0
     return lab, PruneReport(int(dead_ncm.sum()), int(dead_ely.sum()), int(ncm.sum()), int(ely.sum()),
-                            float(voxel_um))
+                            float(voxel_um), int(ncm_face), int(ely_face))
 
 
 @dataclass
