@@ -30,13 +30,14 @@ Units: um. Pure numpy / scipy.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
-from .smooth_surface import LabelledSurface, edge_triangle_crossings, folded_pairs
+from .smooth_surface import LabelledSurface, _restore_volumes, edge_triangle_crossings_any_size, folded_pairs
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class CoarseningOptions:
     max_normal_deg: float = 20.0  #: largest turn of a triangle's normal in one collapse
     min_angle_deg: float = 15.0  #: smallest triangle angle a collapse may create
     max_restarts: int = 3  #: redo the coarsening with the points near crossings frozen
+    volume_rounds: int = 8  #: normal-offset rounds that give every region its volume back (0: off)
+    max_shift: float = 0.5  #: largest distance of a point from its voxel corner per axis (as in smoothing), in h
 
     def check(self) -> "CoarseningOptions":
         if not (isinstance(self.rounds, int) and 0 <= self.rounds <= 1000):
@@ -188,12 +191,9 @@ def _coarsen_once(x: np.ndarray, tris: np.ndarray, surf_of_tri: np.ndarray, sign
         if _DEBUG:
             print(f"cand {cand.sum()} valid {best.size} link {(common==2).mean():.2f} err {(err<=tol2).mean():.2f} geo {(~bad_pair).mean():.2f}")
         failures[np.setdiff1d(win, vv[best])] += 1
-        # distance-2 independent set (random priorities) among the points with a valid collapse
-        pr = np.full(n, -1.0)
-        pr[vv[best]] = rng.random(best.size)
-        m1 = np.maximum(pr, _neighbour_max(A, pr))
-        m2 = np.maximum(m1, _neighbour_max(A, m1))
-        best = best[pr[vv[best]] >= m2[vv[best]]]
+        # a maximal distance-2 independent set (random priorities, a few Luby sub-rounds) among
+        # the points with a valid collapse: collapses of one round must not see each other
+        best = _distance2_independent(A, vv[best], best, rng)
         if best.size == 0:
             break
         v_c, u_c = vv[best], uu[best]
@@ -217,9 +217,36 @@ def _coarsen_once(x: np.ndarray, tris: np.ndarray, surf_of_tri: np.ndarray, sign
 def _neighbour_max(A: sp.csr_matrix, val: np.ndarray) -> np.ndarray:
     """(n,) max of ``val`` over the neighbours of every point (-inf without neighbours)."""
     out = np.full(A.shape[0], -np.inf)
-    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
-    np.maximum.at(out, rows, val[A.indices])
+    has = np.diff(A.indptr) > 0
+    if A.indices.size:
+        out[has] = np.maximum.reduceat(val[A.indices], A.indptr[:-1][has])
     return out
+
+
+def _distance2_independent(A: sp.csr_matrix, points: np.ndarray, items: np.ndarray,
+                           rng: np.random.Generator, sub_rounds: int = 4) -> np.ndarray:
+    """The ``items`` whose ``points`` form a distance-2 independent set of the graph ``A`` (no two
+    within two edges), grown over ``sub_rounds`` Luby rounds: in each, an unblocked point wins when
+    its random priority is the largest within distance 2 among the unblocked points; the winners
+    block their distance-2 neighbourhoods."""
+    n = A.shape[0]
+    pr = np.full(n, -1.0)
+    pr[points] = rng.random(points.size)
+    blocked = np.zeros(n, bool)
+    chosen = np.zeros(points.size, bool)
+    Af = A.astype(np.float64)
+    for _ in range(sub_rounds):
+        p = np.where(blocked, -1.0, pr)
+        m2 = np.maximum(p, _neighbour_max(A, np.maximum(p, _neighbour_max(A, p))))
+        win = (p[points] >= 0) & (p[points] >= m2[points])
+        if not win.any():
+            break
+        chosen |= win
+        b = np.zeros(n)
+        b[points[win]] = 1.0
+        b1 = b + Af @ b
+        blocked |= (b1 + Af @ b1) > 0
+    return items[chosen]
 
 
 def coarsen(surf: LabelledSurface, voxel_um: float, options: CoarseningOptions = CoarseningOptions(),
@@ -233,13 +260,26 @@ def coarsen(surf: LabelledSurface, voxel_um: float, options: CoarseningOptions =
     x = surf.points
     frozen = np.zeros(x.shape[0], bool)
     sign = surf.triangle_sign if surf.triangle_sign is not None else np.ones(len(surf.triangles), np.int8)
+    target = surf.region_volumes()
+    lim = np.full((x.shape[0], 1), options.max_shift * h)
     for restart in range(options.max_restarts + 1):
-        tris, sot, sgn = _coarsen_once(x, surf.triangles, surf.surface_of_triangle, sign, surf.pinch, frozen, h,
-                                       options, rng)
+        tris, sot, sgn = _coarsen_once(surf.points, surf.triangles, surf.surface_of_triangle, sign, surf.pinch,
+                                       frozen, h, options, rng)
+        x = surf.points
+        if options.volume_rounds:
+            # the chords of a curved surface cut it: offset the remaining interior points along
+            # the normals until every region has its volume before coarsening again
+            tmp = dataclasses.replace(surf, triangles=tris, surface_of_triangle=sot, triangle_sign=sgn)
+            smin = np.full(x.shape[0], np.iinfo(np.int64).max)
+            smax = np.full(x.shape[0], -1)
+            np.minimum.at(smin, tris.ravel(), np.repeat(sot, 3))
+            np.maximum.at(smax, tris.ravel(), np.repeat(sot, 3))
+            movable = (smin == smax) & ~surf.pinch
+            x = _restore_volumes(tmp, x, surf.points_initial, movable, lim, options.volume_rounds, target)
         edges = np.unique(np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1),
                           axis=0)
         cell = max(h, float(np.sqrt(((x[edges[:, 0]] - x[edges[:, 1]]) ** 2).sum(axis=1).max())))
-        hits = edge_triangle_crossings(x, edges, tris, cell)
+        hits = edge_triangle_crossings_any_size(x, edges, tris, h)
         folds = folded_pairs(x, tris)
         if hits.shape[0] == 0 and folds.shape[0] == 0:
             break
@@ -253,6 +293,6 @@ def coarsen(surf: LabelledSurface, voxel_um: float, options: CoarseningOptions =
         raise RuntimeError("coarsened surface still self-intersects after freezing the crossing regions")
     used, inv = np.unique(tris.ravel(), return_inverse=True)
     out = LabelledSurface(x[used], surf.points_initial[used], inv.reshape(-1, 3).astype(np.int64), sot,
-                          surf.surfaces, surf.region_label, surf.pinch[used], surf.n_regions, sgn)
-    out.coarsening_restarts = restart
+                          surf.surfaces, surf.region_label, surf.pinch[used], surf.n_regions, sgn,
+                          untangle_rounds=surf.untangle_rounds, coarsening_restarts=restart)
     return out
