@@ -80,12 +80,13 @@ def _tri_normals(x: np.ndarray, tris: np.ndarray) -> np.ndarray:
 def _min_angle_cos(x: np.ndarray, tris: np.ndarray) -> np.ndarray:
     """(m,) cosine of the smallest angle of each triangle (the largest cosine)."""
     p = x[tris]
+    e = [p[:, 1] - p[:, 0], p[:, 2] - p[:, 1], p[:, 0] - p[:, 2]]  # edge i runs from corner i to i+1
+    l2 = [np.einsum("ij,ij->i", v, v) for v in e]
     out = np.full(len(tris), -1.0)
-    for i in range(3):
-        a, b, c = p[:, i], p[:, (i + 1) % 3], p[:, (i + 2) % 3]
-        u, v = b - a, c - a
-        cos = np.einsum("ij,ij->i", u, v) / np.maximum(np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1), 1e-300)
-        out = np.maximum(out, cos)
+    for i in range(3):  # the angle at corner i lies between edge i and the reversed edge i-1
+        j = (i + 2) % 3
+        cos = -np.einsum("ij,ij->i", e[i], e[j]) / np.sqrt(np.maximum(l2[i] * l2[j], 1e-300))
+        np.maximum(out, cos, out=out)
     return out
 
 
@@ -154,6 +155,11 @@ def _coarsen_once(x: np.ndarray, tris: np.ndarray, surf_of_tri: np.ndarray, sign
         Qs = Q[vv] + Q[uu]
         err = np.einsum("ki,kij,kj->k", xh[uu], Qs, xh[uu]) / np.maximum(W[vv] + W[uu], 1e-300)
         ok = (common == 2) & (err <= tol2)
+        # per-triangle normals and smallest angles of this round's triangles (dead ones unused)
+        tri_normal = np.zeros((len(tris), 3))
+        tri_angle = np.full(len(tris), -1.0)
+        tri_normal[alive_t] = _tri_normals(x, T)
+        tri_angle[alive_t] = _min_angle_cos(x, T)
         # triangles of each winner (T is alive triangles)
         t_idx = np.flatnonzero(alive_t)
         v_of = np.concatenate([T[:, 0], T[:, 1], T[:, 2]])
@@ -172,14 +178,19 @@ def _coarsen_once(x: np.ndarray, tris: np.ndarray, surf_of_tri: np.ndarray, sign
         u_p = uu[pair]
         keep = ~(old == u_p[:, None]).any(axis=1)  # triangles containing u disappear
         new = np.where(old == vv[pair][:, None], u_p[:, None], old)
-        n_old = _tri_normals(x, old)
-        n_new = _tri_normals(x, new)
-        cosn = np.einsum("ij,ij->i", n_old, n_new) / np.maximum(
-            np.linalg.norm(n_old, axis=1) * np.linalg.norm(n_new, axis=1), 1e-300)
-        ang_new = _min_angle_cos(x, new)
-        ang_old = _min_angle_cos(x, old)
-        edge2 = np.max([((x[new[:, i]] - x[new[:, (i + 1) % 3]]) ** 2).sum(axis=1) for i in range(3)], axis=0)
-        good_t = ~keep | ((cosn >= cos_n) & ((ang_new <= cos_a) | (ang_new <= ang_old)) & (edge2 <= lmax2))
+        # geometry of the triangles that stay (the others disappear with the collapse)
+        kk = np.flatnonzero(keep)
+        n_old = tri_normal[tt[kk]]
+        n_new = _tri_normals(x, new[kk])
+        cosn = np.einsum("ij,ij->i", n_old, n_new) / np.sqrt(np.maximum(
+            np.einsum("ij,ij->i", n_old, n_old) * np.einsum("ij,ij->i", n_new, n_new), 1e-300))
+        ang_new = _min_angle_cos(x, new[kk])
+        ang_old = tri_angle[tt[kk]]
+        pn = x[new[kk]]
+        edge2 = np.max([np.einsum("ij,ij->i", d, d) for d in (pn[:, 1] - pn[:, 0], pn[:, 2] - pn[:, 1],
+                                                                 pn[:, 0] - pn[:, 2])], axis=0)
+        good_t = np.ones(len(tt), bool)
+        good_t[kk] = (cosn >= cos_n) & ((ang_new <= cos_a) | (ang_new <= ang_old)) & (edge2 <= lmax2)
         bad_pair = np.bincount(pair, weights=~good_t, minlength=vv.size) > 0
         ok &= ~bad_pair
         # best target per winner: the smallest error among the valid ones
