@@ -82,17 +82,23 @@ def _global_measures(tm):
 
 
 @pytest.mark.mpi
-def test_two_particle_smooth_mesh_is_conforming_tagged_and_faithful():
+@pytest.mark.parametrize("mesher", ["smooth", "smooth-coarse"])
+def test_two_particle_smooth_mesh_is_conforming_tagged_and_faithful(mesher):
     """Two NCM particles + binder in LPSCl over a separator: every NCM|LPSCl facet has an NCM and
     an electrolyte cell, the box planes are flat and complete, phase volumes within 2 % of the
     voxels' (total exact), components per phase as the image's 6-connectivity, interface area
-    near the true spheres' (cut by the collector plane) instead of the staircase's 1.5x."""
+    near the true spheres' (cut by the collector plane) instead of the staircase's 1.5x. The same
+    with the surface coarsened, which must also remove surface points."""
     from fem_twin.fem.domains import build_domains
+    from fem_twin.meshing.meshers import get_mesher
 
     h, n, r = 0.5, 24, 5.5
     lab = two_particles(n, r)
-    tm = build_smooth_mesh(lab, h, separator_um=2.0, comm=MPI.COMM_WORLD)
+    tm = get_mesher(mesher)(lab, h, 2.0, MPI.COMM_WORLD)
     st = tm.stats
+    if mesher == "smooth-coarse":
+        c = st["coarsening"]
+        assert c["points_after"] < 0.7 * c["points_before"] and c["restarts"] >= 0, c
     fid = st["fidelity"]
     assert fid["total"]["volume_rel_diff"] == pytest.approx(0.0, abs=1e-12)
     for name in ("ncm", "lpscl", "nbr", "separator"):

@@ -75,7 +75,7 @@ def run_conductivity(d: Path, phase: str, axis: str = "z", sigma=None, solver: s
         raise InputError("--axis", "one of x, y, z", axis)
     method = check_method(method)
     mesher = check_mesher(mesher)
-    if mesher == "smooth" and method != "p1":
+    if mesher.startswith("smooth") and method != "p1":
         raise InputError("--mesher", "voxel with --method fv (finite volumes on the voxels)", mesher)
     if from_mesh and method != "p1":
         raise InputError("--from-mesh", "--method p1 (mesh.xdmf is tetrahedral; fv meshes the voxels "

@@ -47,12 +47,12 @@ def cmd_mesh(args) -> int:
     image = VoxelImage.load(d)
     t0 = time.perf_counter()
     extra = {}
-    if args.mesher == "smooth":  # gmsh writes its own .msh (physical groups = tags) on rank 0
+    if args.mesher.startswith("smooth"):  # gmsh writes its own .msh (physical groups = tags) on rank 0
         extra = {"msh_path": None if args.no_msh else d / "mesh.msh"}
     tm = get_mesher(args.mesher)(image.labels, image.voxel_size_um, args.separator, comm,
                                  separator_growth=args.separator_growth, **extra)
     t1 = time.perf_counter()
-    files = write_tagged_mesh(tm, d, msh=not args.no_msh and args.mesher != "smooth")
+    files = write_tagged_mesh(tm, d, msh=not args.no_msh and not args.mesher.startswith("smooth"))
     if extra.get("msh_path"):
         files["msh"] = extra["msh_path"]
     t2 = time.perf_counter()

@@ -358,7 +358,8 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
     ax = axis_index(axis)
     method = check_method(method)
     mesher = check_mesher(str(mesher).lower())
-    if mesher == "smooth":
+    smooth = mesher.startswith("smooth")
+    if smooth:
         if method != "p1":
             raise InputError("--mesher", "voxel with --method fv (finite volumes on the voxels)", mesher)
         if connectivity not in (None, 26):
@@ -390,11 +391,11 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
     eps = float(np.count_nonzero(labels == label)) / labels.size
     t0 = time.perf_counter()
     lo = 0.0
-    if mesher == "smooth" and eps > 0.0:
+    if smooth and eps > 0.0:
         if tagged_mesh is None:
-            from ..meshing.smooth_mesh import build_smooth_mesh
+            from ..meshing.meshers import get_mesher
 
-            tagged_mesh = build_smooth_mesh(labels, h, 0.0, comm)
+            tagged_mesh = get_mesher(mesher)(labels, h, 0.0, comm)
         lo = tagged_mesh.separator_um if ax == 2 else 0.0
         msh, vol_phase, vol_active = smooth_phase_submesh(tagged_mesh, label, ax, lo, lo + length)
         eps, eps_active = vol_phase / (area * length), vol_active / (area * length)
@@ -406,7 +407,7 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
                   cross_section_um2=area, solver=solver, method=method, connectivity=connectivity,
                   num_ranks=comm.size, mesher=mesher)
     if eps_active == 0.0:
-        how = "vertex connectivity of the smooth mesh" if mesher == "smooth" else f"{connectivity}-connectivity"
+        how = "vertex connectivity of the smooth mesh" if smooth else f"{connectivity}-connectivity"
         msg = (f"{phase} does not percolate along {'xyz'[ax]}: no cluster connects the two planes "
                f"({how}); sigma_eff = 0")
         return ConductivityResult(percolates=False, sigma_eff_S_per_m=0.0, relative_conductivity=0.0,
@@ -414,7 +415,7 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
                                   num_cells=0, mesh_time_s=0.0, solve_time_s=0.0,
                                   wall_time_s=time.perf_counter() - t_start, message=msg, **common)
 
-    if mesher == "smooth":
+    if smooth:
         pass
     elif method == "fv":
         msh, voxel_of_cell = voxel_hex_mesh(active, h, comm)

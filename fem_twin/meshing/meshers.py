@@ -1,5 +1,7 @@
 """The meshers by name: ``voxel`` (6 Kuhn tetrahedra per voxel, exact voxel geometry) and ``smooth``
-(smoothed phase interfaces meshed by gmsh, :mod:`fem_twin.meshing.smooth_mesh`).
+(smoothed phase interfaces meshed by gmsh, :mod:`fem_twin.meshing.smooth_mesh`); ``smooth-coarse``:
+``smooth`` with the surface coarsened where it is flat (:mod:`fem_twin.meshing.coarsen_surface`,
+fewer points on the interfaces, so fewer unknowns).
 
 Both take ``(labels, voxel_um, separator_um, comm, separator_growth=...)`` and return a
 :class:`fem_twin.meshing.voxel_mesh.TaggedMesh` with the same cell and facet tags, so every solver
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 
-MESHERS = ("voxel", "smooth")
+MESHERS = ("voxel", "smooth", "smooth-coarse")
 #: mesher of ``fem-twin mesh`` / ``discharge`` / the study and the demo when none is given
 DEFAULT_MESHER = "voxel"
 
@@ -29,6 +31,10 @@ def get_mesher(name: str):
         from .smooth_mesh import build_smooth_mesh
 
         return build_smooth_mesh
+    if name == "smooth-coarse":
+        from .smooth_mesh import build_coarse_smooth_mesh
+
+        return build_coarse_smooth_mesh
     from .voxel_mesh import build_tagged_mesh
 
     return build_tagged_mesh
@@ -39,4 +45,5 @@ def add_mesher_argument(parser, default: str = DEFAULT_MESHER) -> None:
     parser.add_argument("--mesher", default=default, choices=MESHERS,
                         help=f"mesh of the structure: voxel (6 tetrahedra per voxel, the voxel geometry of the "
                              f"seed's tools) or smooth (smoothed interfaces, gmsh; cells grow away from "
-                             f"interfaces) (default {default})")
+                             f"interfaces), smooth-coarse (smooth with the interfaces' flat parts coarsened) "
+                             f"(default {default})")

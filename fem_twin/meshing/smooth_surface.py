@@ -80,6 +80,8 @@ class LabelledSurface:
     grid: np.ndarray | None = None  #: (n, 3) voxel-corner indices of the points (staircase only)
     quads: np.ndarray | None = None  #: (q, 4) the voxel faces the triangles come from (staircase only)
     labels: np.ndarray | None = None  #: the label image (staircase only; smoothing reads it)
+    untangle_rounds: int = 0  #: rounds :func:`smooth` needed to remove crossings (0: none found)
+    coarsening_restarts: int = -1  #: restarts of :func:`fem_twin.meshing.coarsen_surface.coarsen` (-1: not coarsened)
 
     def region_volumes(self, points: np.ndarray | None = None) -> np.ndarray:
         """(n_regions,) volume (um3) enclosed by each region's triangles (divergence theorem)."""
@@ -262,14 +264,15 @@ def smooth(surface: LabelledSurface, voxel_um: float, options: SmoothingOptions 
 
 
 def _restore_volumes(s: LabelledSurface, x: np.ndarray, x0: np.ndarray, movable: np.ndarray, lim: np.ndarray,
-                     rounds: int) -> np.ndarray:
+                     rounds: int, target: np.ndarray | None = None) -> np.ndarray:
     """Move the interior points of the interfaces along their normals so that every region keeps
     its voxel volume: offsets delta_s per interface s (minimum-norm least squares of
     sum_s (+-A_s) delta_s = -dV_r over the regions r), applied to the points inside a two-phase
-    surface (``movable``); repeated ``rounds`` times since the triple lines stay put."""
+    surface (``movable``); repeated ``rounds`` times since the triple lines stay put. ``target``:
+    the region volumes to restore (default: those of the points ``x0``)."""
     from scipy.sparse.linalg import lsqr
 
-    target = s.region_volumes(x0)
+    target = s.region_volumes(x0) if target is None else target
     lab = np.append(s.region_label, -1)
     a, b = s.surfaces[:, 0], s.surfaces[:, 1]
     surf_ok = (b < s.n_regions) & (lab[a] != phases.SEPARATOR) & (lab[np.minimum(b, s.n_regions)] != phases.SEPARATOR)
@@ -389,10 +392,6 @@ def edge_triangle_crossings(x: np.ndarray, edges: np.ndarray, tris: np.ndarray, 
     kt = key(ct)
     order = np.argsort(kt, kind="stable")
     kts = kt[order]
-    xe = x[edges]
-    elo, ehi = xe.min(axis=1), xe.max(axis=1)
-    xt = x[tris]
-    tlo, thi = xt.min(axis=1), xt.max(axis=1)
     out = []
     for d in itertools.product((-1, 0, 1), repeat=3):
         k = key(cm + np.array(d))
@@ -403,27 +402,70 @@ def edge_triangle_crossings(x: np.ndarray, edges: np.ndarray, tris: np.ndarray, 
             continue
         ei = np.repeat(np.arange(len(edges)), cnt)
         ti = order[np.repeat(lo, cnt) + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)]
-        box = np.all((elo[ei] <= thi[ti] + eps) & (tlo[ti] <= ehi[ei] + eps), axis=1)  # bounding boxes overlap
-        ei, ti = ei[box], ti[box]
-        T, E = tris[ti], edges[ei]
-        inc = (T == E[:, :1]).any(axis=1) | (T == E[:, 1:]).any(axis=1)
-        ei, ti, T, E = ei[~inc], ti[~inc], T[~inc], E[~inc]
-        o = x[E[:, 0]]
-        dv = x[E[:, 1]] - o
-        v0 = x[T[:, 0]]
-        e1, e2 = x[T[:, 1]] - v0, x[T[:, 2]] - v0
-        pv = np.cross(dv, e2)
-        det = np.einsum("ij,ij->i", e1, pv)
-        ok = np.abs(det) > 1e-14 * h ** 3
-        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-        tv = o - v0
-        u = np.einsum("ij,ij->i", tv, pv) * inv
-        qv = np.cross(tv, e1)
-        v = np.einsum("ij,ij->i", dv, qv) * inv
-        t = np.einsum("ij,ij->i", e2, qv) * inv
-        hit = ok & (u > -eps) & (v > -eps) & (u + v < 1 + eps) & (t > -eps) & (t < 1 + eps)
-        out.append(np.column_stack([ei[hit], ti[hit]]))
+        out.append(_crossing_pairs(x, edges, tris, ei, ti, h, eps))
     return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+
+
+def _crossing_pairs(x: np.ndarray, edges: np.ndarray, tris: np.ndarray, ei: np.ndarray, ti: np.ndarray,
+                    h: float, eps: float) -> np.ndarray:
+    """(k, 2) the candidate pairs (edge ei, triangle ti) where the edge passes through the
+    triangle (bounding boxes first, then Moller-Trumbore; pairs sharing a point are skipped)."""
+    xe, xt = x[edges[ei]], x[tris[ti]]
+    box = np.all((xe.min(axis=1) <= xt.max(axis=1) + eps) & (xt.min(axis=1) <= xe.max(axis=1) + eps), axis=1)
+    ei, ti = ei[box], ti[box]
+    T, E = tris[ti], edges[ei]
+    inc = (T == E[:, :1]).any(axis=1) | (T == E[:, 1:]).any(axis=1)
+    ei, ti, T, E = ei[~inc], ti[~inc], T[~inc], E[~inc]
+    o = x[E[:, 0]]
+    dv = x[E[:, 1]] - o
+    v0 = x[T[:, 0]]
+    e1, e2 = x[T[:, 1]] - v0, x[T[:, 2]] - v0
+    pv = np.cross(dv, e2)
+    det = np.einsum("ij,ij->i", e1, pv)
+    ok = np.abs(det) > 1e-14 * h ** 3
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    tv = o - v0
+    u = np.einsum("ij,ij->i", tv, pv) * inv
+    qv = np.cross(tv, e1)
+    v = np.einsum("ij,ij->i", dv, qv) * inv
+    t = np.einsum("ij,ij->i", e2, qv) * inv
+    hit = ok & (u > -eps) & (v > -eps) & (u + v < 1 + eps) & (t > -eps) & (t < 1 + eps)
+    return np.column_stack([ei[hit], ti[hit]])
+
+
+def edge_triangle_crossings_any_size(x: np.ndarray, edges: np.ndarray, tris: np.ndarray, h: float,
+                                     eps: float = 1e-9) -> np.ndarray:
+    """Like :func:`edge_triangle_crossings` for edges and triangles of any size (a coarsened
+    surface): candidates from k-d trees. An edge can only cross a triangle when its midpoint lies
+    within L/2 + R of the triangle's centroid (L the edge length, R the largest centroid-to-corner
+    distance); triangles with R up to the 95th percentile are found from the edges, the few larger
+    ones from their own centroids. ``h`` scales the determinant threshold only."""
+    from scipy.spatial import cKDTree
+
+    if len(edges) == 0 or len(tris) == 0:
+        return np.zeros((0, 2), np.int64)
+    xm = x[edges].mean(axis=1)
+    le = np.linalg.norm(x[edges[:, 1]] - x[edges[:, 0]], axis=1)
+    ct = x[tris].mean(axis=1)
+    rt = np.linalg.norm(x[tris] - ct[:, None, :], axis=2).max(axis=1)
+    r_cut = float(np.quantile(rt, 0.95))
+    small = rt <= r_cut
+    pairs_e, pairs_t = [], []
+    idx_small = np.flatnonzero(small)
+    if idx_small.size:
+        tree = cKDTree(ct[idx_small])
+        hits = tree.query_ball_point(xm, r=0.5 * le + r_cut + eps, return_sorted=False)
+        cnt = np.fromiter((len(hh) for hh in hits), np.int64, len(hits))
+        pairs_e.append(np.repeat(np.arange(len(edges)), cnt))
+        pairs_t.append(idx_small[np.fromiter(itertools.chain.from_iterable(hits), np.int64, int(cnt.sum()))])
+    idx_big = np.flatnonzero(~small)
+    if idx_big.size:
+        tree = cKDTree(xm)
+        hits = tree.query_ball_point(ct[idx_big], r=rt[idx_big] + 0.5 * le.max() + eps, return_sorted=False)
+        cnt = np.fromiter((len(hh) for hh in hits), np.int64, len(hits))
+        pairs_t.append(np.repeat(idx_big, cnt))
+        pairs_e.append(np.fromiter(itertools.chain.from_iterable(hits), np.int64, int(cnt.sum())))
+    return _crossing_pairs(x, edges, tris, np.concatenate(pairs_e), np.concatenate(pairs_t), h, eps)
 
 
 #: smallest cosine between a smoothed triangle's normal and its voxel face's normal
