@@ -380,9 +380,16 @@ def edge_triangle_crossings(x: np.ndarray, edges: np.ndarray, tris: np.ndarray, 
     """(k, 2) (edge, triangle) index pairs where an edge passes through the interior of a
     triangle that does not contain either of its end points. Candidates: triangles whose centroid
     lies in one of the 27 cells of size ``h`` around the edge's midpoint cell (edges and triangles
-    are shorter than ~2 h here). Moller-Trumbore test, vectorised."""
-    cm = np.floor(x[edges].mean(axis=1) / h).astype(np.int64)
-    ct = np.floor(x[tris].mean(axis=1) / h).astype(np.int64)
+    are shorter than ~2 h here), kept only where the bounding boxes overlap (tested axis by axis on
+    precomputed boxes, so most candidates cost two comparisons). Moller-Trumbore test, vectorised."""
+    if len(edges) == 0 or len(tris) == 0:
+        return np.zeros((0, 2), np.int64)
+    xe, xt = x[edges], x[tris]
+    cm = np.floor(xe.mean(axis=1) / h).astype(np.int64)
+    ct = np.floor(xt.mean(axis=1) / h).astype(np.int64)
+    lo_e, hi_e = xe.min(axis=1) - eps, xe.max(axis=1) + eps
+    lo_t, hi_t = xt.min(axis=1), xt.max(axis=1)
+    del xe, xt
     off = np.minimum(cm.min(axis=0), ct.min(axis=0)) - 2
     dims = np.maximum(cm.max(axis=0), ct.max(axis=0)) - off + 3
 
@@ -402,17 +409,22 @@ def edge_triangle_crossings(x: np.ndarray, edges: np.ndarray, tris: np.ndarray, 
             continue
         ei = np.repeat(np.arange(len(edges)), cnt)
         ti = order[np.repeat(lo, cnt) + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)]
-        out.append(_crossing_pairs(x, edges, tris, ei, ti, h, eps))
+        for a in range(3):  # bounding boxes overlap, one axis at a time
+            ok = (lo_e[ei, a] <= hi_t[ti, a]) & (lo_t[ti, a] <= hi_e[ei, a])
+            ei, ti = ei[ok], ti[ok]
+        out.append(_crossing_pairs(x, edges, tris, ei, ti, h, eps, boxes_checked=True))
     return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
 
 
 def _crossing_pairs(x: np.ndarray, edges: np.ndarray, tris: np.ndarray, ei: np.ndarray, ti: np.ndarray,
-                    h: float, eps: float) -> np.ndarray:
+                    h: float, eps: float, boxes_checked: bool = False) -> np.ndarray:
     """(k, 2) the candidate pairs (edge ei, triangle ti) where the edge passes through the
-    triangle (bounding boxes first, then Moller-Trumbore; pairs sharing a point are skipped)."""
-    xe, xt = x[edges[ei]], x[tris[ti]]
-    box = np.all((xe.min(axis=1) <= xt.max(axis=1) + eps) & (xt.min(axis=1) <= xe.max(axis=1) + eps), axis=1)
-    ei, ti = ei[box], ti[box]
+    triangle (bounding boxes first unless ``boxes_checked``, then Moller-Trumbore; pairs sharing a
+    point are skipped)."""
+    if not boxes_checked:
+        xe, xt = x[edges[ei]], x[tris[ti]]
+        box = np.all((xe.min(axis=1) <= xt.max(axis=1) + eps) & (xt.min(axis=1) <= xe.max(axis=1) + eps), axis=1)
+        ei, ti = ei[box], ti[box]
     T, E = tris[ti], edges[ei]
     inc = (T == E[:, :1]).any(axis=1) | (T == E[:, 1:]).any(axis=1)
     ei, ti, T, E = ei[~inc], ti[~inc], T[~inc], E[~inc]
