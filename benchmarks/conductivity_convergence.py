@@ -15,6 +15,10 @@ Rows (sigma_eff / sigma along z for NCM and LPSCl, unknowns, seconds):
 - ``p1 voxel c6`` the same with edge/corner contacts split (P1 on a 6-connected mesh)
 - ``p1 smooth``   P1 on the smooth mesh (``mesher="smooth"``; the discharge's optional mesh); the
   mesh is built once per resolution for both phases, its time is given apart
+- ``p1 smooth rK`` (``--smooth-refine K``, 1x image only) P1 on the same smooth mesh refined
+  uniformly K times (every tetrahedron into 8, ``SmoothMeshOptions(refine=K)``): the same geometry as ``p1 smooth`` 1x, a finer mesh, so this row shows what P1 converges to on the
+  smooth geometry (the pinch points, where a phase touches itself only at a point or an edge, stay
+  shared vertices and keep conducting)
 - ``fv``          cell-centred voxel finite volumes (two-point fluxes, potentials on the faces)
 - ``porespy``     PoreSpy's ``tortuosity_fd`` (face-only voxel finite differences, potentials on the
   first/last layer centres), serial, pyamg to tol 1e-10
@@ -71,9 +75,9 @@ def richardson(s1: float, s2: float, p: float) -> float:
     return s2 + (s2 - s1) / (2.0 ** p - 1.0)
 
 
-def run(factors, porespy_factors, comm, crop=None):
+def run(factors, porespy_factors, comm, crop=None, smooth_refine=()):
     from fem_twin.fem.conductivity import effective_conductivity
-    from fem_twin.meshing.smooth_mesh import build_smooth_mesh
+    from fem_twin.meshing.smooth_mesh import SmoothMeshOptions, build_smooth_mesh
 
     base = structure()
     if crop:  # smoke runs: the first crop x crop x 2 crop voxels
@@ -83,13 +87,17 @@ def run(factors, porespy_factors, comm, crop=None):
         effective_conductivity(np.full((4, 4, 4), 1, np.uint8), H, "ncm", "z", method=m, comm=comm, **kw)
     for f in factors:
         lab, h = upsample(base, f), H / f
-        for name, kw in (("p1 voxel", dict(method="p1")), ("p1 voxel c6", dict(method="p1", connectivity=6)),
-                         ("fv", dict(method="fv")), ("p1 smooth", dict(method="p1", mesher="smooth"))):
+        cases = [("p1 voxel", dict(method="p1")), ("p1 voxel c6", dict(method="p1", connectivity=6)),
+                 ("fv", dict(method="fv")), ("p1 smooth", dict(method="p1", mesher="smooth"))]
+        if f == 1:
+            cases += [(f"p1 smooth r{k}", dict(method="p1", mesher="smooth", refine=k)) for k in smooth_refine]
+        for name, kw in cases:
             row = {"method": name, "factor": f, "h_um": h}
-            if name == "p1 smooth":
+            if name.startswith("p1 smooth"):
                 comm.Barrier()
                 t0 = time.perf_counter()
-                kw = dict(kw, tagged_mesh=build_smooth_mesh(lab, h, 0.0, comm))
+                refine = kw.pop("refine", 0)
+                kw = dict(kw, tagged_mesh=build_smooth_mesh(lab, h, 0.0, comm, options=SmoothMeshOptions(refine=refine)))
                 comm.Barrier()
                 row["mesh_s"] = time.perf_counter() - t0
             for phase in PHASES:
@@ -157,6 +165,16 @@ def report(rows) -> dict:
             out["richardson"][name] = est
             print(f"{name:12s} p = {p:.3g}: " + "; ".join(
                 f"{ph} {e['s_inf']:.4f} [{e['range'][0]:.4f}, {e['range'][1]:.4f}]" for ph, e in est.items()))
+    # the smooth geometry at fixed geometry: 1x mesh and the same surface refined once
+    if 1 in fam.get("p1 smooth", {}) and "p1 smooth r1" in fam:
+        est = {}
+        for phase in PHASES:
+            s1, s2 = fam["p1 smooth"][1][phase]["rel"], fam["p1 smooth r1"][1][phase]["rel"]
+            est[phase] = {"p": 4 / 3, "s_inf": richardson(s1, s2, 4 / 3),
+                          "range": sorted([richardson(s1, s2, 1.0), richardson(s1, s2, 2.0)])}
+        out["richardson"]["p1 smooth fixed geometry"] = est
+        print("p1 smooth, fixed geometry (1x mesh, refined once) p = 4/3: " + "; ".join(
+            f"{ph} {e['s_inf']:.4f} [{e['range'][0]:.4f}, {e['range'][1]:.4f}]" for ph, e in est.items()))
     # the converged value of the staircase geometry: P1 c6 (conforming, from above) and fv (from
     # below) bracket it; their Richardson estimates' mean, with their half-difference
     if "p1 voxel c6" in out["richardson"] and "fv" in out["richardson"]:
@@ -182,6 +200,8 @@ def main() -> int:
     ap.add_argument("--factors", default="1,2", help="upsampling factors of the image (default 1,2)")
     ap.add_argument("--porespy-factors", default="1,2", help="factors for PoreSpy (default 1,2)")
     ap.add_argument("--no-porespy", action="store_true", help="skip PoreSpy")
+    ap.add_argument("--smooth-refine", default="", help="also P1 on the 1x smooth mesh refined K times at "
+                    "fixed geometry, e.g. 1 or 1,2 (rows 'p1 smooth rK')")
     ap.add_argument("--crop", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--json", default=None, help="write the rows and estimates there")
     args = ap.parse_args()
@@ -191,7 +211,8 @@ def main() -> int:
     factors = [int(v) for v in args.factors.split(",")]
     pfactors = [] if args.no_porespy else [int(v) for v in args.porespy_factors.split(",")]
     t0 = time.perf_counter()
-    rows = run(factors, pfactors, comm, args.crop)
+    refine = [int(v) for v in args.smooth_refine.split(",") if v]
+    rows = run(factors, pfactors, comm, args.crop, refine)
     if comm.rank == 0:
         out = report(rows)
         out.update(load_average=os.getloadavg(), ranks=comm.size, wall_s=time.perf_counter() - t0)

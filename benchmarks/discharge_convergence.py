@@ -9,8 +9,10 @@ and its time-stepping options, discharged at 1C to 3.0 V on:
 - ``voxel-weighted``: ``voxel`` with the interface kinetics weighted to the smoothed-normal area;
 - ``smooth``: the smooth gmsh mesh;
 - ``smooth-coarse``: the smooth mesh with its surface coarsened where flat (fewer unknowns);
-- ``smooth2``: the same smoothed surface with every triangle split 1:4 and the volume sizes halved
-  (``SmoothMeshOptions(refine=1)``): the same geometry, mesh twice as fine.
+- ``smooth2``: the ``smooth`` mesh refined uniformly once (every tetrahedron into 8 by DOLFINx,
+  ``SmoothMeshOptions(refine=1)``): the same geometry, mesh twice as fine. (Splitting the surface
+  triangles 1:4 and meshing again with gmsh at h/2 gave zero-volume tetrahedra between coplanar
+  surface points, and NaN residuals.)
 
 One case per call (it may run under mpirun); results go to OUT/CASE/ and a finished case is not run
 again. ``--table`` prints capacity, max |dV| against a reference case (voltage compared at equal

@@ -124,6 +124,28 @@ def test_two_particle_smooth_mesh_is_conforming_tagged_and_faithful(mesher):
 
 
 @pytest.mark.mpi
+def test_refined_smooth_mesh_keeps_geometry_and_tags():
+    """``SmoothMeshOptions(refine=1)``: 8x the cells, the same phase volumes, plane areas and
+    NCM|LPSCl interface area (to round-off), every interface facet still between an NCM and an
+    electrolyte cell (the tags of the refined cells come from their parents, ghosts included)."""
+    from fem_twin.fem.domains import build_domains
+    from fem_twin.meshing.smooth_mesh import SmoothMeshOptions
+
+    lab = two_particles(16, 3.5)
+    tm0 = build_smooth_mesh(lab, 0.5, 1.0, MPI.COMM_WORLD)
+    tm1 = build_smooth_mesh(lab, 0.5, 1.0, MPI.COMM_WORLD, options=SmoothMeshOptions(refine=1))
+    assert tm1.num_cells_global() == 8 * tm0.num_cells_global()
+    assert tm1.stats["refined"] == 1
+    (v0, p0), (v1, p1) = _global_measures(tm0), _global_measures(tm1)
+    for t in v0:
+        assert v1[t] == pytest.approx(v0[t], rel=1e-11, abs=1e-12), t
+    for t in p0:
+        assert p1[t] == pytest.approx(p0[t], rel=1e-11), t
+    a0, a1 = build_domains(tm0).interface_area_um2, build_domains(tm1).interface_area_um2
+    assert a0 > 0 and a1 == pytest.approx(a0, rel=1e-11)
+
+
+@pytest.mark.mpi
 def test_smooth_mesh_same_on_one_and_two_ranks():
     """The mesh is made on rank 0 and distributed: global counts and measures do not depend on the
     number of ranks (compared with a COMM_SELF build on every rank)."""

@@ -42,7 +42,9 @@ class SmoothMeshOptions:
     size_max: float = 4.0  #: largest cell size (particle interiors, separator), in h
     size_growth: float = 0.5  #: size increase per unit distance from the nearest interface
     optimize: str = ""  #: extra gmsh optimiser after the 3D mesh ("Netgen": 5x slower, 1.5x the nodes, slivers stay)
-    refine: int = 0  #: times the smoothed surface's triangles are split 1:4 (same surface, sizes halved each time)
+    #: times the finished mesh is refined uniformly (every tetrahedron into 8 by DOLFINx): the same
+    #: geometry with all cell sizes halved each time (mesh-convergence studies at fixed geometry)
+    refine: int = 0
     algorithm: int = 1  #: gmsh Mesh.Algorithm3D (1 Delaunay, 10 HXT)
     #: surface coarsening before gmsh (``rounds = 0``: off; :data:`COARSE` is the measured set)
     coarsening: CoarseningOptions = field(default_factory=lambda: CoarseningOptions(rounds=0))
@@ -73,26 +75,6 @@ def build_surface(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0
     full, z_um = composite_with_separator(labels, voxel_um, separator_um, separator_growth)
     s = staircase_surface(full, voxel_um, z_um)
     return smooth(s, voxel_um, options)
-
-
-def subdivide(surf: LabelledSurface) -> LabelledSurface:
-    """Split every triangle into 4 at its edge midpoints (one new point per edge, shared by the
-    triangles of all surfaces on it): the same piecewise-linear surface with edges half as long,
-    for mesh-convergence studies at fixed geometry."""
-    t = surf.triangles
-    e = np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]])
-    key, inv = np.unique(np.sort(e, axis=1), axis=0, return_inverse=True)
-    n0 = surf.points.shape[0]
-    mid = n0 + inv.reshape(3, -1).T  # (m, 3): midpoints of edges 01, 12, 20
-    pts = np.concatenate([surf.points, 0.5 * (surf.points[key[:, 0]] + surf.points[key[:, 1]])])
-    p0 = np.concatenate([surf.points_initial, 0.5 * (surf.points_initial[key[:, 0]] + surf.points_initial[key[:, 1]])])
-    a, b, c = t[:, 0], t[:, 1], t[:, 2]
-    m01, m12, m20 = mid[:, 0], mid[:, 1], mid[:, 2]
-    tris = np.concatenate([np.column_stack(x) for x in ((a, m01, m20), (m01, b, m12), (m20, m12, c), (m01, m12, m20))])
-    rep = lambda v: np.tile(v, 4) if v is not None else None  # noqa: E731
-    pinch = np.concatenate([surf.pinch, np.zeros(key.shape[0], bool)])
-    return LabelledSurface(pts, p0, tris, rep(surf.surface_of_triangle), surf.surfaces, surf.region_label, pinch,
-                           surf.n_regions, rep(surf.triangle_sign))
 
 
 def _size_field(gmsh, surf: LabelledSurface, h: float, opt: SmoothMeshOptions) -> None:
@@ -268,12 +250,22 @@ def fidelity(full: np.ndarray, voxel_volume_um3: np.ndarray, x: np.ndarray, tets
 
     p = x[tets]
     vol = np.abs(np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])) / 6
-    faces = np.sort(np.concatenate([tets[:, [1, 2, 3]], tets[:, [0, 2, 3]], tets[:, [0, 1, 3]], tets[:, [0, 1, 2]]]), axis=1)
-    owner = np.tile(np.arange(len(tets)), 4)
-    _, inv, cnt = np.unique(faces, axis=0, return_inverse=True, return_counts=True)
-    order = np.argsort(inv, kind="stable")
-    shared = cnt[inv[order]] == 2
-    pairs = owner[order][shared].reshape(-1, 2)
+    del p
+    # cells sharing a facet: sort the facets by one integer key (three sorted vertex numbers)
+    faces = np.sort(np.concatenate([tets[:, [1, 2, 3]], tets[:, [0, 2, 3]], tets[:, [0, 1, 3]], tets[:, [0, 1, 2]]]),
+                    axis=1).astype(np.int64)
+    nv = int(x.shape[0])
+    if nv ** 3 < 2 ** 62:
+        key = (faces[:, 0] * nv + faces[:, 1]) * nv + faces[:, 2]
+    else:  # too many vertices for one key: rank the rows instead
+        key = np.unique(faces, axis=0, return_inverse=True)[1].ravel()
+    del faces
+    owner = np.tile(np.arange(len(tets), dtype=np.int64), 4)
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    same = np.flatnonzero(ks[1:] == ks[:-1])
+    pairs = np.column_stack([owner[order[same]], owner[order[same + 1]]])
+    del key, order, ks, owner
     out = {}
     n = len(tets)
     for lab in np.unique(full):
@@ -284,12 +276,12 @@ def fidelity(full: np.ndarray, voxel_volume_um3: np.ndarray, x: np.ndarray, tets
         g = sp.coo_matrix((np.ones(int(same.sum())), (pairs[same, 0], pairs[same, 1])), shape=(n, n))
         _, comp = connected_components(g, directed=False)
         n_facet = np.unique(comp[sel]).size
-        # vertex connectivity: cells of the phase sharing any vertex
+        # vertex connectivity: components of the graph of the phase's cells and their vertices
         cells = np.flatnonzero(sel)
-        vg = sp.coo_matrix((np.ones(4 * cells.size), (np.repeat(np.arange(cells.size), 4), tets[cells].ravel())),
-                           shape=(cells.size, x.shape[0])).tocsr()
-        _, vcomp = connected_components(vg @ vg.T, directed=False)
-        n_vertex = np.unique(vcomp).size
+        vg = sp.coo_matrix((np.ones(4 * cells.size), (np.repeat(np.arange(cells.size), 4), cells.size + tets[cells].ravel())),
+                           shape=(cells.size + nv, cells.size + nv))
+        _, vcomp = connected_components(vg, directed=False)
+        n_vertex = np.unique(vcomp[: cells.size]).size
         n6 = ndi.label(full == lab)[1]
         n26 = ndi.label(full == lab, structure=np.ones((3, 3, 3)))[1]
         out[name] = {"volume_mesh_um3": v_mesh, "volume_image_um3": v_img,
@@ -327,10 +319,8 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
             surf = coarsen(surf, h, opt.coarsening)
             coarsening.update(points_after=int(surf.points.shape[0]), restarts=surf.coarsening_restarts,
                               time_s=time.perf_counter() - t_c, options=opt.coarsening.as_dict())
-        for _ in range(opt.refine):
-            surf = subdivide(surf)
         t_surf, c_surf = time.perf_counter() - t0, time.process_time() - c0
-        gm = gmsh_tetrahedra(surf, h / 2 ** opt.refine, opt, msh_path=msh_path, log=log)
+        gm = gmsh_tetrahedra(surf, h, opt, msh_path=msh_path, log=log)
         gm.stats["time_surface_s"] = t_surf
         gm.stats["cpu_surface_s"] = c_surf
         gm.stats["coarsening"] = coarsening
@@ -349,6 +339,9 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
     t1 = time.perf_counter()
     msh, values = _distribute(comm, x, cells, cell_label)
     stats["time_distribute_s"] = time.perf_counter() - t1
+    for _ in range(opt.refine):
+        msh, values = refine_uniformly(msh, values)
+    stats["refined"] = opt.refine
     n_local = values.size
     cell_tags = dolfinx.mesh.meshtags(msh, 3, np.arange(n_local, dtype=np.int32), values)
     cell_tags.name = "cell_tags"
@@ -377,6 +370,28 @@ def _distribute(comm, x: np.ndarray, cells: np.ndarray, cell_label: np.ndarray):
         chunks = None
     values = comm.scatter(chunks, root=0) if comm.size > 1 else cell_label[orig]
     return msh, np.ascontiguousarray(values, dtype=np.int32)
+
+
+def refine_uniformly(msh, values: np.ndarray):
+    """Every tetrahedron split into 8 (DOLFINx uniform refinement, cells stay on their rank, ghost
+    layer rebuilt): the same geometry, edges halved. Returns the refined mesh and the label of each
+    local (owned + ghost) refined cell, from its parent cell (owned cells from the parent map, the
+    ghosts' labels from their owners through a DG0 scatter)."""
+    import basix.ufl
+
+    msh.topology.create_entities(1)
+    fine, parent, _ = dolfinx.mesh.refine(msh, option=dolfinx.mesh.RefinementOption.parent_cell)
+    fine.name = msh.name
+    cmap = fine.topology.index_map(3)
+    n_owned, n_local = cmap.size_local, cmap.size_local + cmap.num_ghosts
+    parent = np.asarray(parent, dtype=np.int64)
+    orig = np.asarray(fine.topology.original_cell_index, dtype=np.int64)[:n_owned]
+    V = dolfinx.fem.functionspace(fine, basix.ufl.element("DG", fine.basix_cell(), 0))
+    lab = dolfinx.fem.Function(V)
+    dofs = V.dofmap.list[:, 0]
+    lab.x.array[dofs[:n_owned]] = values[parent[orig]]
+    lab.x.scatter_forward()
+    return fine, np.ascontiguousarray(np.rint(lab.x.array[dofs[:n_local]]), dtype=np.int32)
 
 
 def build_coarse_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0, comm=MPI.COMM_WORLD,
