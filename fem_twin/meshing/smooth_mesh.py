@@ -385,7 +385,12 @@ def refine_uniformly(msh, values: np.ndarray):
     cmap = fine.topology.index_map(3)
     n_owned, n_local = cmap.size_local, cmap.size_local + cmap.num_ghosts
     parent = np.asarray(parent, dtype=np.int64)
-    orig = np.asarray(fine.topology.original_cell_index, dtype=np.int64)[:n_owned]
+    # original_cell_index numbers the refined cells as input across all ranks: this rank's block of
+    # that numbering starts after the lower ranks' cells
+    start = msh.comm.exscan(parent.size) if msh.comm.size > 1 else 0
+    orig = np.asarray(fine.topology.original_cell_index, dtype=np.int64)[:n_owned] - (start or 0)
+    if orig.size and (orig.min() < 0 or orig.max() >= parent.size):
+        raise RuntimeError("refined cells are not numbered as this rank's input cells: cannot map their parents")
     V = dolfinx.fem.functionspace(fine, basix.ufl.element("DG", fine.basix_cell(), 0))
     lab = dolfinx.fem.Function(V)
     dofs = V.dofmap.list[:, 0]
