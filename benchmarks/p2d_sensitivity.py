@@ -8,7 +8,8 @@ conductivities), then::
 Rows: the default mapping (:func:`fem_twin.p2d.inputs_from_directory`), then one change at a time:
 the isotropic-corrected area (x 2/3), the marching-cubes area, the Sauter radius D[3,2]/2, the
 transport efficiencies of the voxel finite-volume conductivities (6-connected, computed here into
-DIR/p2d_fv/ when missing), and a frozen electrolyte (t+ = 1). Prints a Markdown table: P2D
+DIR/p2d_fv/ when missing), a frozen electrolyte (t+ = 1), a 100x NCM conductivity, and the
+design's PSD inside the P2D (PyBaMM's particle-size distribution option). Prints a Markdown table: P2D
 capacity, its difference from the 3D capacity and max |dV| to 90 % of the smaller capacity.
 """
 
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from fem_twin import p2d
+from fem_twin.design import ElectrodeDesign
 from fem_twin.parameters.cell import ParameterSet
 from fem_twin.post.discharge_plots import read_curve
 from fem_twin.protocol import Protocol
@@ -40,6 +42,37 @@ def fv_efficiency(d: Path, phase: str) -> float | None:
         r.save_json(path)
     c = json.loads(path.read_text())
     return c["relative_conductivity"] if c["percolates"] and c["relative_conductivity"] > 0 else None
+
+
+def psd_curve(inputs: p2d.P2DInputs, params: ParameterSet, psd, c_rate: float, cutoff: float):
+    """(capacity mAh/g, voltage V) of PyBaMM's DFN with a distribution of particle sizes at every x
+    (option "particle size": "distribution", the many-particle model): the design's NCM PSD as an
+    area-weighted density of radii (volume density / R, normalised). PyBaMM's area is then
+    3 eps / R32 (the Sauter radius), so the exchange-current factor is taken against that."""
+    import numpy as np
+    import pybamm
+
+    from fem_twin.parameters.pybamm_values import kinetics_option
+
+    r = np.asarray(psd.diameters_um) * 0.5e-6
+    mid = np.sqrt(r[1:] * r[:-1])
+    f_area = np.diff(np.asarray(psd.cumulative)) / np.diff(r) / mid
+    f_area = f_area / np.sum(f_area * np.diff(r))
+    inp = dataclasses.replace(inputs, radius_um=inputs.sauter_radius_um)
+    i1c = p2d.one_c_current_A(inp, params)
+    pv = p2d.parameter_values(inp, params, c_rate * i1c, cutoff)
+    pv.update({"Positive minimum particle radius [m]": r[0], "Positive maximum particle radius [m]": r[-1],
+               "Positive area-weighted particle-size distribution [m-1]":
+                   lambda R: pybamm.maximum(pybamm.Interpolant(mid, f_area, R, interpolator="linear"), 0.0)},
+              check_already_exists=False)
+    model = pybamm.lithium_ion.DFN({"working electrode": "positive", "intercalation kinetics": kinetics_option(params),
+                                    "transport efficiency": "tortuosity factor", "particle size": "distribution"})
+    t_end = 1.3 * 3600.0 / c_rate
+    sim = pybamm.Simulation(model, parameter_values=pv, solver=pybamm.IDAKLUSolver(rtol=1e-7, atol=1e-9),
+                            var_pts={**model.default_var_pts, "x_p": 20, "r_p": 20, "R_p": 20})
+    sol = sim.solve([0.0, t_end], t_interp=np.linspace(0.0, t_end, 1601))
+    t, v = sol["Time [s]"].entries, sol["Voltage [V]"].entries
+    return t * c_rate * i1c / 3.6 / (inp.ncm_volume_m3() * params.density_ncm_g_cm3 * 1e6), v
 
 
 def main(argv=None) -> int:
@@ -78,11 +111,17 @@ def main(argv=None) -> int:
     print(f"3D: {curve3['capacity_mAh_per_g'][-1]:.2f} mAh/g ({args.discharge})")
     print("| P2D case | a (1/m) | R (um) | B_NCM | B_LPSCl | P2D mAh/g | P2D / 3D - 1 | max abs dV to 90 % (mV) |")
     print("|---|---|---|---|---|---|---|---|")
+    psd = ElectrodeDesign.from_dict(json.loads((d / "design.json").read_text())["design"]).ncm_psd
+    cases.append(("PSD in the P2D (PyBaMM size distribution, R32 area)", base, "psd"))
     for name, inp, p in cases:
-        c = p2d.run(inp, p, protocol)
-        m = c.step == 0
-        cmp = p2d.compare_curves(curve3["capacity_mAh_per_g"], curve3["voltage_V"], c.capacity_mAh_per_g[m],
-                                 c.voltage_V[m])
+        if p == "psd":
+            q, v = psd_curve(inp, params, psd, args.c_rate, args.cutoff)
+            inp = dataclasses.replace(inp, radius_um=inp.sauter_radius_um)
+        else:
+            c = p2d.run(inp, p, protocol)
+            m = c.step == 0
+            q, v = c.capacity_mAh_per_g[m], c.voltage_V[m]
+        cmp = p2d.compare_curves(curve3["capacity_mAh_per_g"], curve3["voltage_V"], q, v)
         print(f"| {name} | {inp.area_per_volume_per_m:.4g} | {inp.radius_um:.2f} | {inp.b_ncm:.4f} | "
               f"{inp.b_lpscl:.4f} | {cmp['capacity_p2d_mAh_g']:.2f} | {100 * cmp['capacity_difference_rel']:+.2f} % | "
               f"{1e3 * cmp['max_dV_V']:.1f} |")
