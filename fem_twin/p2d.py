@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,15 +176,9 @@ def area_estimate_for(params: ParameterSet) -> str:
 
 
 def _read_json(path: Path, hint: str) -> dict:
-    if not path.is_file():
-        raise InputError(path.name, f"an existing file {path} ({hint})", "missing")
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FileFormatError(path, f"not a JSON file ({exc})") from None
-    if not isinstance(d, dict):
-        raise FileFormatError(path, "expected a JSON object")
-    return d
+    from .outputs import read_json_object
+
+    return read_json_object(path, f"no such file ({hint})")
 
 
 def _get(d: dict, path: Path, *keys):
