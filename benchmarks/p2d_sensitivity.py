@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     cases = [("default (raw area, P1 B, D[4,3]/2)", base, params),
              ("corrected area (raw x 2/3)", dataclasses.replace(base, area_per_volume_per_m=base.area_per_volume_per_m * 2 / 3), params)]
     if mc:
-        cases.append(("marching-cubes area (all NCM|LPSCl)", dataclasses.replace(base, area_per_volume_per_m=mc * live), params))
+        cases.append(("marching-cubes area (all NCM, LPSCl)", dataclasses.replace(base, area_per_volume_per_m=mc * live), params))
     cases.append(("Sauter radius D[3,2]/2", dataclasses.replace(base, radius_um=base.sauter_radius_um), params))
     b_n, b_l = fv_efficiency(d, "ncm"), fv_efficiency(d, "lpscl")
     if b_l:
