@@ -70,6 +70,27 @@ def test_inputs_of_a_slab_structure_and_the_cli_run(tmp_path, capsys):
     # a thin slab electrode at 2C: most of the window (equilibrium 196.6 mAh/g with this OCP)
     assert 150.0 < run["capacity_mAh_per_g"] < 197.0
 
+    # the comparison path: a "3D run" that is this P2D curve on a 5 um separator; the P2D must take
+    # the separator from its discharge.json (the default would be 30 um) and match it exactly
+    import csv
+
+    rows = list(csv.DictReader(open(d / "p2d_2C.csv")))
+    fake = tmp_path / "run"
+    fake.mkdir()
+    with open(fake / "discharge.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["time_s", "step", "voltage_V", "current_A", "capacity_mAh_per_g", "capacity_mAh_per_cm2"])
+        for r in rows[::7]:
+            w.writerow([r["time_s"], r["step"], r["voltage_V"], r["current_A"], r["capacity_mAh_per_g"], 0.0])
+    (fake / "discharge.json").write_text(json.dumps({"complete": True, "mesh": {"separator_um": 5.0}}))
+    rc = main(["p2d", str(d), "--c-rate", "2", "--discharge", str(fake), "-o", str(tmp_path / "cmp")])
+    assert rc == 0, capsys.readouterr().err
+    cmp = json.loads((tmp_path / "cmp" / "p2d.json").read_text())["runs"]["2C"]["comparison"]
+    assert cmp["max_dV_V"] < 1e-6 and cmp["points"] > 10
+    assert abs(cmp["capacity_difference_rel"]) < 2e-3  # (the fake curve's last row is up to 7 rows early)
+    src = json.loads((tmp_path / "cmp" / "p2d.json").read_text())["inputs"]["sources"]["separator_um"]
+    assert "discharge.json" in src
+
 
 def _spm_limit_params():
     return ParameterSet().with_overrides({"sigma_ncm_S_m": 10.0, "sigma_lpscl_S_m": 10.0, "li_contact": "ideal",

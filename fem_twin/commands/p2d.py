@@ -111,6 +111,11 @@ def cmd_p2d(args) -> int:
     from ..parameters.cell import ParameterSet
     from ..post.discharge_plots import read_curve
 
+    from .._dolfinx import MPI
+
+    if MPI.COMM_WORLD.size > 1:
+        raise InputError("mpirun", "a serial run (fem-twin p2d runs PyBaMM on one process)",
+                         f"{MPI.COMM_WORLD.size} ranks")
     protocol = _protocol(args)
     if args.points < 5:
         raise InputError("--points", "an integer >= 5", args.points)
