@@ -67,6 +67,10 @@ class MissingPyBaMM(FemTwinError):
         super().__init__(INSTALL_HINT)
 
 
+class P2DSolverError(RuntimeError):
+    """PyBaMM's solver failed (the run did not finish: exit code 1 on the command line)."""
+
+
 def _pybamm():
     from .parameters.pybamm_values import import_pybamm
 
@@ -353,7 +357,10 @@ def run(inputs: P2DInputs, params: ParameterSet, protocol: Protocol, model: str 
     var_pts = {**m.default_var_pts, **(mesh_points(n_x) if model == "DFN" else {"r_p": 30})}
     sim = pybamm.Simulation(m, parameter_values=pv, experiment=exp, var_pts=var_pts,
                             solver=pybamm.IDAKLUSolver(rtol=rtol, atol=rtol * 1e-2))
-    sol = sim.solve()
+    try:
+        sol = sim.solve()
+    except pybamm.SolverError as exc:
+        raise P2DSolverError(f"PyBaMM's solver failed: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
     mass_g = inputs.ncm_volume_m3() * params.density_ncm_g_cm3 * 1e6
     c_tot = inputs.ncm_volume_m3(active=True) * params.c_ncm_max_mol_m3 * FARADAY  # C per unit lithiation
     cols = {k: [] for k in ("t", "k", "v", "i", "q", "x")}

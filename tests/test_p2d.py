@@ -62,6 +62,7 @@ def test_inputs_of_a_slab_structure_and_the_cli_run(tmp_path, capsys):
     assert inp.area_per_volume_per_m == pytest.approx(2 * 8 * 12 * H * H / (8 * 8 * 12 * H ** 3) * 1e6, rel=1e-12)
     assert inp.radius_um == pytest.approx(p2d.volume_weighted_radius_um(PSD), rel=1e-12)
     assert inp.thickness_um == pytest.approx(6.0) and inp.face_area_um2 == pytest.approx(16.0)
+    assert p2d.P2DInputs.from_dict(json.loads(json.dumps(inp.to_dict()))) == inp  # JSON round trip
     corr = p2d.inputs_from_directory(d, 5.0, ParameterSet().with_overrides({"interface_area": "smoothed-normal"}))
     assert corr.area_per_volume_per_m == pytest.approx(inp.area_per_volume_per_m * 2 / 3, rel=1e-12)
     s = json.loads((d / "p2d.json").read_text())
@@ -177,6 +178,19 @@ def test_cli_errors(tmp_path, capsys):
     (d / "conductivity_lpscl.json").write_text(json.dumps({"axis": "z", "percolates": True, "method": "fv",
                                                            "relative_conductivity": 0.5}))
     _one_line_exit_2(capsys, ["p2d", str(d)], "conductivity_ncm.json", "no path")
+    assert not (d / "p2d.json").exists()
+
+
+def test_cli_solver_failure_exit_1(tmp_path, capsys, monkeypatch):
+    d = _slabs(tmp_path)
+
+    def fail(*a, **k):
+        raise p2d.P2DSolverError("PyBaMM's solver failed: IDA_CONV_FAIL")
+
+    monkeypatch.setattr(p2d, "run", fail)
+    rc = main(["p2d", str(d), "--separator", "5"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1 and "IDA_CONV_FAIL" in err
     assert not (d / "p2d.json").exists()
 
 

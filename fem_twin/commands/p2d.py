@@ -6,6 +6,7 @@ builds PyBaMM's DFN half cell (Li metal | LPSCl separator | composite; mapping i
 :mod:`fem_twin.p2d`), runs the protocol and writes OUTPUT/p2d_<rate>.csv, OUTPUT/p2d_<rate>.png and
 OUTPUT/p2d.json (inputs with their sources, capacities, and with --discharge the comparison with
 the 3D run's discharge.csv: capacities and max |dV| to 90 % of the capacity). Serial (no mpirun).
+Exit code 0 done, 1 PyBaMM's solver failed (nothing written), 2 bad input (one line).
 PyBaMM is an optional extra: pip install fem_twin[p2d].
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -137,7 +139,11 @@ def cmd_p2d(args) -> int:
     inputs = p2d.inputs_from_directory(d, sep, params, None if args.area == "auto" else args.area, sep_src)
     label = run_label(protocol)
     t0 = time.perf_counter()
-    curve = p2d.run(inputs, params, protocol, n_x=args.points)
+    try:
+        curve = p2d.run(inputs, params, protocol, n_x=args.points)
+    except p2d.P2DSolverError as exc:
+        print(f"fem-twin p2d: error: {exc} (nothing written)", file=sys.stderr)
+        return 1
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     p2d.write_csv(out / f"p2d_{label}.csv", curve)
