@@ -25,7 +25,9 @@ in the names; every value carries its source in ``sources``):
   the 3D discharge's kinetics integrate over on the voxel mesh (``interface_area = "mesh"``, the
   default); ``corrected`` (raw x 2/3, the smooth surface) is what ``interface_area =
   "smoothed-normal"`` weights the facets to. :func:`area_estimate_for` picks the one matching the
-  parameter set, so both models see the same area; PyBaMM's spheres have a = 3 eps_s / R, the
+  parameter set, so both models see the same area (``"3d-run"``: the area a 3D run's kinetics
+  integrated over, from its ``discharge.json``, for the smoothed-normal weights whose sum differs
+  from raw x 2/3 on polyhedral particles); PyBaMM's spheres have a = 3 eps_s / R, the
   difference goes into the exchange current (``area_factor``, see
   :mod:`fem_twin.parameters.pybamm_values`);
 - particle radius ``radius_um``: half the volume-weighted mean diameter D[4,3] of the design's NCM
@@ -55,7 +57,7 @@ from .errors import FemTwinError, FileFormatError, InputError
 from .parameters.cell import FARADAY, ParameterSet
 from .protocol import Protocol
 
-AREA_ESTIMATES = ("raw", "corrected")
+AREA_ESTIMATES = ("raw", "corrected", "3d-run")
 CONDUCTIVITY_FILES = {"ncm": "conductivity_ncm.json", "lpscl": "conductivity_lpscl.json"}
 INSTALL_HINT = "PyBaMM is not installed: pip install fem_twin[p2d]"
 
@@ -93,7 +95,7 @@ class P2DInputs:
     b_ncm: float  #: sigma_eff / sigma of NCM through the electrode (z)
     b_lpscl: float  #: sigma_eff / sigma of LPSCl through the electrode (z)
     area_per_volume_per_m: float  #: NCM | LPSCl reacting area / electrode volume (1/m)
-    area_estimate: str  #: 'raw' (voxel faces) or 'corrected' (x 2/3)
+    area_estimate: str  #: 'raw' (voxel faces), 'corrected' (x 2/3) or '3d-run' (the 3D kinetics' area)
     radius_um: float  #: particle radius (um): D[4,3] / 2 of the NCM PSD
     sauter_radius_um: float = math.nan  #: D[3,2] / 2 of the same PSD (um), for reference
     sources: dict = field(default_factory=dict)  #: value name -> where it came from
@@ -179,6 +181,18 @@ def area_estimate_for(params: ParameterSet) -> str:
     return "raw" if params.interface_area == "mesh" else "corrected"
 
 
+def area_of_3d_run(run_dir: str | Path) -> tuple[float, str]:
+    """(area in um2, source) the kinetics of a 3D run integrated over: ``discharge.json``
+    ``mesh.interface_weighted_area_um2`` (smoothed-normal weights) or ``mesh.interface_area_um2``."""
+    path = Path(run_dir) / "discharge.json"
+    mesh = _get(_read_json(path, "the 3D run's summary"), path, "mesh")
+    for key in ("interface_weighted_area_um2", "interface_area_um2"):
+        v = mesh.get(key)
+        if isinstance(v, (int, float)) and v > 0:
+            return float(v), f"{path}: mesh.{key}"
+    raise FileFormatError(path, "no mesh.interface_area_um2")
+
+
 def _read_json(path: Path, hint: str) -> dict:
     from .outputs import read_json_object
 
@@ -209,16 +223,18 @@ def read_conductivity(d: Path, phase: str) -> tuple[float, str]:
 
 
 def inputs_from_directory(d: str | Path, separator_um: float, params: ParameterSet | None = None,
-                          area_estimate: str | None = None, separator_source: str = "--separator") -> P2DInputs:
+                          area_estimate: str | None = None, separator_source: str = "--separator",
+                          area_um2: tuple[float, str] | None = None) -> P2DInputs:
     """:class:`P2DInputs` of the structure in ``d`` from ``design.json``, ``analysis.json`` and
     ``conductivity_{ncm,lpscl}.json`` (InputError naming the missing file and the command that
-    writes it). ``area_estimate``: 'raw', 'corrected' or None (:func:`area_estimate_for`)."""
+    writes it). ``area_estimate``: 'raw', 'corrected' or None (:func:`area_estimate_for`);
+    ``area_um2``: (area in um2, its source) to use instead, e.g. :func:`area_of_3d_run`."""
     from .design import ElectrodeDesign
 
     d = Path(d)
     params = params or ParameterSet()
-    est = area_estimate or area_estimate_for(params)
-    if est not in AREA_ESTIMATES:
+    est = "3d-run" if area_um2 is not None else (area_estimate or area_estimate_for(params))
+    if est not in AREA_ESTIMATES[:2] and area_um2 is None:
         raise InputError("--area", " or ".join(AREA_ESTIMATES), est)
     dpath = d / "design.json"
     meta = _read_json(dpath, f"run 'fem-twin generate ... -o {d}'")
@@ -232,7 +248,13 @@ def inputs_from_directory(d: str | Path, separator_um: float, params: ParameterS
     h = float(_get(a, apath, "voxel_size_um"))
     vf = _get(a, apath, "volume_fraction")
     dead = _get(a, apath, "dead_fraction_nonperiodic")
-    area = float(_get(a, apath, "active_contact_area_density_per_m", est))
+    if area_um2 is None:
+        area = float(_get(a, apath, "active_contact_area_density_per_m", est))
+        area_src = (f"analysis.json: active_contact_area_density_per_m.{est} "
+                    f"(interface_area = {params.interface_area!r} in the parameter set)")
+    else:
+        area = float(area_um2[0]) / (shape[0] * shape[1] * shape[2] * h ** 3) * 1e6
+        area_src = area_um2[1]
     b_ncm, src_ncm = read_conductivity(d, "ncm")
     b_lps, src_lps = read_conductivity(d, "lpscl")
     sources = {
@@ -243,8 +265,7 @@ def inputs_from_directory(d: str | Path, separator_um: float, params: ParameterS
         "eps_ncm_active": "analysis.json: volume_fraction.ncm x (1 - dead_fraction_nonperiodic.ncm)",
         "eps_lpscl": "analysis.json: volume_fraction.lpscl x (1 - dead_fraction_nonperiodic.lpscl)",
         "b_ncm": src_ncm, "b_lpscl": src_lps,
-        "area_per_volume_per_m": f"analysis.json: active_contact_area_density_per_m.{est} "
-                                 f"(interface_area = {params.interface_area!r} in the parameter set)",
+        "area_per_volume_per_m": area_src,
         "radius_um": "design.json: ncm_psd, D[4,3] / 2 (volume-weighted)",
     }
     return P2DInputs(

@@ -83,7 +83,8 @@ def test_inputs_of_a_slab_structure_and_the_cli_run(tmp_path, capsys):
         w.writerow(["time_s", "step", "voltage_V", "current_A", "capacity_mAh_per_g", "capacity_mAh_per_cm2"])
         for r in rows[::7]:
             w.writerow([r["time_s"], r["step"], r["voltage_V"], r["current_A"], r["capacity_mAh_per_g"], 0.0])
-    (fake / "discharge.json").write_text(json.dumps({"complete": True, "mesh": {"separator_um": 5.0}}))
+    (fake / "discharge.json").write_text(json.dumps({"complete": True, "mesh": {
+        "separator_um": 5.0, "interface_area_um2": 48.0, "interface_weighted_area_um2": 30.0}}))
     rc = main(["p2d", str(d), "--c-rate", "2", "--discharge", str(fake), "-o", str(tmp_path / "cmp")])
     assert rc == 0, capsys.readouterr().err
     cmp = json.loads((tmp_path / "cmp" / "p2d.json").read_text())["runs"]["2C"]["comparison"]
@@ -91,6 +92,11 @@ def test_inputs_of_a_slab_structure_and_the_cli_run(tmp_path, capsys):
     assert abs(cmp["capacity_difference_rel"]) < 2e-3  # (the fake curve's last row is up to 7 rows early)
     src = json.loads((tmp_path / "cmp" / "p2d.json").read_text())["inputs"]["sources"]["separator_um"]
     assert "discharge.json" in src
+    # --area 3d-run: the area the 3D kinetics integrated over (the weighted one when there is one)
+    run_area = p2d.inputs_from_directory(d, 5.0, area_um2=p2d.area_of_3d_run(fake))
+    assert run_area.area_estimate == "3d-run"
+    assert run_area.area_per_volume_per_m == pytest.approx(30.0 / 96.0 * 1e6, rel=1e-12)
+    assert "interface_weighted_area_um2" in run_area.sources["area_per_volume_per_m"]
 
 
 def _spm_limit_params():
@@ -170,6 +176,7 @@ def test_cli_errors(tmp_path, capsys):
     _one_line_exit_2(capsys, ["p2d", str(d), "--c-rate", "0"], "--c-rate")
     _one_line_exit_2(capsys, ["p2d", str(d), "--c-rate", "nan"], "--c-rate")
     _one_line_exit_2(capsys, ["p2d", str(d), "--separator", "-1"], "--separator")
+    _one_line_exit_2(capsys, ["p2d", str(d), "--area", "3d-run"], "--area", "--discharge")
     _one_line_exit_2(capsys, ["p2d", str(tmp_path / "nowhere")], "nowhere", "fem-twin generate")
     _one_line_exit_2(capsys, ["p2d", str(d), "--discharge", str(tmp_path)], "--discharge")
     # a conductivity file saying the NCM does not percolate

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-AREA_CHOICES = ("auto", "raw", "corrected")
+AREA_CHOICES = ("auto", "raw", "corrected", "3d-run")
 
 
 def register(sub) -> None:
@@ -37,8 +37,9 @@ def register(sub) -> None:
     p.add_argument("--separator", type=float, default=None,
                    help="LPSCl separator thickness in um (default: the 3D run's, else 30 as 'fem-twin discharge')")
     p.add_argument("--area", default="auto", choices=AREA_CHOICES,
-                   help="reacting-area estimate from analysis.json: raw (voxel faces), corrected (x 2/3), or auto "
-                        "(default: the one the 3D kinetics use, raw for interface_area = 'mesh')")
+                   help="reacting area: raw (voxel faces) or corrected (x 2/3) from analysis.json, 3d-run (the area "
+                        "the --discharge run's kinetics integrated over, from its discharge.json), or auto (default: "
+                        "raw for interface_area = 'mesh'; for 'smoothed-normal' 3d-run with --discharge, else corrected)")
     p.add_argument("--params", default=None, help="TOML file overriding parameters (as for 'fem-twin discharge')")
     p.add_argument("--points", type=int, default=30, help="P2D mesh points across the electrode (default 30)")
     p.add_argument("--no-run", action="store_true",
@@ -131,12 +132,19 @@ def cmd_p2d(args) -> int:
         if curve_3d is None:
             raise InputError("--discharge", "a 3D run's folder with a discharge.csv holding a discharge",
                              str(run_dir))
+    if args.area == "3d-run" and run_dir is None:
+        raise InputError("--area", "--discharge RUN with --area 3d-run", "no --discharge")
     p2d._pybamm()  # fail early (exit 2) when PyBaMM is missing
     image = VoxelImage.load(d)
     if not args.no_run:
         ensure_inputs(d, image)
     sep, sep_src = _separator(args, run_dir)
-    inputs = p2d.inputs_from_directory(d, sep, params, None if args.area == "auto" else args.area, sep_src)
+    area_um2 = None
+    if args.area == "3d-run" or (args.area == "auto" and run_dir is not None
+                                 and params.interface_area == "smoothed-normal"):
+        area_um2 = p2d.area_of_3d_run(run_dir)
+    inputs = p2d.inputs_from_directory(d, sep, params, None if args.area in ("auto", "3d-run") else args.area,
+                                       sep_src, area_um2)
     label = run_label(protocol)
     t0 = time.perf_counter()
     try:
