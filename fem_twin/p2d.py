@@ -23,11 +23,12 @@ in the names; every value carries its source in ``sources``):
   ``active_contact_area_density_per_m`` (NCM | LPSCl faces between NCM connected to the collector
   and LPSCl connected to the separator). Estimate ``raw`` (voxel faces, the staircase) is the area
   the 3D discharge's kinetics integrate over on the voxel mesh (``interface_area = "mesh"``, the
-  default); ``corrected`` (raw x 2/3, the smooth surface) is what ``interface_area =
-  "smoothed-normal"`` weights the facets to. :func:`area_estimate_for` picks the one matching the
-  parameter set, so both models see the same area (``"3d-run"``: the area a 3D run's kinetics
-  integrated over, from its ``discharge.json``, for the smoothed-normal weights whose sum differs
-  from raw x 2/3 on polyhedral particles); PyBaMM's spheres have a = 3 eps_s / R, the
+  default); ``corrected`` (raw x 2/3, the isotropic estimate of the smooth surface) approximates
+  what ``interface_area = "smoothed-normal"`` weights the facets to; ``"3d-run"`` is that weighted
+  area itself, from a 3D run's ``discharge.json`` (:func:`area_of_3d_run`; on the demo's polyhedral
+  particles it is 17 % below raw x 2/3). :func:`area_estimate_for` picks the analysis estimate
+  matching the parameter set, the command prefers ``3d-run`` for smoothed-normal when it has a 3D
+  run, so both models see the same area; PyBaMM's spheres have a = 3 eps_s / R, the
   difference goes into the exchange current (``area_factor``, see
   :mod:`fem_twin.parameters.pybamm_values`);
 - particle radius ``radius_um``: half the volume-weighted mean diameter D[4,3] of the design's NCM
@@ -177,7 +178,8 @@ def sauter_radius_um(psd) -> float:
 
 def area_estimate_for(params: ParameterSet) -> str:
     """'raw' for ``interface_area = "mesh"`` (the 3D kinetics on the voxel faces), 'corrected' for
-    ``"smoothed-normal"`` (facets weighted to the smooth surface's area)."""
+    ``"smoothed-normal"`` (facets weighted towards the smooth surface's area; :func:`area_of_3d_run`
+    gives the weighted area itself when a 3D run exists)."""
     return "raw" if params.interface_area == "mesh" else "corrected"
 
 
