@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError
+from .errors import FileFormatError, InputError
 
 
 def output_dir(text, field: str = "-o/--output") -> Path:
@@ -37,3 +37,20 @@ def check_memory(field: str, need_bytes: float, what: str, available: int | None
     if avail is not None and need_bytes > avail:
         raise InputError(field, f"a {what} that fits in memory: about {need_bytes / 2**30:.3g} GiB needed, "
                          f"{avail / 2**30:.3g} GiB available", None)
+
+
+def read_json_object(path, missing: str = "no such file") -> dict:
+    """The JSON object in ``path``; FileFormatError ``missing`` when there is no such file, when it
+    is not JSON or not an object."""
+    import json
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileFormatError(p, missing)
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FileFormatError(p, f"not a JSON file ({exc})") from None
+    if not isinstance(d, dict):
+        raise FileFormatError(p, "expected a JSON object")
+    return d

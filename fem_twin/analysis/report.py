@@ -117,14 +117,9 @@ class StructureReport:
         p = Path(path)
         if p.is_dir():
             p = p / ANALYSIS_FILE
-        if not p.exists():
-            raise FileFormatError(p, "no such file (run the analysis first)")
-        try:
-            d = json.loads(p.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FileFormatError(p, f"not a JSON file ({exc})") from None
-        if not isinstance(d, dict):
-            raise FileFormatError(p, "expected a JSON object")
+        from ..outputs import read_json_object
+
+        d = read_json_object(p, "no such file (run the analysis first)")
         try:
             return cls.from_dict(d)
         except (InputError, TypeError, ValueError) as exc:

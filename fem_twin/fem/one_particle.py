@@ -32,7 +32,6 @@ capacity to the cut-off, i.e. of the charge at 1C).
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ import numpy as np
 
 from .. import phases
 from ..parameters.cell import FARADAY, ParameterSet
+from ..parameters.pybamm_values import half_cell_parameter_values, import_pybamm, kinetics_option
 
 #: ideal electrolyte and solid conduction, frozen c_e, ideal Li contact: the SPM's assumptions
 SPM_OVERRIDES = {"sigma_ncm_S_m": 100.0, "sigma_lpscl_S_m": 100.0, "freeze_electrolyte": True,
@@ -64,53 +64,15 @@ def hemisphere_volume_m3(radius_m: float) -> float:
 
 
 # -- PyBaMM ---------------------------------------------------------------------------------------
-def _import_pybamm():
-    os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")  # (no prompt, no network)
-    import pybamm
-
-    return pybamm
-
-
 def pybamm_parameter_values(params: ParameterSet, radius_m: float, volume_m3: float, current_A: float,
                             cutoff_V: float = 3.0):
     """PyBaMM parameter values of a Li | electrolyte | positive-electrode half cell whose electrode
-    holds ``volume_m3`` of NCM in spheres of ``radius_m`` (see the module docstring)."""
-    pybamm = _import_pybamm()
-    p = params
-    if abs(p.alpha_a + p.alpha_c - 1.0) > 1e-12:
-        raise ValueError("PyBaMM's Butler-Volmer needs alpha_a + alpha_c = 1")
-    k = p.k_ncm
-
-    def j0(c_e, c_s_surf, c_s_max, T):
-        return k * c_e ** 0.5 * c_s_surf ** 0.5 * (c_s_max - c_s_surf) ** 0.5
-
-    ocp = p.ocp
+    holds ``volume_m3`` of NCM in spheres of ``radius_m`` (see the module docstring; the translation
+    is :func:`fem_twin.parameters.pybamm_values.half_cell_parameter_values`)."""
     eps, thick = 0.5, 10e-6  # any split of V = eps * L * A_cc: the SPM sees only V and R
-    side = math.sqrt(volume_m3 / (eps * thick))
-    pv = pybamm.ParameterValues("Xu2019")  # a Li-metal half cell; every model input is set below
-    pv.update({
-        "Positive electrode OCP [V]": lambda sto: ocp.pybamm(sto),
-        "Positive electrode exchange-current density [A.m-2]": j0,
-        "Positive electrode charge transfer coefficient": p.alpha_a,
-        "Maximum concentration in positive electrode [mol.m-3]": p.c_ncm_max_mol_m3,
-        "Initial concentration in positive electrode [mol.m-3]": p.initial_lithiation * p.c_ncm_max_mol_m3,
-        "Positive particle diffusivity [m2.s-1]": p.d_ncm_m2_s,
-        "Positive particle radius [m]": radius_m,
-        "Positive electrode thickness [m]": thick,
-        "Electrode height [m]": side, "Electrode width [m]": side,
-        "Positive electrode active material volume fraction": eps,
-        "Positive electrode porosity": 1.0 - eps,
-        "Positive electrode conductivity [S.m-1]": 1e6,
-        "Initial concentration in electrolyte [mol.m-3]": p.c_lpscl_mol_m3,
-        "Exchange-current density for lithium metal electrode [A.m-2]": 1e8,
-        "Current function [A]": current_A, "Nominal cell capacity [A.h]": current_A,
-        "Lower voltage cut-off [V]": cutoff_V, "Upper voltage cut-off [V]": 5.0,
-        "Open-circuit voltage at 0% SOC [V]": cutoff_V, "Open-circuit voltage at 100% SOC [V]": 5.0,
-        "Ambient temperature [K]": p.temperature_K, "Initial temperature [K]": p.temperature_K,
-        "Reference temperature [K]": p.temperature_K,
-        "Contact resistance [Ohm]": 0.0,
-    })
-    return pv
+    return half_cell_parameter_values(params, radius_m=radius_m, eps_s=eps, thickness_m=thick,
+                                      face_area_m2=volume_m3 / (eps * thick), current_A=current_A,
+                                      cutoff_V=cutoff_V)
 
 
 @dataclass
@@ -129,11 +91,10 @@ def pybamm_discharge(params: ParameterSet, radius_m: float, volume_m3: float, c_
                      cutoff_V: float = 3.0, n_r: int = 100, rtol: float = 1e-9) -> Curve:
     """Constant-current discharge of PyBaMM's half-cell SPM to ``cutoff_V`` at ``c_rate`` of the
     particle volume's 1C (``params.one_c_current_A(volume_m3)``)."""
-    pybamm = _import_pybamm()
+    pybamm = import_pybamm()
     current = c_rate * params.one_c_current_A(volume_m3)
     pv = pybamm_parameter_values(params, radius_m, volume_m3, current, cutoff_V)
-    kinetics = "symmetric Butler-Volmer" if params.alpha_a == params.alpha_c == 0.5 else "asymmetric Butler-Volmer"
-    model = pybamm.lithium_ion.SPM({"working electrode": "positive", "intercalation kinetics": kinetics})
+    model = pybamm.lithium_ion.SPM({"working electrode": "positive", "intercalation kinetics": kinetics_option(params)})
     var_pts = {**model.default_var_pts, "r_p": int(n_r)}
     sim = pybamm.Simulation(model, parameter_values=pv, var_pts=var_pts,
                             solver=pybamm.IDAKLUSolver(rtol=rtol, atol=rtol * 1e-2))
