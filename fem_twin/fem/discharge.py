@@ -59,13 +59,13 @@ from .discharge_solvers import (BorderedSystem, LinearSolverSpec, augmented_vect
 from .domains import DS_INTERFACE, DS_LI, DX_ELY, DX_NCM, Domains, top_dofs
 from .interface_nodal import NodalInterface, interface_vertices
 from .interface_weights import interface_weight_ufl
+from .kinetics import CE_MAX, CLIP, interface_current_ufl, li_current_ufl
 
 PA = 1e12  # picoamperes per ampere
-_CLIP = 1e-10
 CONCENTRATION_FAILURE = "concentration outside (0, c_max)"  # kinetics and ln() see concentrations clipped to [CLIP, 1 - CLIP]
 
 
-def _clip(x, lo=_CLIP, hi=1.0 - _CLIP):
+def _clip(x, lo=CLIP, hi=1.0 - CLIP):
     return ufl.min_value(ufl.max_value(x, lo), hi)
 
 
@@ -143,30 +143,21 @@ class DischargeProblem:
     def _build_forms(self, p: ParameterSet):
         d = self.domains
         dx, dS, ds = d.measures()
-        f = 1.0 / p.thermal_voltage  # F/RT
         th_s, psi, phi_e, th_e = self.theta_s, self.psi_s, self.phi_e, self.theta_e
         q_s, v_s = ufl.TestFunction(self.Vcs), ufl.TestFunction(self.Vs)
         w_e = ufl.TestFunction(self.Ve)
         dt, tr = self.dt, self.transport
         cmax, ce0 = p.c_ncm_max_mol_m3, p.c_lpscl_mol_m3
-        # interface kinetics, '+' = NCM side, '-' = electrolyte side (entities ordered so)
-        xs = _clip(th_s("+"))
-        xe = _clip(th_e("-"), hi=1e6) if not self.frozen_ce else 1.0
-        i0 = p.k_ncm * cmax * np.sqrt(ce0) * ufl.sqrt(xs * (1.0 - xs) * xe)
-        # U of the clipped lithiation: finite for Newton iterates beyond (0, 1)
-        eta = psi("+") + self.V - phi_e("-") - p.ocp.ufl(xs)
-        j = i0 * (ufl.exp(p.alpha_a * f * eta) - ufl.exp(-p.alpha_c * f * eta))  # A/m2
+        # interface kinetics (fem_twin.fem.kinetics), '+' = NCM side, '-' = electrolyte side
+        # (entities ordered so)
+        j, eta = interface_current_ufl(p, th_s("+"), psi("+"), phi_e("-"),
+                                       None if self.frozen_ce else th_e("-"), self.V)  # A/m2, V
         self.j_expr, self.eta_expr = j, eta
         # interface-area weight (1, or |n_s . n| with smoothed normals: the kinetics act on the
         # smooth surface's area; interface_weights.py) in every interface term, as in the nodal ones
         wgt = interface_weight_ufl(d)
         jw = j if wgt is None else j * wgt
-        if p.li_contact == "butler-volmer":
-            eta_li = -phi_e
-            j_li = p.li_exchange_current_A_m2 * (ufl.exp(p.alpha_a * f * eta_li)
-                                                  - ufl.exp(-p.alpha_c * f * eta_li))
-        else:
-            j_li = None
+        j_li = li_current_ufl(p, phi_e) if p.li_contact == "butler-volmer" else None
         self.j_li_expr = j_li
         # one fixed quadrature rule (degree 1: the facet midpoint; degree 2 costs 1.5x the Jacobian
         # time and moved the one-particle test by 0.6 mV) for every facet integral: the residuals and the current
@@ -215,7 +206,7 @@ class DischargeProblem:
         F_pe_lin = kap * gg(phi_e, w_e) * dELY
         if not self.frozen_ce:
             F_bulk[2] = -kap * 2.0 * p.thermal_voltage * (1.0 - p.t_plus) * ufl.inner(
-                ufl.grad(th_e) / _clip(th_e, hi=1e6), ufl.grad(w_e)) * dELY
+                ufl.grad(th_e) / _clip(th_e, hi=CE_MAX), ufl.grad(w_e)) * dELY
         if j_li is not None:
             F_bulk[2] = _add(F_bulk[2], -j_li * w_e * dLI)
         F_lin = [F_cs_lin, F_ps_lin, F_pe_lin]
@@ -264,7 +255,6 @@ class DischargeProblem:
         # diagnostics
         self.li_current_c = cf(j_li * dLI) if j_li is not None else None
         self.lith_c = cf(th_s * dNCM)
-        self.ce_c = cf(th_e * dELY) if not self.frozen_ce else None
         # Dirichlet conditions: psi_s = 0 on the collector; phi_e = 0 at z = 0 (ideal Li contact)
         tol = 1e-6 * max(d.z_top_um - d.z_bottom_um, 1.0)
         zero = PETSc.ScalarType(0.0)
