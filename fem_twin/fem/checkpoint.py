@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import signal
-import sys
 import threading
 import time
 import zipfile
@@ -44,6 +43,7 @@ import numpy as np
 
 from .._dolfinx import MPI
 from ..errors import InputError
+from ..log import logger
 from .stepping import LoopState
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -416,7 +416,7 @@ class Checkpointer:
             self.failed += 1
             self.last_error = str(exc)
             if self.comm.rank == 0:
-                print(f"fem-twin discharge: warning: {exc}", file=sys.stderr, flush=True)
+                logger.warning(f"fem-twin discharge: warning: {exc}")
             return str(exc)
         finally:
             self.write_s += time.perf_counter() - t0

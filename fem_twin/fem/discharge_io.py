@@ -27,6 +27,7 @@ import numpy as np
 import ufl
 
 from .._dolfinx import MPI, dolfinx
+from ..log import logger
 from ..parameters.cell import FARADAY
 from .kinetics import butler_volmer
 
@@ -221,15 +222,21 @@ class RunFiles:
                                 for k in CSV_COLUMNS})
             self._fh.flush()
 
+    def close(self):
+        """Close the CSV (idempotent; the rows written so far stay)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
     def finish(self, summary: dict):
         if self.comm.rank != 0:
             return
-        self._fh.close()
+        self.close()
         write_json_atomic(self.outdir / "discharge.json", summary)
         try:
             self.plot()
         except Exception as exc:  # a plot must not lose the run
-            print(f"fem-twin discharge: could not draw discharge.png ({exc})")
+            logger.warning(f"fem-twin discharge: could not draw discharge.png ({exc})")
 
     def plot(self):
         import matplotlib
