@@ -62,6 +62,7 @@ def test_json_round_trip(tmp_path):
     ('{"outputs": {"fields": 1}}', "outputs.fields", "true or false"),
     ('{"outputs": {"output_every": 0}}', "outputs.output_every", "an integer >= 1"),
     ('{"checkpoints": {"every": 1.5}}', "checkpoints.every", "an integer >= 0"),
+    ('{"checkpoints": {"max_wall_s": 0}}', "checkpoints.max_wall_s", "a time > 0 s"),
     ('{"protocol": "discharge to"}', "protocol", "discharge"),
     ('{"mesher": "kuhn"}', "mesher", "voxel"),
     ('{"separatr": {}}', "separatr", "a settings field"),
@@ -88,12 +89,15 @@ def test_cli_options_override_the_settings_file(tmp_path):
     assert settings_from_args(_cli_args()) == DischargeSettings()
     f = DischargeSettings(separator=S.SeparatorSettings(5.0, 1.0), outputs=S.OutputSettings(output_every=3)).save(
         tmp_path / "case.json")
-    st = settings_from_args(_cli_args("--settings", str(f), "--c-rate", "2", "--dt", "7", "--no-fields"))
+    st = settings_from_args(_cli_args("--settings", str(f), "--c-rate", "2", "--dt", "7", "--no-fields",
+                                      "--max-wall-time", "3600"))
+    assert st.checkpoints.options(restart=True).max_wall_s == 3600.0 and st.checkpoints.every == 10
     assert st.separator == S.SeparatorSettings(5.0, 1.0) and st.outputs.output_every == 3
     assert st.protocol_object().describe() == "discharge 2C to 3 V"
     assert st.stepping.dt_initial_s == 7.0 and st.outputs.fields is False
     for argv, field in ((["--dt", "0"], "--dt"), (["--separator-growth", "0.5"], "--separator-growth"),
                         (["--checkpoint-every", "-1"], "--checkpoint-every"),
+                        (["--max-wall-time", "0"], "--max-wall-time"),
                         (["--settings", str(tmp_path / "missing.json")], "--settings")):
         with pytest.raises(InputError, match=field):
             settings_from_args(_cli_args(*argv))

@@ -62,6 +62,9 @@ def register(sub) -> None:
                    help=f"write OUTPUT/checkpoint.npz every N accepted time steps (default {S.CHECKPOINT_EVERY}; "
                         "0: only on SIGTERM). After SIGTERM the run writes a checkpoint at the next accepted "
                         "step and stops (exit code 1)")
+    p.add_argument("--max-wall-time", type=float, default=None, metavar="S",
+                   help="after S seconds of this run: a checkpoint at the next accepted step, then stop as "
+                        "after SIGTERM (exit code 1; continue with --restart)")
     p.add_argument("--restart", action="store_true",
                    help="continue from OUTPUT/checkpoint.npz (same structure, parameters, protocol and "
                         "time-step options; any number of ranks): the CSV is continued from the "
@@ -91,9 +94,10 @@ def settings_from_args(args):
         if not (math.isfinite(c_rate) and c_rate > 0):
             raise InputError("--c-rate", "a C-rate > 0", c_rate)
         ch["protocol"] = default_protocol_text(c_rate, CUTOFF_V if args.cutoff is None else args.cutoff)
-    for name, v in (("--dt", args.dt), ("--dt-max", args.dt_max)):
+    for name, v, what in (("--dt", args.dt, "a time step > 0 s"), ("--dt-max", args.dt_max, "a time step > 0 s"),
+                          ("--max-wall-time", args.max_wall_time, "a time > 0 s")):
         if v is not None and not (math.isfinite(v) and v > 0):
-            raise InputError(name, "a time step > 0 s", v)
+            raise InputError(name, what, v)
     for name, v, lo in (("--output-every", args.output_every, 1), ("--checkpoint-every", args.checkpoint_every, 0)):
         if v is not None and v < lo:
             raise InputError(name, f"an integer >= {lo}" + (" (0: only on SIGTERM)" if lo == 0 else ""), v)
@@ -105,7 +109,8 @@ def settings_from_args(args):
                    ("separator__growth", args.separator_growth), ("solver__name", args.solver),
                    ("solver__petsc", tuple(args.petsc) if args.petsc is not None else None),
                    ("stepping__dt_initial_s", args.dt), ("stepping__dt_max_s", args.dt_max),
-                   ("outputs__output_every", args.output_every), ("checkpoints__every", args.checkpoint_every)):
+                   ("outputs__output_every", args.output_every), ("checkpoints__every", args.checkpoint_every),
+                   ("checkpoints__max_wall_s", args.max_wall_time)):
         if v is not None:
             ch[key] = v
     if args.no_fields:

@@ -176,7 +176,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         t_run = time.perf_counter()
         loop_before = restarted["time_loop_before_s"] if restarted else 0.0
         ckpt = None
-        if checkpoint.every or checkpoint.on_sigterm or checkpoint.stop_after is not None:
+        if checkpoint.every or checkpoint.on_sigterm or checkpoint.stop_after is not None \
+                or checkpoint.max_wall_s is not None:
             ckpt = Checkpointer(checkpoint, ckpt_path, problem, fp, lambda: files.rows,
                                 extra=lambda: {"restarts": restarted["restarts"] if restarted else 0,
                                                "time_loop_s": loop_before + time.perf_counter() - t_run})

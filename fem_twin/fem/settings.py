@@ -202,15 +202,19 @@ class OutputSettings:
 @dataclass(frozen=True)
 class CheckpointSettings:
     every: int = CHECKPOINT_EVERY  #: checkpoint.npz every N accepted steps (0: only on SIGTERM)
+    #: wall-time budget in s: then a checkpoint and the run stops as after SIGTERM (None: none)
+    max_wall_s: float | None = None
 
     def __post_init__(self):
         _integer("checkpoints", "every", self.every, 0)
+        _set(self, "max_wall_s", _number("checkpoints", "max_wall_s", self.max_wall_s, "a time > 0 s", _positive,
+                                         optional=True))
 
     def options(self, restart: bool = False):
         """:class:`~fem_twin.fem.checkpoint.CheckpointOptions` of a run (``restart``: continue one)."""
         from .checkpoint import CheckpointOptions
 
-        return CheckpointOptions(every=self.every, restart=bool(restart))
+        return CheckpointOptions(every=self.every, restart=bool(restart), max_wall_s=self.max_wall_s)
 
 
 _SECTIONS = {"separator": SeparatorSettings, "stepping": SteppingOptions, "solver": SolverSettings,

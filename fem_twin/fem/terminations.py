@@ -11,6 +11,10 @@ After an accepted time step (:func:`accepted_terminations`, in this order; the f
   step ended by surface saturation when the NCM surface is saturated (discharge) / emptied
   (charge), otherwise the run fails.
 
+During the run (:class:`WallTime`): the run's wall-time budget is spent -> acted upon like SIGTERM
+by :class:`fem_twin.fem.checkpoint.Checkpointer` (a checkpoint, then the run stops, incomplete; continue
+it with ``--restart``).
+
 After a failed time step (:class:`SurfaceSaturation`): a concentration-bound failure of a current
 step with dt below ``saturation_dt`` h, or after every cut-back, ends the step (the surfaces are
 saturated: the kinetics sqrt(c_max - c_s) cannot carry the current).
@@ -21,6 +25,7 @@ Each returns None (go on), :class:`Ended` (the protocol step ends, the protocol 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import Enum
 
@@ -162,3 +167,15 @@ class SurfaceSaturation:
                          else "NCM surface delithiated")
         return Failed(f"time step failed at t = {t:.6g} s in step {step_number} ({step.describe()}) "
                       f"after {cutbacks - 1} cut-backs down to dt = {dt:.3g} s (last: {why})")
+
+
+class WallTime:
+    """The run's wall-time budget: :meth:`reached` once ``limit_s`` seconds have passed since it was
+    made (None: never). Local to a rank: the checkpointer agrees on it across ranks."""
+
+    def __init__(self, limit_s: float | None):
+        self.limit_s = limit_s
+        self.t0 = time.perf_counter()
+
+    def reached(self) -> bool:
+        return self.limit_s is not None and time.perf_counter() - self.t0 >= self.limit_s
