@@ -155,3 +155,22 @@ def test_demo_settings_give_one_curve_through_api_cli_and_study(tmp_path):
         assert np.max(np.abs(v - ref)) <= 1e-9, other
     cap = api.summary["capacity_mAh_per_g"]
     assert rows[0]["capacity_mAh_per_g"] == pytest.approx(cap, rel=1e-9)
+
+
+def test_checkpoints_of_runs_with_explicit_time_steps_still_match():
+    """The fractions of an hour (added in issue 17) are not hashed when seconds override them: a run
+    with dt_initial_s and dt_max_s (benchmarks/discharge_convergence.py) fingerprints as before, so
+    its earlier checkpoints are continued; with the fractions in use they are hashed."""
+    from fem_twin.fem.checkpoint import input_fingerprint
+    from fem_twin.parameters.cell import ParameterSet
+    from fem_twin.protocol import Protocol
+
+    def fp(stepping):
+        return input_fingerprint(np.ones((4, 4, 4), np.uint8), 0.5, 5.0, ParameterSet(), Protocol.discharge(1.0, 3.0),
+                                 stepping, 1.0)["stepping"]
+
+    old = S.SteppingOptions(dt_initial_s=36.0, dt_max_s=180.0, max_dV=0.1, output_every=5, saturation_dt=2e-3)
+    assert fp(old) == "527c200f8b2f5b88"  # (the hash of these options before issue 17)
+    assert fp(old) == fp(S.SteppingOptions(dt_initial_s=36.0, dt_max_s=180.0, max_dV=0.1, saturation_dt=2e-3,
+                                           dt_initial_h=0.5, dt_max_h=0.5))
+    assert fp(S.SteppingOptions()) != fp(S.SteppingOptions(dt_max_h=0.02))

@@ -150,7 +150,11 @@ def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, 
                       stepping, separator_growth: float = 1.0, mesher: str = "voxel") -> dict:
     """Hashes of a run's inputs (known before meshing: a restart is refused early)."""
     lab = np.ascontiguousarray(np.asarray(labels, dtype=np.uint8))
-    step_opts = {k: v for k, v in stepping.as_dict().items() if k != "output_every"}
+    # (not the fields cadence; not the fractions of an hour when seconds override them: a run with
+    # dt_initial_s and dt_max_s hashes as before those fields existed, so its checkpoints still match)
+    skip = {"output_every"} | ({"dt_initial_h"} if stepping.dt_initial_s else set()) \
+        | ({"dt_max_h"} if stepping.dt_max_s else set())
+    step_opts = {k: v for k, v in stepping.as_dict().items() if k not in skip}
     mesh = [list(lab.shape), float(voxel_um), float(separator_um)]
     if separator_growth != 1.0:
         mesh.append(float(separator_growth))

@@ -82,13 +82,15 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                   stepping: SteppingOptions | None = None, comm=MPI.COMM_WORLD,
                   write_fields: bool = True, quiet: bool = False, mesher=None,
                   checkpoint: CheckpointOptions | None = None,
-                  separator_growth: float = SEPARATOR_GROWTH) -> DischargeResult:
+                  separator_growth: float | None = None) -> DischargeResult:
     """Simulate ``protocol`` (default: 1C discharge to 3.0 V) on a composite label image.
 
     The pieces one by one; :func:`discharge` takes them as one :class:`DischargeSettings`.
 
     ``separator_growth`` > 1: the separator's layers grow by this factor away from the composite
-    (:func:`fem_twin.meshing.voxel_mesh.separator_z_um`; the default mesher only).
+    (:func:`fem_twin.meshing.voxel_mesh.separator_z_um`); None: the settings' default
+    (:data:`fem_twin.fem.settings.SEPARATOR_GROWTH`) for a named mesher, 1 for a custom callable
+    (it gets ``separator_growth=`` only when > 1).
 
     ``mesher``: ``"voxel"`` or ``"smooth"`` (:mod:`fem_twin.meshing.meshers`), a callable with the
     voxel mesher's arguments, or None (the voxel mesher).
@@ -102,6 +104,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     stepping = stepping or SteppingOptions()
     solver = solver or LinearSolverSpec()
     checkpoint = checkpoint or CheckpointOptions()
+    if separator_growth is None:
+        separator_growth = 1.0 if callable(mesher) else SEPARATOR_GROWTH
     outdir = Path(outdir)
     check_protocol(protocol, params)
     if separator_um < 0:
@@ -127,8 +131,6 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         from ..meshing.meshers import get_mesher
 
         mesher = get_mesher(mesher_name)
-    elif separator_growth != 1.0:
-        raise InputError("separator_growth", "1 with a custom mesher", separator_growth)
     t_mesh = time.perf_counter()
     tm = (mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm) if separator_growth == 1.0 else
           mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm, separator_growth=separator_growth))
