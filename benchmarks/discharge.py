@@ -31,7 +31,7 @@ def worker(size: float, separator: float, steps: int, solver: str, growth: float
 
     from fem_twin._dolfinx import MPI
     from fem_twin.design import ElectrodeDesign
-    from fem_twin.fem._testmeshes import tagged_mesh
+    from fem_twin.fem.box_mesh import tagged_mesh
     from fem_twin.fem.discharge import DischargeProblem
     from fem_twin.fem.discharge_run import electrode_numbers
     from fem_twin.fem.discharge_solvers import LinearSolverSpec

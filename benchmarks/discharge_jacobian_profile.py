@@ -28,7 +28,7 @@ def main(argv=None):
     from fem_twin._dolfinx import MPI, PETSc  # (first: loads dolfinx_solver's MPI before dolfinx)
 
     from dolfinx.fem.petsc import assemble_matrix  # noqa: I001
-    from fem_twin.fem._testmeshes import tagged_mesh
+    from fem_twin.fem.box_mesh import tagged_mesh
     from fem_twin.fem.discharge import DischargeProblem
     from fem_twin.fem.discharge_run import electrode_numbers
     from fem_twin.fem.discharge_solvers import LinearSolverSpec

@@ -38,7 +38,7 @@ def main(argv=None):
     from fem_twin._dolfinx import MPI
     comm = MPI.COMM_WORLD
     mark("imports")
-    from fem_twin.fem._testmeshes import tagged_mesh
+    from fem_twin.fem.box_mesh import tagged_mesh
     from fem_twin.fem.discharge import DischargeProblem
     from fem_twin.fem.discharge_run import electrode_numbers
     from fem_twin.fem.discharge_solvers import LinearSolverSpec

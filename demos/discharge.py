@@ -22,14 +22,11 @@ import numpy as np
 
 from fem_twin._dolfinx import MPI
 from fem_twin.design import Composition, ElectrodeDesign
-from fem_twin.fem.checkpoint import CheckpointOptions
-from fem_twin.fem.discharge_run import run_discharge
+from fem_twin.fem import settings as S
+from fem_twin.fem.discharge_run import discharge
+from fem_twin.log import console
 from fem_twin.meshing.meshers import DEFAULT_MESHER, MESHERS
-from fem_twin.fem.discharge_solvers import LinearSolverSpec
-from fem_twin.fem.stepping import SteppingOptions
 from fem_twin.microstructure.generate import generate
-from fem_twin.parameters.cell import ParameterSet
-from fem_twin.protocol import Protocol
 
 # -
 
@@ -49,8 +46,9 @@ parser.add_argument("--size", type=float, default=16.0, help="x and y extent in 
 parser.add_argument("--c-rate", type=float, default=1.0)
 parser.add_argument("--cutoff", type=float, default=3.0)
 parser.add_argument("--separator", type=float, default=5.0, help="separator thickness in um")
-parser.add_argument("--separator-growth", type=float, default=1.0,
-                    help="separator layers grow by this factor away from the composite (default 1: voxels)")
+parser.add_argument("--separator-growth", type=float, default=S.SEPARATOR_GROWTH,
+                    help="separator layers grow by this factor away from the composite "
+                         f"(default {S.SEPARATOR_GROWTH:g}; 1: voxels)")
 parser.add_argument("--mesher", default=DEFAULT_MESHER, choices=MESHERS,
                     help="voxel (6 tetrahedra per voxel) or smooth (smoothed interfaces, gmsh)")
 parser.add_argument("--composition", default="70:28:2")
@@ -59,13 +57,15 @@ parser.add_argument("--solver", default="auto", choices=["auto", "mumps", "field
                     help="linear solver (auto: fieldsplit above 30k unknowns)")
 parser.add_argument("--output", default="out/discharge_demo")
 parser.add_argument("--no-fields", action="store_true", help="skip the XDMF fields")
-parser.add_argument("--dt-max", type=float, default=0.05,
-                    help="largest time step as a fraction of an hour at the C-rate (default 0.05)")
-parser.add_argument("--checkpoint-every", type=int, default=10,
-                    help="OUTPUT/checkpoint.npz every N accepted steps (default 10; 0: only on SIGTERM)")
+parser.add_argument("--dt-max", type=float, default=S.DT_MAX_H,
+                    help=f"largest time step as a fraction of an hour at the C-rate (default {S.DT_MAX_H:g})")
+parser.add_argument("--checkpoint-every", type=int, default=S.CHECKPOINT_EVERY,
+                    help=f"OUTPUT/checkpoint.npz every N accepted steps (default {S.CHECKPOINT_EVERY}; "
+                         "0: only on SIGTERM)")
 parser.add_argument("--restart", action="store_true",
                     help="continue a killed run from OUTPUT/checkpoint.npz (same arguments otherwise)")
 args = parser.parse_args()
+console()  # progress lines of the run
 comm = MPI.COMM_WORLD
 out = Path(args.output)
 
@@ -90,22 +90,21 @@ if comm.rank == 0:
 # block elimination around MUMPS or a fieldsplit-GAMG Krylov solver.
 
 # +
-params = ParameterSet()
-protocol = Protocol.discharge(args.c_rate, args.cutoff)
-hour = 3600.0 / args.c_rate
-# time steps: 1/100 h first, growing by 1.6x after easy steps up to --dt-max (1/20 h), shorter
-# where the voltage moves by more than 0.1 V per step and near the cut-off. (With 1/10 h, 5 of 33
-# steps were rejected and 50 of 141 Newton steps wasted: 352 s; with 1/20 h, 1 rejected, 125 Newton
-# steps, 297 s, and the capacity moves by 0.05 %: 151.14 -> 151.21 mAh/g. Since the field-split fix
-# of session 6: 187 s, 2,195 instead of 5,009 GMRES iterations, the same steps and capacity.)
+# The run's settings (fem_twin/fem/settings.py; also written to OUTPUT/settings.json, which
+# `fem-twin discharge OUTPUT --settings OUTPUT/settings.json` runs again). Time steps: the defaults,
+# 1/100 h first, growing by 1.6x after easy steps up to --dt-max (1/20 h), shorter where the voltage
+# moves by more than 0.1 V per step and near the cut-off. (With 1/10 h, 5 of 33 steps were rejected
+# and 50 of 141 Newton steps wasted; with 1/20 h, 1 rejected, and the capacity moves by 0.05 %.)
+settings = S.DischargeSettings(
+    protocol=S.default_protocol_text(args.c_rate, args.cutoff), mesher=args.mesher,
+    separator=S.SeparatorSettings(thickness_um=args.separator, growth=args.separator_growth),
+    stepping=S.SteppingOptions(dt_max_h=args.dt_max), solver=S.SolverSettings(args.solver),
+    outputs=S.OutputSettings(fields=not args.no_fields),
+    checkpoints=S.CheckpointSettings(every=args.checkpoint_every))
+if comm.rank == 0:
+    settings.save(out / "settings.json")
 t0 = time.perf_counter()
-result = run_discharge(image.labels, image.voxel_size_um, out, params=params, protocol=protocol,
-                       separator_um=args.separator, separator_growth=args.separator_growth,
-                       mesher=args.mesher, solver=LinearSolverSpec(args.solver),
-                       stepping=SteppingOptions(dt_initial_s=hour / 100, dt_max_s=args.dt_max * hour,
-                                                max_dV=0.1, output_every=5, saturation_dt=2e-3), comm=comm,
-                       write_fields=not args.no_fields,
-                       checkpoint=CheckpointOptions(every=args.checkpoint_every, restart=args.restart))
+result = discharge(image.labels, image.voxel_size_um, out, settings, comm=comm, restart=args.restart)
 # -
 
 # ## Results

@@ -15,7 +15,7 @@ from . import __version__
 from .errors import FemTwinError
 
 #: command modules, in the order their commands are listed in --help
-COMMAND_MODULES = ["structure", "mesh", "conductivity", "study", "discharge", "study_discharge", "p2d"]
+COMMAND_MODULES = ["structure", "mesh", "conductivity", "study", "discharge", "render", "p2d"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,9 @@ class _ArgumentError(FemTwinError):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .log import console
+
+    console()  # the library's progress lines and warnings (logging) on stdout / stderr
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -175,7 +175,7 @@ def mms_solve(n: int, comm, kinetics_rule: str = "gauss") -> tuple[float, float,
     import ufl
     from dolfinx.fem.petsc import assemble_matrix, create_matrix
 
-    from fem_twin.fem._testmeshes import tagged_mesh
+    from fem_twin.fem.box_mesh import tagged_mesh
     from fem_twin.fem.domains import DS_INTERFACE, DX_ELY, DX_NCM, build_domains, top_dofs
 
     p = _mms_params()

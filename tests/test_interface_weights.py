@@ -54,7 +54,7 @@ def test_mesh_weights_equal_the_voxel_measurement():
     the numpy measurement to 1e-12, is 2 pi R^2 within 0.5 % and the raw staircase 1.49x."""
     from test_discharge_verification import hemisphere_on_collector
 
-    from fem_twin.fem._testmeshes import tagged_mesh
+    from fem_twin.fem.box_mesh import tagged_mesh
     from fem_twin.fem.domains import build_domains
 
     r, h = 6, 1.0 / 3.0

@@ -287,3 +287,21 @@ def test_sixteen_ranks_give_the_one_rank_curve(reference, tmp_path, request):
 
 
 pytestmark = pytest.mark.filterwarnings("ignore:No artists with labels:UserWarning")
+
+
+@pytest.mark.mpi
+def test_a_spent_wall_time_budget_stops_like_sigterm_and_restarts(reference, shared_dir):
+    """``max_wall_s`` (``--max-wall-time``): once spent, a checkpoint at the next accepted step and an
+    incomplete, resumable run (the ranks agree even when their clocks do not); the restart gives the
+    uninterrupted curve."""
+    comm = MPI.COMM_WORLD
+    ref = reference(comm)
+    a = _run(comm, shared_dir, checkpoint=CheckpointOptions(every=0, max_wall_s=1e-9))
+    assert not a.complete and a.message == "interrupted (wall-time limit 1e-09 s), checkpoint written"
+    assert a.summary["interrupted_at_time_s"] == ref.rows[1]["time_s"]  # after the first accepted step
+    assert a.summary["checkpoint"]["written"] == 1
+    b = _run(comm, shared_dir, checkpoint=CheckpointOptions(every=0, restart=True))
+    assert b.complete, b.message
+    assert _compare(_csv(shared_dir / "discharge.csv"), _csv(ref.outdir / "discharge.csv")) <= TOL_V
+    with pytest.raises(InputError, match="--max-wall-time"):
+        CheckpointOptions(max_wall_s=0)

@@ -321,8 +321,8 @@ def test_render_real_xdmf(tmp_path):
 
     out = tmp_path / "case"
     res = run_discharge(column_electrode(), 1.0, out, protocol=Protocol.parse("discharge 2C for 360 s"),
-                        separator_um=2.0, comm=MPI.COMM_SELF, quiet=True,
-                        stepping=SteppingOptions(dt_initial_s=60.0, dt_max_s=60.0, output_every=2))
+                        separator_um=2.0, separator_growth=1.0, comm=MPI.COMM_SELF, quiet=True,
+                        stepping=SteppingOptions(dt_initial_s=60.0, dt_max_s=60.0, max_dV=0.05, output_every=2))
     assert res.complete, res.message
     shutil.copytree(out, tmp_path / "case_copy")
     # h5py (used by the reader) and DOLFINx's HDF5 must not share a process: render in a fresh one

@@ -23,34 +23,48 @@ from ..meshing.meshers import add_mesher_argument
 
 
 def register(sub) -> None:
+    from ..fem import settings as S
+
     p = sub.add_parser("discharge", help="simulate a galvanostatic discharge (or a protocol)",
                        description=__doc__.split("\n\n")[1], epilog=__doc__.split("\n\n")[2])
     p.add_argument("dir", help="directory holding structure.npz (from 'fem-twin generate')")
-    p.add_argument("--c-rate", type=float, default=1.0, help="discharge C-rate (default 1)")
-    p.add_argument("--cutoff", type=float, default=3.0, help="cut-off voltage in V (default 3.0)")
+    p.add_argument("--settings", default=None, metavar="JSON",
+                   help="run settings (fem_twin/fem/settings.py: protocol, params, mesher, separator, stepping, "
+                        "solver, outputs, checkpoints); the options below override them")
+    p.add_argument("--c-rate", type=float, default=None, help=f"discharge C-rate (default {S.C_RATE:g})")
+    p.add_argument("--cutoff", type=float, default=None, help=f"cut-off voltage in V (default {S.CUTOFF_V:g})")
     p.add_argument("--protocol", default=None,
                    help="steps instead of --c-rate/--cutoff, e.g. "
                         "'discharge 1C to 3.0 V; rest 10 min; charge 0.5C to 4.3 V'")
     p.add_argument("--params", default=None, help="TOML file overriding parameters (see fem_twin/parameters/cell.py)")
-    p.add_argument("--separator", type=float, default=30.0, help="LPSCl separator thickness in um (default 30)")
-    p.add_argument("--separator-growth", type=float, default=1.5, metavar="G",
+    p.add_argument("--separator", type=float, default=None,
+                   help=f"LPSCl separator thickness in um (default {S.SEPARATOR_UM:g})")
+    p.add_argument("--separator-growth", type=float, default=None, metavar="G",
                    help="grade the separator mesh: layers grow by G away from the composite, up to 8 voxels "
-                        "thick (default 1.5: a 30 um separator in 11 layers instead of 60; 1: voxel layers)")
+                        f"thick (default {S.SEPARATOR_GROWTH:g}: a 30 um separator in 11 layers instead of 60; "
+                        "1: voxel layers)")
     add_mesher_argument(p)
-    p.add_argument("--solver", default="auto", choices=["auto", "mumps", "fieldsplit"],
+    p.set_defaults(mesher=None)  # (the settings' mesher unless given)
+    p.add_argument("--solver", default=None, choices=list(S.SOLVERS),
                    help="linear solver: mumps (direct), fieldsplit (GMRES + GAMG per field) or auto "
                         "(default: mumps up to 30k unknowns, fieldsplit above)")
-    p.add_argument("--petsc", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--petsc", action="append", default=None, metavar="KEY=VALUE",
                    help="PETSc option, repeatable (prefixes discharge_ for SNES, discharge_inner_ for the "
                         "linear solver), e.g. --petsc discharge_snes_max_it=40")
-    p.add_argument("--dt", type=float, default=None, help="initial time step in s (default: 1/200 h at the C-rate)")
-    p.add_argument("--dt-max", type=float, default=None, help="largest time step in s (default: 1/50 h at the C-rate)")
-    p.add_argument("--output-every", type=int, default=10, help="XDMF fields every N steps (default 10)")
+    p.add_argument("--dt", type=float, default=None,
+                   help=f"initial time step in s (default: {S.DT_INITIAL_H:g} h at the C-rate)")
+    p.add_argument("--dt-max", type=float, default=None,
+                   help=f"largest time step in s (default: {S.DT_MAX_H:g} h at the C-rate)")
+    p.add_argument("--output-every", type=int, default=None,
+                   help=f"XDMF fields every N steps (default {S.OUTPUT_EVERY})")
     p.add_argument("--no-fields", action="store_true", help="skip the XDMF fields")
-    p.add_argument("--checkpoint-every", type=int, default=10, metavar="N",
-                   help="write OUTPUT/checkpoint.npz every N accepted time steps (default 10; 0: only on "
-                        "SIGTERM). After SIGTERM the run writes a checkpoint at the next accepted step and "
-                        "stops (exit code 1)")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help=f"write OUTPUT/checkpoint.npz every N accepted time steps (default {S.CHECKPOINT_EVERY}; "
+                        "0: only on SIGTERM). After SIGTERM the run writes a checkpoint at the next accepted "
+                        "step and stops (exit code 1)")
+    p.add_argument("--max-wall-time", type=float, default=None, metavar="S",
+                   help="after S seconds of this run: a checkpoint at the next accepted step, then stop as "
+                        "after SIGTERM (exit code 1; continue with --restart)")
     p.add_argument("--restart", action="store_true",
                    help="continue from OUTPUT/checkpoint.npz (same structure, parameters, protocol and "
                         "time-step options; any number of ranks): the CSV is continued from the "
@@ -62,39 +76,51 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_discharge)
 
 
-def build_inputs(args):
-    """ParameterSet, Protocol, solver spec and stepping options from parsed arguments."""
-    from ..fem.discharge_solvers import LinearSolverSpec
-    from ..fem.stepping import SteppingOptions
-    from ..parameters.cell import ParameterSet
-    from ..protocol import Protocol
+def settings_from_args(args):
+    """The :class:`~fem_twin.fem.settings.DischargeSettings` of a command line: ``--settings``
+    (or the defaults) with the options given on the command line replacing theirs."""
+    from ..fem.settings import DischargeSettings, default_protocol_text
 
-    params = ParameterSet.from_toml(args.params) if args.params else ParameterSet()
+    st = DischargeSettings.load(args.settings) if getattr(args, "settings", None) else DischargeSettings()
+    ch = {}
     if args.protocol is not None:
         if not args.protocol.strip():
             raise InputError("--protocol", "steps such as 'discharge 1C to 3.0 V; rest 10 min'", args.protocol)
-        protocol = Protocol.parse(args.protocol)
-    else:
-        if not (math.isfinite(args.c_rate) and args.c_rate > 0):
-            raise InputError("--c-rate", "a C-rate > 0", args.c_rate)
-        protocol = Protocol.discharge(args.c_rate, args.cutoff)
-    for name, v in (("--dt", args.dt), ("--dt-max", args.dt_max)):
+        ch["protocol"] = args.protocol
+    elif args.c_rate is not None or args.cutoff is not None:
+        from ..fem.settings import C_RATE, CUTOFF_V
+
+        c_rate = C_RATE if args.c_rate is None else args.c_rate
+        if not (math.isfinite(c_rate) and c_rate > 0):
+            raise InputError("--c-rate", "a C-rate > 0", c_rate)
+        ch["protocol"] = default_protocol_text(c_rate, CUTOFF_V if args.cutoff is None else args.cutoff)
+    for name, v, what in (("--dt", args.dt, "a time step > 0 s"), ("--dt-max", args.dt_max, "a time step > 0 s"),
+                          ("--max-wall-time", args.max_wall_time, "a time > 0 s")):
         if v is not None and not (math.isfinite(v) and v > 0):
-            raise InputError(name, "a time step > 0 s", v)
-    if args.output_every < 1:
-        raise InputError("--output-every", "an integer >= 1", args.output_every)
-    stepping = SteppingOptions(dt_initial_s=args.dt, dt_max_s=args.dt_max, output_every=args.output_every)
-    return params, protocol, LinearSolverSpec.parse(args.solver, args.petsc), stepping
-
-
-def checkpoint_options(args):
-    """CheckpointOptions from ``--checkpoint-every`` and ``--restart``."""
-    from ..fem.checkpoint import CheckpointOptions
-
-    every = getattr(args, "checkpoint_every", 10)
-    if every is None or every < 0:
-        raise InputError("--checkpoint-every", "an integer >= 0 (0: only on SIGTERM)", every)
-    return CheckpointOptions(every=every, restart=bool(getattr(args, "restart", False)))
+            raise InputError(name, what, v)
+    for name, v, lo in (("--output-every", args.output_every, 1), ("--checkpoint-every", args.checkpoint_every, 0)):
+        if v is not None and v < lo:
+            raise InputError(name, f"an integer >= {lo}" + (" (0: only on SIGTERM)" if lo == 0 else ""), v)
+    for flag, key in (("--separator", "separator"), ("--separator-growth", "separator_growth")):
+        v = getattr(args, key)
+        if v is not None and not (math.isfinite(v) and v >= (0 if key == "separator" else 1)):
+            raise InputError(flag, "a thickness >= 0 um" if key == "separator" else "a factor >= 1", v)
+    for key, v in (("params", args.params), ("mesher", args.mesher), ("separator__thickness_um", args.separator),
+                   ("separator__growth", args.separator_growth), ("solver__name", args.solver),
+                   ("solver__petsc", tuple(args.petsc) if args.petsc is not None else None),
+                   ("stepping__dt_initial_s", args.dt), ("stepping__dt_max_s", args.dt_max),
+                   ("outputs__output_every", args.output_every), ("checkpoints__every", args.checkpoint_every),
+                   ("checkpoints__max_wall_s", args.max_wall_time)):
+        if v is not None:
+            ch[key] = v
+    if args.no_fields:
+        ch["outputs__fields"] = False
+    if args.quiet:
+        ch["outputs__quiet"] = True
+    st = st.replace(**ch) if ch else st
+    st.parameters()  # (bad parameter files before the output folder is touched)
+    st.solver.spec()
+    return st
 
 
 def check_output_dir(outdir: Path, overwrite: bool, restart: bool) -> None:
@@ -123,18 +149,15 @@ def check_output_dir(outdir: Path, overwrite: bool, restart: bool) -> None:
 def cmd_discharge(args) -> int:
     from ..microstructure.image import VoxelImage
 
-    params, protocol, solver, stepping = build_inputs(args)
-    checkpoint = checkpoint_options(args)
+    settings = settings_from_args(args)
     if args.output is not None and not args.output.strip():
         raise InputError("-o/--output", "a directory path", args.output)
-    check_output_dir(Path(args.output or args.dir), args.overwrite, checkpoint.restart)
+    check_output_dir(Path(args.output or args.dir), args.overwrite, args.restart)
     image = VoxelImage.load(Path(args.dir))
-    from ..fem.discharge_run import run_discharge
+    from ..fem.discharge_run import discharge
 
-    result = run_discharge(image.labels, image.voxel_size_um, Path(args.output or args.dir), params=params,
-                           protocol=protocol, separator_um=args.separator, solver=solver, stepping=stepping,
-                           separator_growth=args.separator_growth, mesher=args.mesher,
-                           write_fields=not args.no_fields, quiet=args.quiet, checkpoint=checkpoint)
+    result = discharge(image.labels, image.voxel_size_um, Path(args.output or args.dir), settings,
+                       restart=args.restart)
     if not result.complete and result.summary.get("interrupted_at_time_s") is not None:
         from .._dolfinx import MPI
 

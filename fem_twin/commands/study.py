@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 
 from ..errors import FemTwinError, InputError
+from ..study.cases import parse_seeds  # noqa: F401 (used below and by tests)
 from .conductivity import DEFAULT_METHOD
 
 STUDY_CSV = "conductivity_study.csv"
@@ -72,21 +73,6 @@ def parse_compositions(text: str) -> list[float]:
     if not vals or any(not (0 < v <= 98) for v in vals):
         raise InputError("--compositions", "NCM wt% values in (0, 98] (NBR takes 2 wt%)", text)
     return vals
-
-
-def parse_seeds(text: str) -> list[int]:
-    t = str(text).strip()
-    try:
-        if "-" in t and "," not in t:
-            a, b = (int(v) for v in t.split("-"))
-            seeds = list(range(a, b + 1))
-        else:
-            seeds = [int(v) for v in t.split(",")]  # an empty item ("1,,2") is an error
-    except ValueError:
-        raise InputError("--seeds", "a range like 1-5 or a list like 1,2,3", text) from None
-    if not seeds or min(seeds) < 0 or max(seeds) >= 2 ** 63:
-        raise InputError("--seeds", "a non-empty range or list of seeds in [0, 2**63 - 1]", text)
-    return seeds
 
 
 def case_dir(root: Path, ncm_wt: float, seed: int) -> Path:

@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import signal
-import sys
 import threading
 import time
 import zipfile
@@ -44,7 +43,9 @@ import numpy as np
 
 from .._dolfinx import MPI
 from ..errors import InputError
+from ..log import logger
 from .stepping import LoopState
+from .terminations import WallTime
 
 CHECKPOINT_NAME = "checkpoint.npz"
 FORMAT = "fem_twin discharge checkpoint 1"
@@ -149,7 +150,11 @@ def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, 
                       stepping, separator_growth: float = 1.0, mesher: str = "voxel") -> dict:
     """Hashes of a run's inputs (known before meshing: a restart is refused early)."""
     lab = np.ascontiguousarray(np.asarray(labels, dtype=np.uint8))
-    step_opts = {k: v for k, v in stepping.as_dict().items() if k != "output_every"}
+    # (not the fields cadence; not the fractions of an hour when seconds override them: a run with
+    # dt_initial_s and dt_max_s hashes as before those fields existed, so its checkpoints still match)
+    skip = {"output_every"} | ({"dt_initial_h"} if stepping.dt_initial_s else set()) \
+        | ({"dt_max_h"} if stepping.dt_max_s else set())
+    step_opts = {k: v for k, v in stepping.as_dict().items() if k not in skip}
     mesh = [list(lab.shape), float(voxel_um), float(separator_um)]
     if separator_growth != 1.0:
         mesh.append(float(separator_growth))
@@ -344,17 +349,21 @@ class CheckpointOptions:
     """``every``: a checkpoint after every N accepted steps (0: none); ``on_sigterm``: write one
     and stop at the next accepted step after SIGTERM; ``restart``: continue from the output
     directory's checkpoint; ``stop_after``: behave as if SIGTERM came after this many accepted
-    steps of this run (tests, wall-clock budgets)."""
+    steps of this run (tests); ``max_wall_s``: the same once this run has taken that many seconds
+    (a batch job's budget; :class:`fem_twin.fem.terminations.WallTime`)."""
 
     every: int = 10
     on_sigterm: bool = True
     restart: bool = False
     stop_after: int | None = None
     name: str = CHECKPOINT_NAME
+    max_wall_s: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.every, int) or self.every < 0:
             raise InputError("--checkpoint-every", "an integer >= 0 (0: no periodic checkpoints)", self.every)
+        if self.max_wall_s is not None and not (isinstance(self.max_wall_s, (int, float)) and self.max_wall_s > 0):
+            raise InputError("--max-wall-time", "a time > 0 s", self.max_wall_s)
 
 
 class Checkpointer:
@@ -375,6 +384,7 @@ class Checkpointer:
         self.last_error = None
         self.last_time_s = None
         self.write_s = 0.0
+        self.wall = WallTime(options.max_wall_s)
 
     def request_stop(self, *_):
         """The SIGTERM handler: only sets a flag (acted upon at the next accepted step)."""
@@ -397,14 +407,17 @@ class Checkpointer:
         self.accepted_here += 1
         if self.options.stop_after is not None and self.accepted_here >= self.options.stop_after:
             self.flag = True
-        stop = bool(self.comm.allreduce(int(self.flag), op=MPI.MAX))
+        # (a bit per reason; every rank acts on what any rank saw)
+        why = self.comm.allreduce(int(self.flag) | (2 * int(self.wall.reached())), op=MPI.BOR)
+        stop = bool(why)
         every = self.options.every
         err = None
         if stop or (every and state.accepted % every == 0):
             err = self.write(state)
         if not stop:
             return None
-        return SIGTERM_MESSAGE if err is None else f"interrupted (SIGTERM); {err}"
+        cause = "SIGTERM" if why & 1 else f"wall-time limit {self.options.max_wall_s:g} s"
+        return f"interrupted ({cause}), checkpoint written" if err is None else f"interrupted ({cause}); {err}"
 
     def write(self, state: LoopState) -> str | None:
         """Write a checkpoint of ``state``; returns None, or the reason it could not be written
@@ -416,7 +429,7 @@ class Checkpointer:
             self.failed += 1
             self.last_error = str(exc)
             if self.comm.rank == 0:
-                print(f"fem-twin discharge: warning: {exc}", file=sys.stderr, flush=True)
+                logger.warning(f"fem-twin discharge: warning: {exc}")
             return str(exc)
         finally:
             self.write_s += time.perf_counter() - t0

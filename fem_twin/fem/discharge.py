@@ -45,27 +45,25 @@ midpoint rule kept feeding saturated vertices past c_max and ended 1C runs 60-90
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import ufl
 import ufl.algorithms
 
 from .._dolfinx import MPI, PETSc, dolfinx
 from ..parameters.cell import FARADAY, ParameterSet
+from .discharge_assembly import JacobianAssembly
 from .discharge_solvers import (BorderedSystem, LinearSolverSpec, augmented_vector, choose_solver,
-                                clear_options, global_sum, monolithic_local_to_global,
-                                outer_ksp_options, set_options)
+                                clear_options, global_sum, outer_ksp_options, set_options)
 from .domains import DS_INTERFACE, DS_LI, DX_ELY, DX_NCM, Domains, top_dofs
 from .interface_nodal import NodalInterface, interface_vertices
 from .interface_weights import interface_weight_ufl
+from .kinetics import CE_MAX, CLIP, interface_current_ufl, li_current_ufl
 
 PA = 1e12  # picoamperes per ampere
-_CLIP = 1e-10
 CONCENTRATION_FAILURE = "concentration outside (0, c_max)"  # kinetics and ln() see concentrations clipped to [CLIP, 1 - CLIP]
 
 
-def _clip(x, lo=_CLIP, hi=1.0 - _CLIP):
+def _clip(x, lo=CLIP, hi=1.0 - CLIP):
     return ufl.min_value(ufl.max_value(x, lo), hi)
 
 
@@ -81,7 +79,7 @@ def _nonzero_or_none(compile_form, form):
     return compile_form(form)
 
 
-class DischargeProblem:
+class DischargeProblem(JacobianAssembly):
     """Fields, forms and the SNES of one cell; :meth:`solve_step` advances by ``dt``.
 
     ``eps_ncm`` is the composite's NCM volume fraction (for the LPSCl conductivity formula),
@@ -143,30 +141,21 @@ class DischargeProblem:
     def _build_forms(self, p: ParameterSet):
         d = self.domains
         dx, dS, ds = d.measures()
-        f = 1.0 / p.thermal_voltage  # F/RT
         th_s, psi, phi_e, th_e = self.theta_s, self.psi_s, self.phi_e, self.theta_e
         q_s, v_s = ufl.TestFunction(self.Vcs), ufl.TestFunction(self.Vs)
         w_e = ufl.TestFunction(self.Ve)
         dt, tr = self.dt, self.transport
         cmax, ce0 = p.c_ncm_max_mol_m3, p.c_lpscl_mol_m3
-        # interface kinetics, '+' = NCM side, '-' = electrolyte side (entities ordered so)
-        xs = _clip(th_s("+"))
-        xe = _clip(th_e("-"), hi=1e6) if not self.frozen_ce else 1.0
-        i0 = p.k_ncm * cmax * np.sqrt(ce0) * ufl.sqrt(xs * (1.0 - xs) * xe)
-        # U of the clipped lithiation: finite for Newton iterates beyond (0, 1)
-        eta = psi("+") + self.V - phi_e("-") - p.ocp.ufl(xs)
-        j = i0 * (ufl.exp(p.alpha_a * f * eta) - ufl.exp(-p.alpha_c * f * eta))  # A/m2
+        # interface kinetics (fem_twin.fem.kinetics), '+' = NCM side, '-' = electrolyte side
+        # (entities ordered so)
+        j, eta = interface_current_ufl(p, th_s("+"), psi("+"), phi_e("-"),
+                                       None if self.frozen_ce else th_e("-"), self.V)  # A/m2, V
         self.j_expr, self.eta_expr = j, eta
         # interface-area weight (1, or |n_s . n| with smoothed normals: the kinetics act on the
         # smooth surface's area; interface_weights.py) in every interface term, as in the nodal ones
         wgt = interface_weight_ufl(d)
         jw = j if wgt is None else j * wgt
-        if p.li_contact == "butler-volmer":
-            eta_li = -phi_e
-            j_li = p.li_exchange_current_A_m2 * (ufl.exp(p.alpha_a * f * eta_li)
-                                                  - ufl.exp(-p.alpha_c * f * eta_li))
-        else:
-            j_li = None
+        j_li = li_current_ufl(p, phi_e) if p.li_contact == "butler-volmer" else None
         self.j_li_expr = j_li
         # one fixed quadrature rule (degree 1: the facet midpoint; degree 2 costs 1.5x the Jacobian
         # time and moved the one-particle test by 0.6 mV) for every facet integral: the residuals and the current
@@ -215,7 +204,7 @@ class DischargeProblem:
         F_pe_lin = kap * gg(phi_e, w_e) * dELY
         if not self.frozen_ce:
             F_bulk[2] = -kap * 2.0 * p.thermal_voltage * (1.0 - p.t_plus) * ufl.inner(
-                ufl.grad(th_e) / _clip(th_e, hi=1e6), ufl.grad(w_e)) * dELY
+                ufl.grad(th_e) / _clip(th_e, hi=CE_MAX), ufl.grad(w_e)) * dELY
         if j_li is not None:
             F_bulk[2] = _add(F_bulk[2], -j_li * w_e * dLI)
         F_lin = [F_cs_lin, F_ps_lin, F_pe_lin]
@@ -264,7 +253,6 @@ class DischargeProblem:
         # diagnostics
         self.li_current_c = cf(j_li * dLI) if j_li is not None else None
         self.lith_c = cf(th_s * dNCM)
-        self.ce_c = cf(th_e * dELY) if not self.frozen_ce else None
         # Dirichlet conditions: psi_s = 0 on the collector; phi_e = 0 at z = 0 (ideal Li contact)
         tol = 1e-6 * max(d.z_top_um - d.z_bottom_um, 1.0)
         zero = PETSc.ScalarType(0.0)
@@ -361,190 +349,6 @@ class DischargeProblem:
         pc.setPythonContext(self.sys)
         self.snes = snes
 
-    def _load(self, X):
-        xf, v = self.sys.split(X)
-        with self.x as a:  # (context manager: PETSc's cached norms stay valid)
-            a[:] = xf
-        self.V.value = v
-
-    def _residual(self, snes, X, R):
-        t0 = time.perf_counter()
-        self._load(X)
-        self._scatter_x()
-        add = None
-        if self.nodal:
-            kin = self.iface.kinetics(self.fields, float(self.V.value))
-            g = global_sum(self.comm, self.iface.current_pA(kin)) + float(self.I.value)
-            tr = float(self.transport.value)
-            add = lambda arrays: self.iface.add_residual(arrays, kin, tr)  # noqa: E731
-        else:
-            g = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.g_c)) + float(self.I.value)
-        xo = self.x.getArray(readonly=True)
-        with R as out:
-            self._assemble_blocks(out, self.F_c, add)
-            out[self.bc_rows] = xo[self.bc_rows]  # homogeneous Dirichlet rows: residual = x - 0
-            if self.comm.rank == 0:
-                out[self.n] = g
-        self.timings["residual_s"] += time.perf_counter() - t0
-        self.timings["residuals"] += 1
-
-    def _scatter_x(self):
-        """Owned block-vector values -> the fields (with ghosts)."""
-        from dolfinx.fem.petsc import assign
-
-        self.x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
-        assign(self.x, self.fields)
-
-    def _assemble_blocks(self, out, forms, add=None):
-        """Assemble one vector form per field (None: nothing) into ``out[offsets[k]:offsets[k+1]]``
-        (owned rows); ``add(arrays)`` adds more to the local arrays (owned + ghost) before the
-        ghost contributions are summed."""
-        for vec in self._block_vecs:
-            vec.array[:] = 0.0
-        for form, vec in zip(forms or [None] * len(self._block_vecs), self._block_vecs):
-            if form is not None:
-                dolfinx.fem.assemble_vector(vec.array, form)
-        if add is not None:
-            add([vec.array for vec in self._block_vecs])
-        for k, vec in enumerate(self._block_vecs):
-            vec.scatter_reverse(dolfinx.la.InsertMode.add)
-            out[self.offsets[k]:self.offsets[k + 1]] = vec.array[: self.field_sizes[k]]
-
-    def _jacobian(self, snes, X, J, P):
-
-        t0 = time.perf_counter()
-        self._load(X)
-        self._scatter_x()
-        kin = self.iface.kinetics(self.fields, float(self.V.value)) if self.nodal else None
-        if self.nodal and self.cache_linear_blocks:
-            self.assemble_jacobian_aij(kin)
-        else:
-            self.assemble_jacobian_nest(kinetics=kin)
-            if self.A is None:
-                self.A = self.Anest.convert("aij", out=PETSc.Mat())
-            else:
-                self.Anest.convert("aij", out=self.A)  # same pattern: reuse
-        self.sys.A = self.A
-        self.assemble_border(kin)
-        self.timings["jacobian_s"] += time.perf_counter() - t0
-        self.timings["jacobians"] += 1
-        self.sys.update(last_krylov_its=snes.getKSP().getIterationNumber() if snes is not None else None)
-        J.assemble()
-
-    def assemble_border(self, kin=None):
-        """The border of Newton's system into ``self.sys``: b = dF/dV, c = dg/du, d = dg/dV
-        (nodal: from the interface ``kin``etics, evaluated here if None)."""
-        if self.nodal:
-            if kin is None:
-                kin = self.iface.kinetics(self.fields, float(self.V.value))
-            tr = float(self.transport.value)
-            with self.sys.b as b:
-                self._assemble_blocks(b, None, lambda arrays: self.iface.add_dF_dV(arrays, kin, tr))
-                b[self.bc_rows] = 0.0
-            with self.sys.c as c:
-                self._assemble_blocks(c, None, lambda arrays: self.iface.add_dg_du(arrays, kin))
-            self.sys.d = global_sum(self.comm, self.iface.dg_dV_pA(kin))
-        else:
-            with self.sys.b as b:
-                self._assemble_blocks(b, self.bF_c)
-                b[self.bc_rows] = 0.0
-            with self.sys.c as c:
-                self._assemble_blocks(c, self.c_c)
-            self.sys.d = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.d_c))
-
-    def assemble_jacobian_nest(self, cached: bool | None = None, kinetics=None):
-        """Field Jacobian into ``self.Anest`` at the current fields: the non-linear part assembled
-        (nodal: its bulk forms, then the interface node by node from ``kinetics``, evaluated here
-        if None), plus the cached linear bulk blocks scaled for the current dt (``cached=False``:
-        the whole Jacobian assembled from its UFL form, the reference)."""
-        from dolfinx.fem.petsc import assemble_matrix
-
-        cached = self.cache_linear_blocks if cached is None else cached
-        if not cached and self.J_c is None:
-            self.J_c = self._compile(self._J_ufl)
-        self.Anest.zeroEntries()
-        if cached and self.nodal:
-            self._assemble_nonlinear_nodal(kinetics)
-        else:
-            assemble_matrix(self.Anest, self.Jnl_c if cached else self.J_c, self.bcs, diag=1.0)
-        self.Anest.assemble()
-        if cached:
-            dt, tr = float(self.dt.value), float(self.transport.value)
-            for k, scale, M in self.lin_mats:
-                self.Anest.getNestSubMatrix(k, k).axpy(scale(dt, tr), M, PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-            self.Anest.assemble()
-
-    def assemble_jacobian_aij(self, kin=None):
-        """Field Jacobian straight into the monolithic AIJ matrix ``self.A`` (nodal interface):
-        a copy of the linear part for the current (dt, transport) -- the cached linear blocks and
-        the Dirichlet diagonal, converted from the nest once per time step -- plus the bulk
-        non-linear blocks (UFL, through local sub-matrices) and the interface node by node.
-        (Converting the whole nest at every Newton step cost 0.19 s on the demo electrode.)"""
-        from dolfinx import cpp as _cpp
-
-        if self.A is None:  # the nest holds the whole Jacobian's pattern: convert it once
-            self.A = self.Anest.convert("aij", out=PETSc.Mat())
-            self._Alin = self.A.duplicate(copy=False)
-            self._lin_key = None
-            lg, self._mono_base = monolithic_local_to_global(
-                self.comm, [u.function_space.dofmap.index_map for u in self.fields])
-            lgmap = PETSc.LGMap().create(lg, comm=self.comm)
-            self.A.setLGMap(lgmap, lgmap)
-            sizes = [u.function_space.dofmap.index_map.size_local + u.function_space.dofmap.index_map.num_ghosts
-                     for u in self.fields]
-            self._mono_is = [PETSc.IS().createStride(n, first=int(b), step=1, comm=PETSc.COMM_SELF)
-                             for n, b in zip(sizes, self._mono_base)]
-            self._bcs_cpp = [bc._cpp_object for bc in self.bcs]
-        key = (float(self.dt.value), float(self.transport.value))
-        if key != self._lin_key:
-            self.Anest.zeroEntries()
-            for k, scale, M in self.lin_mats:
-                self.Anest.getNestSubMatrix(k, k).axpy(scale(*key), M, PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-            self._add_dirichlet_diagonal()
-            self.Anest.assemble()
-            self.Anest.convert("aij", out=self._Alin)
-            self._lin_key = key
-        self._Alin.copy(self.A, PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-        if kin is None:
-            kin = self.iface.kinetics(self.fields, float(self.V.value))
-        nf = len(self.fields)
-        subs = [[self.A.getLocalSubMatrix(self._mono_is[r], self._mono_is[q]) for q in range(nf)]
-                for r in range(nf)]
-        for r in range(nf):
-            for q in range(nf):
-                form = self.Jnl_c[r][q]
-                if form is not None:
-                    _cpp.fem.petsc.assemble_matrix(subs[r][q], form._cpp_object, dolfinx.fem.pack_constants(form),
-                                                   dolfinx.fem.pack_coefficients(form), self._bcs_cpp, True)
-        self.iface.add_jacobian(subs, kin, float(self.transport.value))
-        for r in range(nf):
-            for q in range(nf):
-                self.A.restoreLocalSubMatrix(self._mono_is[r], self._mono_is[q], subs[r][q])
-        self.A.assemble()
-
-    def _add_dirichlet_diagonal(self):
-        """ADD 1 on the diagonal of the owned Dirichlet rows of the nest's diagonal blocks."""
-        add = PETSc.InsertMode.ADD_VALUES
-        for bc, k in zip(self.bcs, self._bc_fields):
-            dofs, n_owned = bc.dof_indices()
-            own = np.asarray(dofs[:n_owned], np.int32).reshape(-1, 1)
-            self._blocks[k][k].setValuesLocalRCV(own, own, np.ones((own.size, 1, 1)), addv=add)
-
-    def _assemble_nonlinear_nodal(self, kin):
-        """Bulk non-linear blocks (UFL), the interface node by node, unit diagonal on Dirichlet rows."""
-        from dolfinx.fem.petsc import assemble_matrix
-
-        if kin is None:
-            kin = self.iface.kinetics(self.fields, float(self.V.value))
-        nf = len(self.fields)
-        for r in range(nf):
-            for q in range(nf):
-                if self.Jnl_c[r][q] is not None:
-                    assemble_matrix(self._blocks[r][q], self.Jnl_c[r][q], self.bcs, diag=0.0)
-        # (DOLFINx inserted its diagonal values: flush before adding)
-        self.Anest.assemble(PETSc.Mat.AssemblyType.FLUSH)
-        self.iface.add_jacobian(self._blocks, kin, float(self.transport.value))
-        self._add_dirichlet_diagonal()
 
     # -- state -----------------------------------------------------------------------------------
     def set_initial_state(self):

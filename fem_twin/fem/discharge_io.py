@@ -27,7 +27,9 @@ import numpy as np
 import ufl
 
 from .._dolfinx import MPI, dolfinx
+from ..log import logger
 from ..parameters.cell import FARADAY
+from .kinetics import butler_volmer
 
 CSV_COLUMNS = ["time_s", "step", "voltage_V", "current_A", "capacity_mAh_per_g", "capacity_mAh_per_cm2",
                "mean_lithiation", "dt_s", "newton_its", "linear_its", "interface_current_A", "li_current_A"]
@@ -87,13 +89,10 @@ class InterfaceFields:
     def update(self):
         pb, p = self.problem, self.problem.params
         i, s, e = self.fdofs[self.ok], self.ncm_dofs[self.ok], self.ely_dofs[self.ok]
-        xs = np.clip(pb.theta_s.x.array[s], 1e-10, 1 - 1e-10)
-        xe = np.clip(pb.theta_e.x.array[e], 1e-10, None) if not pb.frozen_ce else 1.0
-        eta = pb.psi_s.x.array[s] + float(pb.V.value) - pb.phi_e.x.array[e] - p.ocp.numpy(xs)
-        f = 1.0 / p.thermal_voltage
-        i0 = p.k_ncm * p.c_ncm_max_mol_m3 * np.sqrt(p.c_lpscl_mol_m3) * np.sqrt(xs * (1 - xs) * xe)
-        self.eta.x.array[i] = eta
-        self.j.x.array[i] = i0 * (np.exp(p.alpha_a * f * eta) - np.exp(-p.alpha_c * f * eta))
+        kin = butler_volmer(p, pb.theta_s.x.array[s], pb.psi_s.x.array[s], pb.phi_e.x.array[e],
+                            None if pb.frozen_ce else pb.theta_e.x.array[e], float(pb.V.value))
+        self.eta.x.array[i] = kin.eta
+        self.j.x.array[i] = kin.j
 
 
 class FieldWriter:
@@ -223,15 +222,21 @@ class RunFiles:
                                 for k in CSV_COLUMNS})
             self._fh.flush()
 
+    def close(self):
+        """Close the CSV (idempotent; the rows written so far stay)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
     def finish(self, summary: dict):
         if self.comm.rank != 0:
             return
-        self._fh.close()
+        self.close()
         write_json_atomic(self.outdir / "discharge.json", summary)
         try:
             self.plot()
         except Exception as exc:  # a plot must not lose the run
-            print(f"fem-twin discharge: could not draw discharge.png ({exc})")
+            logger.warning(f"fem-twin discharge: could not draw discharge.png ({exc})")
 
     def plot(self):
         import matplotlib

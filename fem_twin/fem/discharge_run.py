@@ -13,7 +13,7 @@ stops, incomplete, with the message "interrupted (SIGTERM), checkpoint written")
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import numpy as np
 from .. import __version__, phases
 from .._dolfinx import MPI
 from ..errors import InputError
+from ..log import logger
 from ..parameters.cell import ParameterSet
 from ..protocol import Protocol
 from .checkpoint import (CheckpointOptions, Checkpointer, check_fingerprint, fingerprint, input_fingerprint,
@@ -31,12 +32,8 @@ from .discharge_io import FieldWriter, RunFiles
 from .discharge_solvers import LinearSolverSpec
 from .domains import build_domains, prune_dead_clusters
 from .interface_weights import attach_smoothed_normals
+from .settings import SEPARATOR_GROWTH, SEPARATOR_UM, DischargeSettings
 from .stepping import SteppingOptions, capacities, run_protocol
-
-
-@contextmanager
-def _nothing():
-    yield
 
 
 @dataclass
@@ -81,14 +78,19 @@ def check_protocol(protocol: Protocol, params: ParameterSet):
 
 def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                   params: ParameterSet | None = None, protocol: Protocol | None = None,
-                  separator_um: float = 30.0, solver: LinearSolverSpec | None = None,
+                  separator_um: float = SEPARATOR_UM, solver: LinearSolverSpec | None = None,
                   stepping: SteppingOptions | None = None, comm=MPI.COMM_WORLD,
                   write_fields: bool = True, quiet: bool = False, mesher=None,
-                  checkpoint: CheckpointOptions | None = None, separator_growth: float = 1.0) -> DischargeResult:
+                  checkpoint: CheckpointOptions | None = None,
+                  separator_growth: float | None = None) -> DischargeResult:
     """Simulate ``protocol`` (default: 1C discharge to 3.0 V) on a composite label image.
 
+    The pieces one by one; :func:`discharge` takes them as one :class:`DischargeSettings`.
+
     ``separator_growth`` > 1: the separator's layers grow by this factor away from the composite
-    (:func:`fem_twin.meshing.voxel_mesh.separator_z_um`; the default mesher only).
+    (:func:`fem_twin.meshing.voxel_mesh.separator_z_um`); None: the settings' default
+    (:data:`fem_twin.fem.settings.SEPARATOR_GROWTH`) for a named mesher, 1 for a custom callable
+    (it gets ``separator_growth=`` only when > 1).
 
     ``mesher``: ``"voxel"`` or ``"smooth"`` (:mod:`fem_twin.meshing.meshers`), a callable with the
     voxel mesher's arguments, or None (the voxel mesher).
@@ -102,6 +104,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     stepping = stepping or SteppingOptions()
     solver = solver or LinearSolverSpec()
     checkpoint = checkpoint or CheckpointOptions()
+    if separator_growth is None:
+        separator_growth = 1.0 if callable(mesher) else SEPARATOR_GROWTH
     outdir = Path(outdir)
     check_protocol(protocol, params)
     if separator_um < 0:
@@ -109,7 +113,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     if not (np.isfinite(separator_growth) and separator_growth >= 1.0):
         raise InputError("--separator-growth", "a factor >= 1", separator_growth)
     rank0 = comm.rank == 0
-    say = (lambda m: print(m, flush=True)) if (rank0 and not quiet) else (lambda m: None)
+    say = logger.info if (rank0 and not quiet) else (lambda m: None)  # (commands show it: fem_twin.log)
     labels = np.asarray(labels)
     if not np.any(labels == phases.NCM):
         raise InputError("structure", "a structure containing NCM", "no NCM voxels")
@@ -123,14 +127,10 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         ckpt_data = open_checkpoint(ckpt_path, comm)
         check_fingerprint(ckpt_path, ckpt_data["meta"]["fingerprint"], fp_inputs)
     pruned, report = prune_dead_clusters(labels, voxel_um)
-    if isinstance(mesher, str):
+    if mesher is None or isinstance(mesher, str):
         from ..meshing.meshers import get_mesher
 
-        mesher = get_mesher(mesher)
-    elif mesher is None:
-        from ._testmeshes import tagged_mesh as mesher
-    elif separator_growth != 1.0:
-        raise InputError("separator_growth", "1 with a custom mesher", separator_growth)
+        mesher = get_mesher(mesher_name)
     t_mesh = time.perf_counter()
     tm = (mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm) if separator_growth == 1.0 else
           mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm, separator_growth=separator_growth))
@@ -138,98 +138,97 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     if params.interface_area == "smoothed-normal":  # kinetics on the smooth surface's area
         attach_smoothed_normals(domains, pruned, voxel_um, params.interface_normal_sigma_vox)
     t_mesh = time.perf_counter() - t_mesh
-    problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver)
-    say(f"fem-twin discharge: {labels.shape} voxels of {voxel_um:g} um + {separator_um:g} um separator, "
-        f"{domains.num_cells_global} cells, {problem.num_dofs} unknowns on {comm.size} rank(s); "
-        f"1C = {num['i_1c_A']:.4e} A; dead NCM {report.as_dict()['dead_ncm_fraction']:.2%}, "
-        f"dead LPSCl {report.as_dict()['dead_lpscl_fraction']:.2%}; solver {problem.solver_spec.name}")
-    if report.edge_contact_warning() is not None:
-        say(f"fem-twin discharge: warning: {report.edge_contact_warning()}")
-    fp = fingerprint(problem, fp_inputs)
-    resume, restarted = None, None
-    if checkpoint.restart:
-        try:
+    with ExitStack() as own:  # PETSc objects and options, the CSV and XDMF files: released on any exit
+        problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver)
+        own.callback(problem.destroy)
+        say(f"fem-twin discharge: {labels.shape} voxels of {voxel_um:g} um + {separator_um:g} um separator, "
+            f"{domains.num_cells_global} cells, {problem.num_dofs} unknowns on {comm.size} rank(s); "
+            f"1C = {num['i_1c_A']:.4e} A; dead NCM {report.as_dict()['dead_ncm_fraction']:.2%}, "
+            f"dead LPSCl {report.as_dict()['dead_lpscl_fraction']:.2%}; solver {problem.solver_spec.name}")
+        if report.edge_contact_warning() is not None:
+            say(f"fem-twin discharge: warning: {report.edge_contact_warning()}")
+        fp = fingerprint(problem, fp_inputs)
+        resume, restarted = None, None
+        if checkpoint.restart:
             rs = read_checkpoint(ckpt_path, problem, fp, ckpt_data)
-        except InputError:
-            problem.destroy()
-            raise
-        ckpt_data = None  # (the arrays are in the fields now)
-        resume = rs.state
-        restarted = {"time_s": resume.t_s, "accepted_steps": resume.accepted, "protocol_step": resume.step_index + 1,
-                     "checkpoint": str(ckpt_path), "checkpoint_ranks": rs.meta["ranks"],
-                     "restarts": rs.meta.get("restarts", 0) + 1,
-                     "time_loop_before_s": rs.meta.get("time_loop_s", 0.0)}
-        say(f"fem-twin discharge: restart from {ckpt_path} at t = {resume.t_s:.6g} s "
-            f"({resume.accepted} accepted steps, written on {rs.meta['ranks']} rank(s))")
-    files = RunFiles(outdir, comm, num["ncm_mass_g"], num["face_area_cm2"],
-                     rows=rs.rows if restarted else None, restart=bool(restarted))
-    fields = (FieldWriter(problem, outdir, suffix=f"_restart{restarted['restarts']}" if restarted else "")
-              if write_fields else None)
+            ckpt_data = None  # (the arrays are in the fields now)
+            resume = rs.state
+            restarted = {"time_s": resume.t_s, "accepted_steps": resume.accepted, "protocol_step": resume.step_index + 1,
+                         "checkpoint": str(ckpt_path), "checkpoint_ranks": rs.meta["ranks"],
+                         "restarts": rs.meta.get("restarts", 0) + 1,
+                         "time_loop_before_s": rs.meta.get("time_loop_s", 0.0)}
+            say(f"fem-twin discharge: restart from {ckpt_path} at t = {resume.t_s:.6g} s "
+                f"({resume.accepted} accepted steps, written on {rs.meta['ranks']} rank(s))")
+        files = RunFiles(outdir, comm, num["ncm_mass_g"], num["face_area_cm2"],
+                         rows=rs.rows if restarted else None, restart=bool(restarted))
+        own.callback(files.close)
+        fields = (FieldWriter(problem, outdir, suffix=f"_restart{restarted['restarts']}" if restarted else "")
+                  if write_fields else None)
+        if fields:
+            own.callback(fields.close)
 
-    def on_row(row):
-        q_g, q_cm2 = capacities(row["charge_C"], num["ncm_mass_g"], num["face_area_cm2"])
-        row["capacity_mAh_per_g"], row["capacity_mAh_per_cm2"] = q_g, q_cm2
-        files.add(row)
-        say(f"  t = {row['time_s']:9.2f} s  V = {row['voltage_V']:.4f} V  Q = {q_g:7.2f} mAh/g  "
-            f"x = {row['mean_lithiation']:.4f}  Newton {row['newton_its']:2d}  linear {row['linear_its']:3d}  "
-            f"dt = {row['dt_s']:.3g} s")
+        def on_row(row):
+            q_g, q_cm2 = capacities(row["charge_C"], num["ncm_mass_g"], num["face_area_cm2"])
+            row["capacity_mAh_per_g"], row["capacity_mAh_per_cm2"] = q_g, q_cm2
+            files.add(row)
+            say(f"  t = {row['time_s']:9.2f} s  V = {row['voltage_V']:.4f} V  Q = {q_g:7.2f} mAh/g  "
+                f"x = {row['mean_lithiation']:.4f}  Newton {row['newton_its']:2d}  linear {row['linear_its']:3d}  "
+                f"dt = {row['dt_s']:.3g} s")
 
-    t_run = time.perf_counter()
-    loop_before = restarted["time_loop_before_s"] if restarted else 0.0
-    ckpt = None
-    if checkpoint.every or checkpoint.on_sigterm or checkpoint.stop_after is not None:
-        ckpt = Checkpointer(checkpoint, ckpt_path, problem, fp, lambda: files.rows,
-                            extra=lambda: {"restarts": restarted["restarts"] if restarted else 0,
-                                           "time_loop_s": loop_before + time.perf_counter() - t_run})
-    with ckpt.sigterm() if ckpt else _nothing():
-        out = run_protocol(problem, protocol, num["i_1c_A"], stepping, on_row=on_row,
-                           on_fields=fields.write if fields else None, log=say, resume=resume, on_accepted=ckpt)
-    t_run = time.perf_counter() - t_run
-    if fields:
-        fields.close()
-    rows = files.rows
-    cons = [abs(r["interface_current_A"] - r["current_A"]) / num["i_1c_A"] for r in rows]
-    cons_li = [abs(r["li_current_A"] - r["current_A"]) / num["i_1c_A"] for r in rows]
-    for s in out["steps"]:
-        s["capacity_mAh_per_g"], s["capacity_mAh_per_cm2"] = capacities(
-            s["charge_C"], num["ncm_mass_g"], num["face_area_cm2"])
-    summary = {
-        "fem_twin_version": __version__,
-        "complete": out["complete"], "message": out["message"],
-        "protocol": protocol.describe(), "steps": out["steps"],
-        "capacity_mAh_per_g": out["steps"][0]["capacity_mAh_per_g"] if out["steps"] else None,
-        "capacity_mAh_per_cm2": out["steps"][0]["capacity_mAh_per_cm2"] if out["steps"] else None,
-        "parameters": params.to_dict(), "electrode": num, "dead_clusters": report.as_dict(),
-        "mesh": {"voxels": list(labels.shape), "voxel_um": voxel_um, "separator_um": separator_um,
-                 "separator_growth": separator_growth, "mesher": mesher_name,
-                 "mesher_stats": getattr(tm, "stats", None),
-                 "cells": domains.num_cells_global, "unknowns": problem.num_dofs,
-                 "interface_area_um2": domains.interface_area_um2,
-                 "interface_weighted_area_um2": domains.interface_weighted_area_um2,
-                 "ncm_volume_um3": domains.ncm_volume_um3,
-                 "electrolyte_volume_um3": domains.electrolyte_volume_um3,
-                 "kappa_lpscl_S_m": problem.kappa},
-        "solver": {"name": problem.solver_spec.name, "requested": solver.name, "options": solver.options,
-                   "newton_iterations": sum(r["newton_its"] for r in rows),
-                   "linear_iterations": sum(r["linear_its"] for r in rows),
-                   "preconditioner_rebuilds_within_newton": problem.sys.rebuilds,
-                   "timings": {**problem.timings, **{f"linear_{k}": v for k, v in problem.sys.timings.items()}}},
-        "stepping": stepping.as_dict(),
-        "conservation": {"max_interface_vs_applied_rel_1C": max(cons) if cons else None,
-                         "max_li_vs_applied_rel_1C": max(cons_li) if cons_li else None},
-        "rejected_steps": out.get("rejected_steps", 0),
-        "ranks": comm.size, "wall_time_s": time.perf_counter() - t0,
-        "mesh_time_s": t_mesh, "time_loop_s": t_run, "accepted_rows": len(rows),
-    }
-    if out.get("interrupted"):
-        summary["interrupted_at_time_s"] = out["time_s"]
-    if restarted:
-        summary["restarted_from"] = restarted
-    if ckpt is not None:
-        summary["checkpoint"] = ckpt.summary()
-    summary["peak_rss_MB_max_rank"] = comm.allreduce(_peak_rss_mb(), op=MPI.MAX)
-    files.finish(summary)
-    problem.destroy()
+        t_run = time.perf_counter()
+        loop_before = restarted["time_loop_before_s"] if restarted else 0.0
+        ckpt = None
+        if checkpoint.every or checkpoint.on_sigterm or checkpoint.stop_after is not None \
+                or checkpoint.max_wall_s is not None:
+            ckpt = Checkpointer(checkpoint, ckpt_path, problem, fp, lambda: files.rows,
+                                extra=lambda: {"restarts": restarted["restarts"] if restarted else 0,
+                                               "time_loop_s": loop_before + time.perf_counter() - t_run})
+        with ckpt.sigterm() if ckpt else nullcontext():
+            out = run_protocol(problem, protocol, num["i_1c_A"], stepping, on_row=on_row,
+                               on_fields=fields.write if fields else None, log=say, resume=resume, on_accepted=ckpt)
+        t_run = time.perf_counter() - t_run
+        rows = files.rows
+        cons = [abs(r["interface_current_A"] - r["current_A"]) / num["i_1c_A"] for r in rows]
+        cons_li = [abs(r["li_current_A"] - r["current_A"]) / num["i_1c_A"] for r in rows]
+        for s in out["steps"]:
+            s["capacity_mAh_per_g"], s["capacity_mAh_per_cm2"] = capacities(
+                s["charge_C"], num["ncm_mass_g"], num["face_area_cm2"])
+        summary = {
+            "fem_twin_version": __version__,
+            "complete": out["complete"], "message": out["message"],
+            "protocol": protocol.describe(), "steps": out["steps"],
+            "capacity_mAh_per_g": out["steps"][0]["capacity_mAh_per_g"] if out["steps"] else None,
+            "capacity_mAh_per_cm2": out["steps"][0]["capacity_mAh_per_cm2"] if out["steps"] else None,
+            "parameters": params.to_dict(), "electrode": num, "dead_clusters": report.as_dict(),
+            "mesh": {"voxels": list(labels.shape), "voxel_um": voxel_um, "separator_um": separator_um,
+                     "separator_growth": separator_growth, "mesher": mesher_name,
+                     "mesher_stats": getattr(tm, "stats", None),
+                     "cells": domains.num_cells_global, "unknowns": problem.num_dofs,
+                     "interface_area_um2": domains.interface_area_um2,
+                     "interface_weighted_area_um2": domains.interface_weighted_area_um2,
+                     "ncm_volume_um3": domains.ncm_volume_um3,
+                     "electrolyte_volume_um3": domains.electrolyte_volume_um3,
+                     "kappa_lpscl_S_m": problem.kappa},
+            "solver": {"name": problem.solver_spec.name, "requested": solver.name, "options": solver.options,
+                       "newton_iterations": sum(r["newton_its"] for r in rows),
+                       "linear_iterations": sum(r["linear_its"] for r in rows),
+                       "preconditioner_rebuilds_within_newton": problem.sys.rebuilds,
+                       "timings": {**problem.timings, **{f"linear_{k}": v for k, v in problem.sys.timings.items()}}},
+            "stepping": stepping.as_dict(),
+            "conservation": {"max_interface_vs_applied_rel_1C": max(cons) if cons else None,
+                             "max_li_vs_applied_rel_1C": max(cons_li) if cons_li else None},
+            "rejected_steps": out.get("rejected_steps", 0),
+            "ranks": comm.size, "wall_time_s": time.perf_counter() - t0,
+            "mesh_time_s": t_mesh, "time_loop_s": t_run, "accepted_rows": len(rows),
+        }
+        if out.get("interrupted"):
+            summary["interrupted_at_time_s"] = out["time_s"]
+        if restarted:
+            summary["restarted_from"] = restarted
+        if ckpt is not None:
+            summary["checkpoint"] = ckpt.summary()
+        summary["peak_rss_MB_max_rank"] = comm.allreduce(_peak_rss_mb(), op=MPI.MAX)
+        files.finish(summary)
     if out["complete"]:
         say(f"fem-twin discharge: done in {summary['wall_time_s']:.1f} s; capacity "
             f"{summary['capacity_mAh_per_g']:.2f} mAh/g ({summary['capacity_mAh_per_cm2']:.4f} mAh/cm2); "
@@ -237,3 +236,18 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     if out.get("input_error"):
         raise InputError("--cutoff", "a cut-off the cell does not start beyond", out["message"])
     return DischargeResult(out["complete"], out["message"], summary, rows)
+
+
+def discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
+              settings: DischargeSettings | None = None, comm=MPI.COMM_WORLD, restart: bool = False,
+              params: ParameterSet | None = None) -> DischargeResult:
+    """Discharge a composite label image (``voxel_um`` voxels) as ``settings`` say (default
+    :class:`DischargeSettings`: 1C to 3.0 V, 30 um separator), files into ``outdir``;
+    ``restart``: continue from ``outdir/checkpoint.npz``. ``params`` overrides ``settings.params``
+    (a ParameterSet built in code)."""
+    st = settings or DischargeSettings()
+    return run_discharge(labels, voxel_um, outdir, params=params or st.parameters(), protocol=st.protocol_object(),
+                         separator_um=st.separator.thickness_um, separator_growth=st.separator.growth,
+                         solver=st.solver.spec(), stepping=st.stepping_options(), comm=comm,
+                         write_fields=st.outputs.fields, quiet=st.outputs.quiet, mesher=st.mesher,
+                         checkpoint=st.checkpoints.options(restart))

@@ -27,8 +27,7 @@ import numpy as np
 
 from .._dolfinx import PETSc
 from ..parameters.cell import ParameterSet
-
-_CLIP = 1e-10
+from .kinetics import Kinetics, butler_volmer
 
 
 @dataclass
@@ -98,54 +97,6 @@ def interface_vertices(domains, space_ncm, space_ely) -> InterfaceVertices:
     if not np.array_equal(ely[inv], dof_e):
         raise RuntimeError("an NCM interface vertex paired with two electrolyte vertices")
     return InterfaceVertices(ncm.astype(np.int32), ely.astype(np.int32), weight)
-
-
-@dataclass
-class Kinetics:
-    """j (A/m2) at each interface vertex and its derivatives (per unit of each unknown)."""
-
-    j: np.ndarray
-    dj_dtheta_s: np.ndarray
-    dj_dphi_s: np.ndarray  #: = dj/dV = dj/d eta
-    dj_dphi_e: np.ndarray
-    dj_dtheta_e: np.ndarray
-
-
-def butler_volmer(p: ParameterSet, theta_s, psi_s, phi_e, theta_e, V: float) -> Kinetics:
-    """The discharge model's interface kinetics (see :mod:`fem_twin.fem.discharge`) in numpy,
-    with the same clipping of the concentrations as its UFL forms (zero derivative outside)::
-
-        j = k c_max sqrt(c_e0) sqrt(x (1 - x) x_e) [exp(a_a f eta) - exp(-a_c f eta)],
-        eta = psi_s + V - phi_e - U(x),  x = clip(theta_s),  x_e = clip(theta_e)
-
-    ``theta_e`` None: the electrolyte concentration is frozen (x_e = 1)."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        # (a far too large Newton step overflows exp: inf/NaN fail the step, which is cut back)
-        return _butler_volmer(p, theta_s, psi_s, phi_e, theta_e, V)
-
-
-def _butler_volmer(p, theta_s, psi_s, phi_e, theta_e, V) -> Kinetics:
-    f = 1.0 / p.thermal_voltage
-    xs = np.clip(theta_s, _CLIP, 1.0 - _CLIP)
-    ins = ((theta_s > _CLIP) & (theta_s < 1.0 - _CLIP)).astype(float)
-    if theta_e is None:
-        xe, ine = np.ones_like(xs), np.zeros_like(xs)
-    else:
-        xe = np.clip(theta_e, _CLIP, 1e6)
-        ine = ((theta_e > _CLIP) & (theta_e < 1e6)).astype(float)
-    k = p.k_ncm * p.c_ncm_max_mol_m3 * np.sqrt(p.c_lpscl_mol_m3)
-    s = xs * (1.0 - xs) * xe
-    i0 = k * np.sqrt(s)
-    eta = psi_s + V - phi_e - p.ocp.numpy(xs)
-    ea, ec = np.exp(p.alpha_a * f * eta), np.exp(-p.alpha_c * f * eta)
-    e = ea - ec
-    de = f * (p.alpha_a * ea + p.alpha_c * ec)
-    j = i0 * e
-    dj_deta = i0 * de
-    di0_dxs = 0.5 * k * (1.0 - 2.0 * xs) * xe / np.sqrt(s)
-    di0_dxe = 0.5 * k * xs * (1.0 - xs) / np.sqrt(s)
-    dj_dxs = ins * (di0_dxs * e - dj_deta * p.ocp.derivative_numpy(xs))
-    return Kinetics(j, dj_dxs, dj_deta, -dj_deta, ine * di0_dxe * e)
 
 
 class NodalInterface:

@@ -126,8 +126,8 @@ def voxel_run(r_vox: int, radius_um: float, outdir, mesher=None, interface_area:
     p = (params or ParameterSet()).with_overrides(over)
     return run_discharge(hemisphere_on_collector(r_vox), h, outdir, params=p,
                          protocol=Protocol.parse("discharge 1C to 3.0 V"), separator_um=h, comm=comm,
-                         write_fields=False, quiet=True, mesher=mesher,
-                         stepping=SteppingOptions(dt_initial_s=dt_s, dt_max_s=dt_s))
+                         write_fields=False, quiet=True, mesher=mesher, separator_growth=1.0,
+                         stepping=SteppingOptions(dt_initial_s=dt_s, dt_max_s=dt_s, max_dV=0.05))
 
 
 @dataclass

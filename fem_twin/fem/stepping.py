@@ -6,7 +6,7 @@ After each attempt:
 
 - Newton failed (SNES diverged, a PETSc error, or a concentration left (0, c_max)):
   restore the last accepted state, cut dt by ``cut`` and retry, at most ``max_cutbacks`` times
-  in a row and never below ``dt_min_s``; otherwise stop with :class:`StepFailure`;
+  in a row and never below ``dt_min_s``; otherwise the run stops (incomplete);
 - the voltage crossed the step's cut-off by more than ``cutoff_tol_V``: retry with the step
   shortened by linear interpolation, so the run ends within the tolerance of the cut-off;
 - accepted: grow dt by ``grow`` after an easy step (<= ``easy_newton_its`` iterations) unless
@@ -22,7 +22,8 @@ accepted steps together cover less than ``stall_dt`` hours (the mean lithiation 
 advancing), the step ends: with ``ended_by`` "surface saturation at x_mean = ..., voltage ... V
 (...)" when the NCM lithiation has reached 0.99 somewhere (discharge; "surface delithiation"
 below 0.01 on charge) and the protocol goes on, otherwise the run fails ("time step collapse
-at t = ...", complete False, exit code 1).
+at t = ...", complete False, exit code 1). Each of these rules is a small object in
+:mod:`fem_twin.fem.terminations`.
 
 Restarts: the loop's position after an accepted step is a :class:`LoopState` (a plain dict via
 ``to_dict``); ``on_accepted`` sees it after every accepted step (checkpoints, SIGTERM: see
@@ -31,45 +32,12 @@ Restarts: the loop's position after an accepted step is a :class:`LoopState` (a 
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import asdict, dataclass, field, fields
 
 from ..protocol import Protocol, Step
 from .discharge import CONCENTRATION_FAILURE
-
-
-class StepFailure(RuntimeError):
-    """Cut-backs could not make a time step converge."""
-
-
-@dataclass(frozen=True)
-class SteppingOptions:
-    dt_initial_s: float | None = None  #: default: 1/200 of an hour at the step's C-rate
-    dt_max_s: float | None = None  #: default: 1/50 of an hour at the step's C-rate
-    dt_min_s: float = 1e-4
-    grow: float = 1.6
-    cut: float = 0.25
-    max_cutbacks: int = 10
-    easy_newton_its: int = 5
-    max_dV: float = 0.05
-    cutoff_tol_V: float = 2e-3
-    output_every: int = 10  #: XDMF fields every N accepted steps (and at each step's end)
-    #: a concentration-bound failure with dt below this fraction of an hour at the C-rate ends the
-    #: step as "surface saturated" (the kinetics sqrt(c_max - c_s) cannot carry the current)
-    saturation_dt: float = 2e-4
-    #: step-collapse guard: ``collapse_steps`` accepted steps in a row shorter than ``collapse_dt``
-    #: (fraction of an hour at the C-rate), or the last ``stall_steps`` accepted steps together
-    #: shorter than ``stall_dt`` (fraction of an hour: the mean lithiation has stopped advancing),
-    #: end the step: as "surface saturation" when the NCM surface is saturated (discharge) or
-    #: emptied (charge), as a failed run otherwise
-    collapse_dt: float = 2e-4
-    collapse_steps: int = 20
-    stall_steps: int = 200
-    stall_dt: float = 0.05
-
-    def as_dict(self):
-        return asdict(self)
+from .settings import SteppingOptions
+from .terminations import Accepted, Ended, Failed, SurfaceSaturation, accepted_terminations, beyond
 
 
 def _hour(step: Step) -> float:
@@ -124,18 +92,20 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
     from such a state, with the problem's fields, V and predictor history restored to it.
     """
     st = LoopState() if resume is None else LoopState.from_dict(resume.to_dict())
+    rules = accepted_terminations(options, st)  # (the collapse guard keeps its counters in st)
+    saturation = SurfaceSaturation(options, CONCENTRATION_FAILURE)
     last = len(protocol.steps) - 1
     for k in range(st.step_index, len(protocol.steps)):
         step = protocol.steps[k]
         current = step.current_A(i_1c_A)
         hour = _hour(step)
-        dt_max = options.dt_max_s or hour / 50.0
+        dt_max = options.max_dt_s(hour)
         t = st.t_s
         if resume is not None and k == st.step_index:  # continue inside this step
             dt, charge_C, t_step, v_prev = st.dt_s, st.charge_C, st.t_step_s, st.v_prev
             ended, reason = st.ended, st.reason
         else:
-            dt = options.dt_initial_s or hour / 200.0
+            dt = options.first_dt_s(hour)
             charge_C = 0.0
             t_step = 0.0
             # potentials at the new current, concentrations frozen
@@ -148,7 +118,7 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
             on_row and on_row(row)
             if k == 0:
                 on_fields and on_fields(t)
-            if step.until_V is not None and _beyond(step, v_prev, step.until_V):
+            if step.until_V is not None and beyond(step, v_prev, step.until_V):
                 return _fail(st.steps, k, step, t,
                              f"the cell starts beyond the cut-off of step {k + 1} ({step.describe()}): "
                              f"V = {v_prev:.4f} V at {step.c_rate:g}C", input_error=True)
@@ -164,23 +134,18 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
             if not ok:
                 problem.restore(snap)
                 cutbacks += 1
-                saturated = why == CONCENTRATION_FAILURE and step.kind != "rest" and dt < options.saturation_dt * hour
-                if saturated or cutbacks > options.max_cutbacks or dt * options.cut < options.dt_min_s:
-                    if why == CONCENTRATION_FAILURE and step.kind != "rest":
-                        # the particle surfaces are saturated (discharge) or emptied (charge): the
-                        # cell cannot carry the current any longer: the step ends here
-                        ended, reason = True, ("NCM surface lithiation reached c_max" if step.kind ==
-                                               "discharge" else "NCM surface delithiated")
-                        on_fields and on_fields(t)
-                        break
-                    return _fail(st.steps, k, step, t,
-                                 f"time step failed at t = {t:.6g} s in step {k + 1} ({step.describe()}) "
-                                 f"after {cutbacks - 1} cut-backs down to dt = {dt:.3g} s (last: {why})")
+                verdict = saturation.check(why, step, dt, hour, cutbacks, t, k + 1)
+                if isinstance(verdict, Ended):
+                    ended, reason = True, verdict.reason
+                    on_fields and on_fields(t)
+                    break
+                if isinstance(verdict, Failed):
+                    return _fail(st.steps, k, step, t, verdict.message)
                 st.rejected += 1
                 log and log(f"  step rejected ({why}), dt {dt:.3g} -> {dt * options.cut:.3g} s")
                 dt *= options.cut
                 continue
-            if step.until_V is not None and _beyond(step, v, step.until_V) \
+            if step.until_V is not None and beyond(step, v, step.until_V) \
                     and abs(v - step.until_V) > options.cutoff_tol_V and dt > options.dt_min_s:
                 problem.restore(snap)
                 frac = (v_prev - step.until_V) / (v_prev - v) if v != v_prev else 0.5
@@ -195,26 +160,13 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
             st.accepted += 1
             row = _row(problem, t, k, current, charge_C, dt, its, lits)
             on_row and on_row(row)
-            if step.until_V is not None and (_beyond(step, v, step.until_V) or abs(v - step.until_V) < 1e-12):
-                ended, reason = True, f"cut-off {step.until_V:g} V"
-            elif step.kind == "discharge" and row["mean_lithiation"] >= problem.params.max_lithiation:
-                ended, reason = True, f"mean lithiation {row['mean_lithiation']:.4f}"
-            elif step.kind == "charge" and row["mean_lithiation"] <= 1.0 - problem.params.max_lithiation:
-                ended, reason = True, "fully delithiated"
-            elif step.duration_s is not None and t_step >= step.duration_s * (1 - 1e-12):
-                ended, reason = True, "duration"
-            if not ended:
-                collapsed = _collapse(st, options, dt, t, hour)
-                if collapsed:
-                    saturated = _surface_saturated(problem, step)
-                    if not saturated:
-                        on_fields and on_fields(t)
-                        return _fail(st.steps, k, step, t,
-                                     f"time step collapse at t = {t:.6g} s in step {k + 1} ({step.describe()}): "
-                                     f"{collapsed}, V = {v:.4f} V, mean lithiation {row['mean_lithiation']:.4f}, "
-                                     f"NCM surface not saturated")
-                    ended, reason = True, (f"{saturated} at x_mean = {row['mean_lithiation']:.4f}, "
-                                           f"voltage {v:.4f} V ({collapsed})")
+            acc = Accepted(problem, step, v, row["mean_lithiation"], t, t_step, dt, hour, k + 1)
+            verdict = next((x for x in (rule.check(acc) for rule in rules) if x is not None), None)
+            if isinstance(verdict, Failed):
+                on_fields and on_fields(t)
+                return _fail(st.steps, k, step, t, verdict.message)
+            if isinstance(verdict, Ended):
+                ended, reason = True, verdict.reason
             if ended or (on_fields and st.accepted % options.output_every == 0):
                 on_fields and on_fields(t)
             # next dt
@@ -237,40 +189,6 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
     return {"complete": True, "message": "ok", "steps": st.steps, "rejected_steps": st.rejected}
 
 
-def _collapse(st: LoopState, options: SteppingOptions, dt: float, t: float, hour: float) -> str:
-    """Update the step-collapse guard after an accepted step of length ``dt`` ending at ``t``;
-    a description when the time step has collapsed, else ''."""
-    floor = options.collapse_dt * hour
-    st.short_steps = st.short_steps + 1 if dt < floor else 0
-    st.recent_t = (st.recent_t + [float(t)])[-(options.stall_steps + 1):]
-    if options.collapse_steps > 0 and st.short_steps >= options.collapse_steps:
-        return f"time step below {floor:.3g} s for {st.short_steps} accepted steps"
-    if options.stall_steps > 0 and len(st.recent_t) > options.stall_steps \
-            and st.recent_t[-1] - st.recent_t[0] < options.stall_dt * hour:
-        return (f"the last {options.stall_steps} accepted steps advanced only "
-                f"{st.recent_t[-1] - st.recent_t[0]:.3g} s")
-    return ""
-
-
-#: NCM surface lithiation counted as saturated (discharge; 1 - this: emptied on charge)
-SATURATED_SURFACE = 0.99
-
-
-def _surface_saturated(problem, step: Step) -> str:
-    """'surface saturation' / 'surface delithiation' when the NCM lithiation field has reached its
-    bound somewhere (collective), else ''."""
-    lo, hi = problem.field_range(problem.theta_s)
-    if step.kind == "discharge" and hi >= SATURATED_SURFACE:
-        return "surface saturation"
-    if step.kind == "charge" and lo <= 1.0 - SATURATED_SURFACE:
-        return "surface delithiation"
-    return ""
-
-
-def _beyond(step: Step, v: float, limit: float) -> bool:
-    return v < limit if step.kind == "discharge" else v > limit
-
-
 def _fail(steps_summary, k, step, t, message, input_error=False) -> dict:
     return {"complete": False, "message": message, "failed_step": k + 1, "time_s": t,
             "steps": steps_summary, "input_error": input_error}
@@ -290,8 +208,4 @@ def capacities(charge_C: float, mass_g: float, area_cm2: float) -> tuple[float, 
     return mah / mass_g, mah / area_cm2
 
 
-def wall_clock():
-    return time.perf_counter()
-
-
-__all__ = ["SteppingOptions", "StepFailure", "LoopState", "run_protocol", "capacities", "math"]
+__all__ = ["SteppingOptions", "LoopState", "run_protocol", "capacities"]

@@ -1,8 +1,10 @@
-"""Small tagged meshes for tests: ``create_box`` tetrahedra tagged from a voxel label image.
+"""Tagged box meshes: DOLFINx ``create_box`` tetrahedra tagged from a voxel label image.
 
 Same conventions as :func:`fem_twin.meshing.voxel_mesh.build_tagged_mesh` (micrometres, z = 0 the
-Li | separator plane, separator layers below the image, :mod:`fem_twin.phases` tags), used when
-that mesher is not available and for hand-made geometries.
+Li | separator plane, separator layers below the image, :mod:`fem_twin.phases` tags), for
+hand-made geometries (tests, benchmarks) and as :func:`tagged_mesh`'s fallback when the voxel
+mesher cannot be imported. (``fem_twin.fem._testmeshes`` until issue 17; production runs take
+their mesher from :func:`fem_twin.meshing.meshers.get_mesher`.)
 """
 
 from __future__ import annotations
