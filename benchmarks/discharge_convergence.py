@@ -96,7 +96,7 @@ def run_case(case: str, out: Path, seed: int = 1) -> None:
                                      options=SmoothMeshOptions(refine=1))
     hour = 3600.0
     run_discharge(labels, h, d, params=params, protocol=Protocol.discharge(1.0, 3.0), separator_um=5.0,
-                  mesher=mesher, comm=comm, write_fields=False,
+                  mesher=mesher, comm=comm, write_fields=False, separator_growth=1.0,  # as the runs in docs/fidelity.md
                   stepping=SteppingOptions(dt_initial_s=hour / 100, dt_max_s=0.05 * hour, max_dV=0.1,
                                            output_every=5, saturation_dt=2e-3),
                   checkpoint=CheckpointOptions(every=5, restart=(d / "checkpoint.npz").exists()),
@@ -165,6 +165,9 @@ def main() -> None:
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--reference", default="smooth2,voxel2", help="reference cases for the table, first complete one")
     a = ap.parse_args()
+    from fem_twin.log import console
+
+    console()  # the library's progress lines
     out = Path(a.out)
     if a.case:
         run_case(a.case, out, a.seed)

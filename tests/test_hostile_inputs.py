@@ -176,7 +176,7 @@ def _params(tmp: Path) -> str:
 
 def _complete_run(particle: Path, out: Path, tmp: Path, *extra) -> int:
     return main(["discharge", str(particle), "-o", str(out), "--params", _params(tmp), "--separator", "0.3333333333",
-                 "--separator-growth", "1", "--cutoff", "4.1", "--no-fields", "-q", *extra])
+                 "--separator-growth", "1", "--cutoff", "4.1", "--no-fields", "-q", "--mesher", "voxel", *extra])
 
 
 def test_complete_results_survive_reruns_and_failed_runs(particle, tmp_path, capsys):

@@ -224,7 +224,12 @@ def test_cli_mesh(tmp_path, capsys):
 
     img = small_generated(seed=3)
     img.save(tmp_path)
+    # the default mesher is the smooth one (gmsh): no voxel-count cell numbers, gmsh figures
     assert main(["mesh", str(tmp_path), "--separator", "1"]) == 0
+    summary = json.loads((tmp_path / "mesh.json").read_text())
+    assert summary["mesher"] == "smooth", summary["mesher"]
+    assert summary["num_cells"] != 6 * img.labels.size + 6 * 20 * 20 * 2
+    assert main(["mesh", str(tmp_path), "--separator", "1", "--mesher", "voxel"]) == 0
     for f in ("mesh.xdmf", "mesh.h5", "mesh.msh", "mesh.json"):
         assert (tmp_path / f).exists()
     summary = json.loads((tmp_path / "mesh.json").read_text())

@@ -164,7 +164,7 @@ def _sleepy_cli_script(structure: Path, out: Path, marker: Path) -> str:
         io.RunFiles.add = slow_add
         sys.exit(main(["discharge", {str(structure)!r}, "-o", {str(out)!r}, "--separator", "2",
                        "--protocol", {PROTOCOL!r}, "--dt", "{DT}", "--dt-max", "{DT_MAX}",
-                       "--no-fields", "-q", "--checkpoint-every", "0"]))
+                       "--no-fields", "-q", "--checkpoint-every", "0", "--mesher", "voxel"]))
     """)
 
 
@@ -203,7 +203,8 @@ def test_sigterm_to_a_two_rank_run_then_restart_on_one_rank(reference, tmp_path,
         fh.write("99999,0,3.9,1e-11,1,1,0.5,1,1,1,1e-11,1e-11\n")
 
     code = main(["discharge", str(tmp_path / "s"), "-o", str(out), "--separator", "2", "--protocol", PROTOCOL,
-                 "--dt", str(DT), "--dt-max", str(DT_MAX), "--no-fields", "-q", "--restart"])
+                 "--dt", str(DT), "--dt-max", str(DT_MAX), "--no-fields", "-q", "--restart",
+                 "--mesher", "voxel"])
     assert code == 0, capsys.readouterr().err
     s = json.loads((out / "discharge.json").read_text())
     assert s["complete"] and s["ranks"] == 1
@@ -234,7 +235,8 @@ def test_checkpoint_of_another_run_is_refused(tmp_path, capsys):
     VoxelImage(lab, 1.0).save(tmp_path / "s")
     capsys.readouterr()
     code = main(["discharge", str(tmp_path / "s"), "-o", str(tmp_path), "--separator", "2", "--protocol", PROTOCOL,
-                 "--dt", str(DT), "--dt-max", str(DT_MAX), "--no-fields", "-q", "--restart"])
+                 "--dt", str(DT), "--dt-max", str(DT_MAX), "--no-fields", "-q", "--restart",
+                 "--mesher", "voxel"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "checkpoint.npz" in err[0] and "structure" in err[0], err
     # not a checkpoint at all

@@ -121,7 +121,7 @@ def test_demo_settings_give_one_curve_through_api_cli_and_study(tmp_path):
     from fem_twin.microstructure.image import VoxelImage
 
     # what demos/discharge.py builds, at its defaults, for a 2C discharge and a 2 um separator
-    demo = DischargeSettings(protocol=S.default_protocol_text(2.0, 3.0), mesher="voxel",
+    demo = DischargeSettings(protocol=S.default_protocol_text(2.0, 3.0), mesher=S.DEFAULT_MESHER,
                              separator=S.SeparatorSettings(thickness_um=2.0, growth=S.SEPARATOR_GROWTH),
                              stepping=S.SteppingOptions(dt_max_h=S.DT_MAX_H), solver=S.SolverSettings("auto"),
                              outputs=S.OutputSettings(fields=False), checkpoints=S.CheckpointSettings())

@@ -92,7 +92,7 @@ def no_structure(case, root, st):
     Path(case.structure_dir(root)).mkdir(parents=True, exist_ok=True)
 
 
-ST = StudySettings(size_x_um=16.0, size_y_um=16.0, separator_um=5.0, ranks=1)
+ST = StudySettings(mesher="voxel", size_x_um=16.0, size_y_um=16.0, separator_um=5.0, ranks=1)
 
 
 def test_case_list_order_and_folders(tmp_path):
@@ -165,7 +165,7 @@ def test_study_records_failure_resumes_and_aggregates(tmp_path, fake, capsys):
 
     # a finished case made with other settings is refused, not mixed in
     with pytest.raises(InputError, match="separator"):
-        run_study(root, cases, StudySettings(size_x_um=16.0, size_y_um=16.0, separator_um=30.0, ranks=1),
+        run_study(root, cases, StudySettings(mesher="voxel", size_x_um=16.0, size_y_um=16.0, separator_um=30.0, ranks=1),
                   command=fake, structure=no_structure, plots=False)
 
 
@@ -347,13 +347,13 @@ def test_a_run_with_another_separator_mesh_is_not_reused():
     from fem_twin.commands.study_discharge import settings_mismatch
     from fem_twin.protocol import Protocol
 
-    st, case = StudySettings(size_x_um=16.0, size_y_um=16.0, separator_um=5.0), Case(70.0, 1.0, 1)
+    st, case = StudySettings(mesher="voxel", size_x_um=16.0, size_y_um=16.0, separator_um=5.0), Case(70.0, 1.0, 1)
     summary = {"mesh": {"voxels": [32, 32, 78], "voxel_um": 0.5, "separator_um": 5.0, "separator_growth": 1.5},
                "protocol": Protocol.parse(st.protocol_text(1.0)).describe(), "parameters": {}}
     assert settings_mismatch(summary, case, st, {}) is None
     del summary["mesh"]["separator_growth"]  # a run from before the graded separator: voxel layers
     assert "separator growth 1.0" in settings_mismatch(summary, case, st, {})
-    assert settings_mismatch(summary, case, StudySettings(size_x_um=16.0, size_y_um=16.0, separator_um=5.0,
+    assert settings_mismatch(summary, case, StudySettings(mesher="voxel", size_x_um=16.0, size_y_um=16.0, separator_um=5.0,
                                                           separator_growth=1.0), {}) is None
 
 
