@@ -341,7 +341,7 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
     stats["time_distribute_s"] = time.perf_counter() - t1
     for _ in range(opt.refine):
         msh, values = refine_uniformly(msh, values)
-    stats["refined"] = opt.refine
+    stats["refined"] = opt.refine  # quality, fidelity and gmsh counts above: the mesh before refinement
     n_local = values.size
     cell_tags = dolfinx.mesh.meshtags(msh, 3, np.arange(n_local, dtype=np.int32), values)
     cell_tags.name = "cell_tags"
@@ -389,8 +389,9 @@ def refine_uniformly(msh, values: np.ndarray):
     # that numbering starts after the lower ranks' cells
     start = msh.comm.exscan(parent.size) if msh.comm.size > 1 else 0
     orig = np.asarray(fine.topology.original_cell_index, dtype=np.int64)[:n_owned] - (start or 0)
-    if orig.size and (orig.min() < 0 or orig.max() >= parent.size):
-        raise RuntimeError("refined cells are not numbered as this rank's input cells: cannot map their parents")
+    bad = bool(orig.size) and bool(orig.min() < 0 or orig.max() >= parent.size)
+    if msh.comm.allreduce(bad, op=MPI.LOR):  # every rank raises, none waits in a collective
+        raise RuntimeError("refined cells are not numbered as their rank's input cells: cannot map their parents")
     V = dolfinx.fem.functionspace(fine, basix.ufl.element("DG", fine.basix_cell(), 0))
     lab = dolfinx.fem.Function(V)
     dofs = V.dofmap.list[:, 0]

@@ -387,8 +387,8 @@ def edge_triangle_crossings(x: np.ndarray, edges: np.ndarray, tris: np.ndarray, 
     xe, xt = x[edges], x[tris]
     cm = np.floor(xe.mean(axis=1) / h).astype(np.int64)
     ct = np.floor(xt.mean(axis=1) / h).astype(np.int64)
-    lo_e, hi_e = xe.min(axis=1) - eps, xe.max(axis=1) + eps
-    lo_t, hi_t = xt.min(axis=1), xt.max(axis=1)
+    lo_e, hi_e = xe.min(axis=1), xe.max(axis=1) + eps
+    lo_t, hi_t = xt.min(axis=1), xt.max(axis=1) + eps  # the same comparisons as _crossing_pairs' box test
     del xe, xt
     off = np.minimum(cm.min(axis=0), ct.min(axis=0)) - 2
     dims = np.maximum(cm.max(axis=0), ct.max(axis=0)) - off + 3
