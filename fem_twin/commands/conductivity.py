@@ -42,7 +42,7 @@ def register(sub) -> None:
                         "100 * (-4.45e-3 eps_NCM + 4.64e-3))")
     p.add_argument("--method", default=DEFAULT_METHOD,
                    help="fv (voxel finite volumes, default) or p1 (P1 on a tetrahedral mesh, see --mesher)")
-    add_mesher_argument(p)
+    add_mesher_argument(p, default="voxel")  # --method fv (the default) works on the voxels only
     p.add_argument("--solver", default="gamg", help="gamg (CG + GAMG, default) or mumps (direct, small cases)")
     p.add_argument("--rtol", type=float, default=1e-10, help="relative residual tolerance of CG (default 1e-10)")
     p.add_argument("--from-mesh", action="store_true",
