@@ -368,14 +368,14 @@ def test_lumped_scheme_discharges_to_the_cutoff(lumped):
         lo, hi = pb.field_range(pb.theta_s)
     finally:
         pb.destroy()
-    assert out["complete"], out["message"]
+    assert out.complete, out.message
     if lumped:
-        assert out["steps"][0]["ended_by"] == "cut-off 3 V"
+        assert out.steps[0]["ended_by"] == "cut-off 3 V"
         assert abs(rows[-1]["voltage_V"] - 3.0) <= 2e-3
         assert 0.0 < lo and hi < 1.0
         assert rows[-1]["mean_lithiation"] > 0.97
     else:
-        assert out["steps"][0]["ended_by"] == "NCM surface lithiation reached c_max"
+        assert out.steps[0]["ended_by"] == "NCM surface lithiation reached c_max"
         assert rows[-1]["voltage_V"] > 3.3
 
 

@@ -80,18 +80,18 @@ class CollapsingProblem:
 def test_collapsing_time_step_ends_the_step_as_surface_saturation():
     pb = CollapsingProblem(surface_max=0.9995)
     out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V; rest 1 min"), 1.0, SteppingOptions())
-    assert out["complete"], out["message"]
-    first = out["steps"][0]["ended_by"]
+    assert out.complete, out.message
+    first = out.steps[0]["ended_by"]
     assert first.startswith("surface saturation at x_mean = ") and "accepted steps" in first, first
-    assert out["steps"][1]["ended_by"] == "duration"  # the protocol went on
+    assert out.steps[1]["ended_by"] == "duration"  # the protocol went on
     assert pb.solves < 2000
 
 
 def test_collapse_without_a_saturated_surface_is_a_failed_run():
     pb = CollapsingProblem(surface_max=0.6)
     out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V"), 1.0, SteppingOptions())
-    assert not out["complete"]
-    assert out["message"].startswith("time step collapse at t = ") and "not saturated" in out["message"]
+    assert not out.complete
+    assert out.message.startswith("time step collapse at t = ") and "not saturated" in out.message
 
 
 def test_stalled_mean_lithiation_ends_the_run():
@@ -100,8 +100,30 @@ def test_stalled_mean_lithiation_ends_the_run():
     pb = CollapsingProblem(dt_ok=0.85)
     opts = SteppingOptions(dt_initial_s=3.2, grow=1.0)
     out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V"), 1.0, opts)
-    assert out["complete"], out["message"]
-    assert "the last 200 accepted steps advanced only" in out["steps"][0]["ended_by"]
+    assert out.complete, out.message
+    assert "the last 200 accepted steps advanced only" in out.steps[0]["ended_by"]
+
+
+def test_protocol_outcome_is_frozen_and_keeps_the_summary_keys():
+    """run_protocol returns a frozen ProtocolOutcome; to_dict has the keys discharge.json's summary
+    is made of (and, for an unfinished run, where and why it stopped)."""
+    import dataclasses
+
+    from fem_twin.fem.stepping import ProtocolOutcome
+
+    out = run_protocol(CollapsingProblem(surface_max=0.6), Protocol.parse("discharge 1C to 3.0 V"), 1.0,
+                       SteppingOptions())
+    assert isinstance(out, ProtocolOutcome) and not out.complete and out.failed_step == 1
+    assert out.time_s > 0 and not out.interrupted and not out.input_error and out.rejected_steps == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        out.complete = True
+    assert out.to_dict() == {"complete": False, "message": out.message, "steps": [], "rejected_steps": 0,
+                             "failed_step": 1, "time_s": out.time_s, "interrupted": False, "input_error": False}
+    ok = run_protocol(CollapsingProblem(surface_max=0.9995), Protocol.parse("discharge 1C to 3.0 V"), 1.0,
+                      SteppingOptions())
+    assert ok.complete and ok.message == "ok"
+    assert set(ok.to_dict()) == {"complete", "message", "steps", "rejected_steps"}
+    assert ok.to_dict()["steps"][0]["step"] == 1
 
 
 def test_guard_counters_survive_a_restart():

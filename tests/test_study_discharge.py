@@ -381,3 +381,33 @@ def test_a_structure_without_a_current_path_is_zero_not_a_failure(tmp_path, fake
     out = capsys.readouterr().out
     assert "0.0 mAh/g" in out
     assert "| 60 | 66.0 ± 93.3 (0.0-132.0), n = 2, 1 no path |" in out  # the printed summary table
+
+
+COMPOSITION_STRINGS = [  # (text, accepted values or None when refused) - the same for both studies
+    ("60,70,80,90", [60.0, 70.0, 80.0, 90.0]), ("50,90", [50.0, 90.0]), ("60,", [60.0]),
+    ("72.5, 60,72.5", [72.5, 60.0]), ("95", None), ("49.9", None), ("0", None), ("60,,70", None),
+    (",60", None), ("", None), ("60,x", None), ("nan", None), ("inf", None), ("-70", None),
+]
+
+
+@pytest.mark.parametrize("text,want", COMPOSITION_STRINGS)
+def test_both_studies_accept_and_refuse_the_same_compositions(text, want, tmp_path, capsys):
+    """One --compositions parser and range (fem_twin.study.cases.NCM_WT_RANGE) for both studies:
+    the same strings are accepted (same values) or refused with one line naming --compositions."""
+    from fem_twin.cli import main
+    from fem_twin.commands import study as conductivity_study
+    from fem_twin.commands import study_discharge
+    from fem_twin.study.cases import parse_compositions
+
+    assert conductivity_study.parse_compositions is study_discharge.parse_compositions is parse_compositions
+    if want is not None:
+        assert parse_compositions(text) == want
+        return
+    with pytest.raises(InputError, match="^--compositions: "):
+        parse_compositions(text)
+    for kind in ("conductivity", "discharge"):
+        out = tmp_path / kind
+        assert main(["study", kind, "--compositions", text, "--seeds", "1", "--size", "16", "-o", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--compositions" in err, (kind, err)
+        assert not out.exists()

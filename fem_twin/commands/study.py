@@ -21,12 +21,12 @@ Other study kinds (``study discharge``) are separate functions registered next t
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 from ..errors import FemTwinError, InputError
-from ..study.cases import parse_seeds  # noqa: F401 (used below and by tests)
+from ..study.cases import NCM_WT_RANGE, ensure_structure, parse_compositions, parse_seeds, structure_dir
+from ..study.tables import write_csv_raw
 from .conductivity import DEFAULT_METHOD
 
 STUDY_CSV = "conductivity_study.csv"
@@ -51,7 +51,8 @@ def register_conductivity(kinds) -> None:
     c = kinds.add_parser(
         "conductivity", help="effective conductivities against NCM wt%% (the seed's Fig. 2a,b)",
         description=__doc__.split("\n\n")[1])
-    c.add_argument("--compositions", default="60,70,80,90", help="NCM wt%% list (default 60,70,80,90)")
+    c.add_argument("--compositions", default="60,70,80,90",
+                   help=f"NCM wt%% list in [{NCM_WT_RANGE[0]:g}, {NCM_WT_RANGE[1]:g}] (default 60,70,80,90)")
     c.add_argument("--seeds", default="1-5", help="seeds: a range 1-5 or a list 1,2,3 (default 1-5)")
     c.add_argument("--size", default="50,50", help="x,y extent of each structure in um (default 50,50)")
     c.add_argument("--voxel", type=float, default=0.5, help="voxel edge in um (default 0.5)")
@@ -65,38 +66,16 @@ def register_conductivity(kinds) -> None:
     c.set_defaults(func=cmd_study_conductivity)
 
 
-def parse_compositions(text: str) -> list[float]:
-    try:
-        vals = [float(v) for v in str(text).split(",")]  # an empty item ("60,,70") is an error
-    except ValueError:
-        raise InputError("--compositions", "comma-separated NCM wt% values, e.g. 60,70,80,90", text) from None
-    if not vals or any(not (0 < v <= 98) for v in vals):
-        raise InputError("--compositions", "NCM wt% values in (0, 98] (NBR takes 2 wt%)", text)
-    return vals
-
-
-def case_dir(root: Path, ncm_wt: float, seed: int) -> Path:
-    w = f"{ncm_wt:g}".replace(".", "p")
-    return root / f"ncm{w}_seed{seed}"
-
-
-def ensure_structure(d: Path, ncm_wt: float, seed: int, size: tuple[float, float], voxel_um: float, comm):
-    """Generate ``d/structure.npz`` on rank 0 unless it exists; return the image on every rank."""
-    import dataclasses
-
-    import numpy as np
-
-    from ..design import Composition, ElectrodeDesign
-    from ..microstructure.generate import generate
-    from ..microstructure.image import STRUCTURE_FILE, VoxelImage
+def structure_on_all_ranks(root: Path, ncm_wt: float, seed: int, size: tuple[float, float], voxel_um: float,
+                           comm):
+    """:func:`fem_twin.study.cases.ensure_structure` on rank 0 (an error stops every rank with the
+    same message); the folder and its image on every rank."""
+    from ..microstructure.image import VoxelImage
 
     err = None
-    if comm.rank == 0 and not (d / STRUCTURE_FILE).exists():
+    if comm.rank == 0:
         try:
-            design = ElectrodeDesign(composition=Composition.from_ncm_wt(ncm_wt), size_x_um=size[0],
-                                     size_y_um=size[1], voxel_um=voxel_um)
-            image = generate(design, np.random.default_rng(seed))
-            dataclasses.replace(image, seed=int(seed)).save(d)
+            ensure_structure(root, ncm_wt, seed, size, voxel_um)
         except FemTwinError as exc:
             err = exc
     msg = comm.bcast(None if err is None else str(err), root=0)
@@ -104,7 +83,8 @@ def ensure_structure(d: Path, ncm_wt: float, seed: int, size: tuple[float, float
         raise err
     if msg is not None:  # the other ranks stop with the same message
         raise FemTwinError(msg)
-    return VoxelImage.load(d)
+    d = structure_dir(root, ncm_wt, seed)
+    return d, VoxelImage.load(d)
 
 
 def _reusable(path: Path, settings: dict) -> dict | None:
@@ -156,8 +136,7 @@ def cmd_study_conductivity(args) -> int:
     rows = []
     for w in comps:
         for s in seeds:
-            d = case_dir(root, w, s)
-            image = ensure_structure(d, w, s, size, args.voxel, comm)
+            d, image = structure_on_all_ranks(root, w, s, size, args.voxel, comm)
             desc = case_descriptors(d, image, comm)
             if args.mesh_files and not (d / "mesh.xdmf").exists():
                 from ..meshing.io import write_tagged_mesh
@@ -199,12 +178,8 @@ DESCRIPTOR_FIELDS = ["tau_geo", "beta", "r_min_um", "r_max_um", "ssa_per_m"]
 
 
 def write_study_csv(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        fields = CSV_FIELDS + DESCRIPTOR_FIELDS
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r[k]) for k in fields})
+    """conductivity_study.csv: :data:`CSV_FIELDS` + :data:`DESCRIPTOR_FIELDS`, one row per case and phase."""
+    write_csv_raw(path, rows, CSV_FIELDS + DESCRIPTOR_FIELDS)
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -225,10 +200,8 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def write_summary_csv(path: Path, summary: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(summary[0]))
-        w.writeheader()
-        w.writerows(summary)
+    """conductivity_summary.csv: the columns of :func:`summarise`, one row per phase and composition."""
+    write_csv_raw(path, summary, list(summary[0]))
 
 
 def plot_study(path: Path, summary: list[dict], rows: list[dict]) -> None:

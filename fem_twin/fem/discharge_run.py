@@ -190,15 +190,15 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         rows = files.rows
         cons = [abs(r["interface_current_A"] - r["current_A"]) / num["i_1c_A"] for r in rows]
         cons_li = [abs(r["li_current_A"] - r["current_A"]) / num["i_1c_A"] for r in rows]
-        for s in out["steps"]:
+        for s in out.steps:
             s["capacity_mAh_per_g"], s["capacity_mAh_per_cm2"] = capacities(
                 s["charge_C"], num["ncm_mass_g"], num["face_area_cm2"])
         summary = {
             "fem_twin_version": __version__,
-            "complete": out["complete"], "message": out["message"],
-            "protocol": protocol.describe(), "steps": out["steps"],
-            "capacity_mAh_per_g": out["steps"][0]["capacity_mAh_per_g"] if out["steps"] else None,
-            "capacity_mAh_per_cm2": out["steps"][0]["capacity_mAh_per_cm2"] if out["steps"] else None,
+            "complete": out.complete, "message": out.message,
+            "protocol": protocol.describe(), "steps": out.steps,
+            "capacity_mAh_per_g": out.steps[0]["capacity_mAh_per_g"] if out.steps else None,
+            "capacity_mAh_per_cm2": out.steps[0]["capacity_mAh_per_cm2"] if out.steps else None,
             "parameters": params.to_dict(), "electrode": num, "dead_clusters": report.as_dict(),
             "mesh": {"voxels": list(labels.shape), "voxel_um": voxel_um, "separator_um": separator_um,
                      "separator_growth": separator_growth, "mesher": mesher_name,
@@ -217,25 +217,25 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
             "stepping": stepping.as_dict(),
             "conservation": {"max_interface_vs_applied_rel_1C": max(cons) if cons else None,
                              "max_li_vs_applied_rel_1C": max(cons_li) if cons_li else None},
-            "rejected_steps": out.get("rejected_steps", 0),
+            "rejected_steps": out.rejected_steps,
             "ranks": comm.size, "wall_time_s": time.perf_counter() - t0,
             "mesh_time_s": t_mesh, "time_loop_s": t_run, "accepted_rows": len(rows),
         }
-        if out.get("interrupted"):
-            summary["interrupted_at_time_s"] = out["time_s"]
+        if out.interrupted:
+            summary["interrupted_at_time_s"] = out.time_s
         if restarted:
             summary["restarted_from"] = restarted
         if ckpt is not None:
             summary["checkpoint"] = ckpt.summary()
         summary["peak_rss_MB_max_rank"] = comm.allreduce(_peak_rss_mb(), op=MPI.MAX)
         files.finish(summary)
-    if out["complete"]:
+    if out.complete:
         say(f"fem-twin discharge: done in {summary['wall_time_s']:.1f} s; capacity "
             f"{summary['capacity_mAh_per_g']:.2f} mAh/g ({summary['capacity_mAh_per_cm2']:.4f} mAh/cm2); "
             f"files in {outdir}")
-    if out.get("input_error"):
-        raise InputError("--cutoff", "a cut-off the cell does not start beyond", out["message"])
-    return DischargeResult(out["complete"], out["message"], summary, rows)
+    if out.input_error:
+        raise InputError("--cutoff", "a cut-off the cell does not start beyond", out.message)
+    return DischargeResult(out.complete, out.message, summary, rows)
 
 
 def discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,

@@ -78,17 +78,49 @@ class LoopState:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+@dataclass(frozen=True)
+class ProtocolOutcome:
+    """How :func:`run_protocol` ended.
+
+    ``complete``: every protocol step ended (``message`` "ok"); otherwise ``message`` says why not
+    and ``failed_step`` (1-based) and ``time_s`` where. ``steps``: a summary dict per finished step
+    (``step``, ``description``, ``end_time_s``, ``end_voltage_V``, ``charge_C``, ``ended_by``; the
+    caller may add capacities). ``rejected_steps``: rejected time steps (reported by a complete or
+    interrupted run; 0 when a step failed). ``interrupted``: stopped by ``on_accepted`` (a
+    checkpoint can continue it); ``input_error``: the cell starts beyond a step's cut-off.
+    """
+
+    complete: bool
+    message: str
+    steps: list = field(default_factory=list)
+    rejected_steps: int = 0
+    failed_step: int | None = None
+    time_s: float | None = None
+    interrupted: bool = False
+    input_error: bool = False
+
+    def to_dict(self) -> dict:
+        """A plain dict for JSON: ``complete``, ``message``, ``steps``, ``rejected_steps`` and, when
+        the run did not complete, ``failed_step``, ``time_s``, ``interrupted``, ``input_error``."""
+        d = {"complete": self.complete, "message": self.message, "steps": self.steps,
+             "rejected_steps": self.rejected_steps}
+        if not self.complete:
+            d.update(failed_step=self.failed_step, time_s=self.time_s, interrupted=self.interrupted,
+                     input_error=self.input_error)
+        return d
+
+
 def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOptions,
                  on_row=None, on_fields=None, log=None, resume: LoopState | None = None,
-                 on_accepted=None) -> dict:
+                 on_accepted=None) -> ProtocolOutcome:
     """Run every step; calls ``on_row(row)`` per accepted state and ``on_fields(t)`` for output.
 
-    Returns a summary dict (``complete``, ``message``, per-step capacities). A step failure is
-    reported in the summary (``complete`` False), not raised, so the caller can write its files.
+    Returns a :class:`ProtocolOutcome`. A step failure is reported in it (``complete`` False),
+    not raised, so the caller can write its files.
 
     ``on_accepted(state)`` (a :class:`LoopState`, collective) is called after every accepted
     time step except the one that ends the protocol; a string returned stops the run there as
-    incomplete with that message (``interrupted`` True in the summary). ``resume``: continue
+    incomplete with that message (``interrupted`` True in the outcome). ``resume``: continue
     from such a state, with the problem's fields, V and predictor history restored to it.
     """
     st = LoopState() if resume is None else LoopState.from_dict(resume.to_dict())
@@ -181,17 +213,16 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                 st.dt_s, st.v_prev, st.ended, st.reason = dt, v_prev, ended, reason
                 stop = on_accepted(st)
                 if stop:
-                    return {"complete": False, "message": str(stop), "interrupted": True, "failed_step": k + 1,
-                            "time_s": t, "steps": st.steps, "rejected_steps": st.rejected}
+                    return ProtocolOutcome(False, str(stop), st.steps, st.rejected, failed_step=k + 1, time_s=t,
+                                           interrupted=True)
         st.steps.append({"step": k + 1, "description": step.describe(), "end_time_s": t,
                          "end_voltage_V": v_prev, "charge_C": charge_C, "ended_by": reason})
         st.t_s = t
-    return {"complete": True, "message": "ok", "steps": st.steps, "rejected_steps": st.rejected}
+    return ProtocolOutcome(True, "ok", st.steps, st.rejected)
 
 
-def _fail(steps_summary, k, step, t, message, input_error=False) -> dict:
-    return {"complete": False, "message": message, "failed_step": k + 1, "time_s": t,
-            "steps": steps_summary, "input_error": input_error}
+def _fail(steps_summary, k, step, t, message, input_error=False) -> ProtocolOutcome:
+    return ProtocolOutcome(False, message, steps_summary, failed_step=k + 1, time_s=t, input_error=input_error)
 
 
 def _row(problem, t, k, current, charge_C, dt, its, lits) -> dict:
@@ -208,4 +239,4 @@ def capacities(charge_C: float, mass_g: float, area_cm2: float) -> tuple[float, 
     return mah / mass_g, mah / area_cm2
 
 
-__all__ = ["SteppingOptions", "LoopState", "run_protocol", "capacities"]
+__all__ = ["SteppingOptions", "LoopState", "ProtocolOutcome", "run_protocol", "capacities"]

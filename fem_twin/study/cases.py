@@ -1,6 +1,8 @@
-"""The cases of ``fem-twin study discharge``: what every case shares (:class:`StudySettings`), the cases
-(:class:`Case`: NCM wt% x C-rate x seed), their folders and states, their structures, and the
-parsing of the study's lists (also used by ``fem-twin study conductivity`` and ``fem-twin render``).
+"""The cases of the parameter studies. Shared by ``fem-twin study conductivity`` and ``fem-twin study
+discharge`` (and ``fem-twin render``): the parsing of the study's lists (one accepted NCM wt% range,
+:data:`NCM_WT_RANGE`), the case folders (:func:`structure_dir`) and their structures
+(:func:`ensure_structure`). The discharge study's own: what every case shares (:class:`StudySettings`),
+the cases (:class:`Case`: NCM wt% x C-rate x seed) and their states.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from ..errors import InputError
 from ..fem import settings as S
 from ..meshing.meshers import DEFAULT_MESHER
 
-#: NCM wt% accepted by the study (the seed's designs are 60-90 wt%; far outside, the LPSCl or the
-#: NCM network stops percolating and the discharge is meaningless)
+#: NCM wt% accepted by both studies, ends included (the seed's designs are 60-90 wt%; far outside,
+#: the LPSCl or the NCM network stops percolating and the results are meaningless)
 NCM_WT_RANGE = (50.0, 90.0)
 
 
@@ -43,9 +45,18 @@ def parse_float_list(text: str, option: str, what: str, lo: float, hi: float, lo
 
 
 def parse_compositions(text: str) -> list[float]:
-    """NCM wt% values (NBR 2 wt%, LPSCl the rest) within :data:`NCM_WT_RANGE`."""
-    return parse_float_list(text, "--compositions", "NCM wt% values", *NCM_WT_RANGE,
-                            lo_open=False)
+    """``--compositions`` of both studies: comma-separated NCM wt% values (NBR 2 wt%, LPSCl the rest)
+    within :data:`NCM_WT_RANGE` (ends included), duplicates removed. A trailing comma is fine
+    (``"60,"``); an empty item between values (``"60,,70"``) is an error. Errors are
+    :class:`InputError` naming ``--compositions``."""
+    lo, hi = NCM_WT_RANGE
+    items = str(text).split(",")
+    if items and not items[-1].strip():  # the trailing comma
+        items = items[:-1]
+    if any(not v.strip() for v in items):
+        raise InputError("--compositions", f"comma-separated NCM wt% values in [{lo:g}, {hi:g}] "
+                         "without empty items", text)
+    return parse_float_list(text, "--compositions", "NCM wt% values", lo, hi, lo_open=False)
 
 
 def parse_c_rates(text: str) -> list[float]:
@@ -79,6 +90,34 @@ def parse_size(text: str) -> tuple[float, float]:
     if len(vals) != 2 or not all(math.isfinite(v) and v > 0 for v in vals):
         raise InputError("--size", "an x extent or x,y extents in um, e.g. 50 or 50,50", text)
     return vals
+
+
+def structure_dir(root: Path, ncm_wt: float, seed: int) -> Path:
+    """The folder of one composition and seed in a study directory: ``ROOT/ncm<W>_seed<S>``
+    (``.`` in the wt% written as ``p``, e.g. ``ncm72p5_seed1``)."""
+    return Path(root) / f"ncm{ncm_wt:g}_seed{int(seed)}".replace(".", "p")
+
+
+def ensure_structure(root: Path, ncm_wt: float, seed: int, size_um: tuple[float, float], voxel_um: float) -> Path:
+    """Generate ``structure.npz`` of NCM ``ncm_wt`` wt% and ``seed`` (x, y extent ``size_um``, voxel
+    ``voxel_um``) into :func:`structure_dir` like ``fem-twin generate``, unless it exists; return the
+    folder. Used by both studies (the conductivity study calls it on rank 0)."""
+    import dataclasses
+
+    import numpy as np
+
+    from ..design import Composition, ElectrodeDesign
+    from ..microstructure.generate import generate
+    from ..microstructure.image import STRUCTURE_FILE
+
+    d = structure_dir(root, ncm_wt, seed)
+    if (d / STRUCTURE_FILE).exists():
+        return d
+    design = ElectrodeDesign(composition=Composition.from_ncm_wt(ncm_wt), size_x_um=size_um[0],
+                             size_y_um=size_um[1], voxel_um=voxel_um)
+    image = generate(design, np.random.default_rng(seed))
+    dataclasses.replace(image, seed=int(seed)).save(d)
+    return d
 
 
 @dataclass(frozen=True)
@@ -184,7 +223,7 @@ class Case:
         return f"NCM {self.ncm_wt:g} wt% {self.c_rate:g}C seed {self.seed}"
 
     def structure_dir(self, root: Path) -> Path:
-        return Path(root) / f"ncm{self.ncm_wt:g}_seed{self.seed}".replace(".", "p")
+        return structure_dir(root, self.ncm_wt, self.seed)
 
     def run_dir(self, root: Path) -> Path:
         return self.structure_dir(root) / f"c{self.c_rate:g}C"
@@ -274,24 +313,9 @@ def check_existing(root: Path, cases: list[Case], st: StudySettings) -> None:
                                  f"matches the study settings (or a new directory)", why)
 
 
-def ensure_structure(case: Case, root: Path, st: StudySettings):
-    """Generate ``structure.npz`` of the case like ``fem-twin generate`` unless it exists."""
-    import dataclasses
-
-    import numpy as np
-
-    from ..design import Composition, ElectrodeDesign
-    from ..microstructure.generate import generate
-    from ..microstructure.image import STRUCTURE_FILE
-
-    d = case.structure_dir(root)
-    if (d / STRUCTURE_FILE).exists():
-        return d
-    design = ElectrodeDesign(composition=Composition.from_ncm_wt(case.ncm_wt), size_x_um=st.size_x_um,
-                             size_y_um=st.size_y_um, voxel_um=st.voxel_um)
-    image = generate(design, np.random.default_rng(case.seed))
-    dataclasses.replace(image, seed=int(case.seed)).save(d)
-    return d
+def case_structure(case: Case, root: Path, st: StudySettings) -> Path:
+    """The discharge study's structure of ``case`` (:func:`ensure_structure` with the study's size)."""
+    return ensure_structure(root, case.ncm_wt, case.seed, (st.size_x_um, st.size_y_um), st.voxel_um)
 
 
 NO_PATH = "no current path"

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import FemTwinError
-from .cases import (CASE_SETTINGS, Case, StudySettings, check_existing, ensure_structure, mpirun_path, no_path_row,
+from .cases import (CASE_SETTINGS, Case, StudySettings, case_structure, check_existing, mpirun_path, no_path_row,
                     read_summary, run_state, structure_path_problem)
 from .tables import STUDY_CSV, SUMMARY_CSV, summarise, summary_table, write_study_csv, write_summary_csv
 
@@ -262,7 +262,7 @@ def case_row(case: Case, st: StudySettings, run_dir: Path, record: dict | None =
 
 
 def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_command, out=print,
-              structure=ensure_structure, plots: bool = True, path_check=structure_path_problem) -> list[dict]:
+              structure=case_structure, plots: bool = True, path_check=structure_path_problem) -> list[dict]:
     """Run (or reuse) every case; return the CSV rows and write the CSV, summary and plots.
 
     ``command(case, root, settings, restart, fields) -> argv`` builds each case's command (the

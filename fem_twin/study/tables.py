@@ -1,5 +1,6 @@
-"""The tables of ``fem-twin study discharge``: ``discharge_study.csv`` (one row per case), the
-statistics over the seeds and ``discharge_study_summary.csv``, the Markdown summary."""
+"""The tables of the studies: the CSV writer of both (:func:`write_csv`); of ``fem-twin study
+discharge``: ``discharge_study.csv`` (one row per case), the statistics over the seeds and
+``discharge_study_summary.csv``, the Markdown summary."""
 
 from __future__ import annotations
 
@@ -28,17 +29,28 @@ def _fmt(v):
     return v
 
 
-def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+def _raw(v):
+    return "" if v is None else v
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str], fmt=_fmt) -> None:
+    """The studies' CSV files: a header of ``columns``, then one line per row with ``fmt(value)``
+    (default: floats to 6 significant digits, None empty)."""
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
         for r in rows:
-            w.writerow({k: _fmt(r.get(k)) for k in columns})
+            w.writerow({k: fmt(r.get(k)) for k in columns})
+
+
+def write_csv_raw(path: Path, rows: list[dict], columns: list[str]) -> None:
+    """:func:`write_csv` with every value as Python writes it (floats in full), None empty."""
+    write_csv(path, rows, columns, fmt=_raw)
 
 
 def write_study_csv(path: Path, rows: list[dict]) -> None:
     """discharge_study.csv: :data:`CSV_COLUMNS`, one row per case."""
-    _write_csv(path, rows, CSV_COLUMNS)
+    write_csv(path, rows, CSV_COLUMNS)
 
 
 def read_study_csv(path: Path) -> list[dict]:
@@ -125,4 +137,4 @@ def summary_table(summary: list[dict]) -> str:
 
 def write_summary_csv(path: Path, summary: list[dict]) -> None:
     """discharge_study_summary.csv: :data:`SUMMARY_COLUMNS`, one row per composition x C-rate."""
-    _write_csv(path, summary, SUMMARY_COLUMNS)
+    write_csv(path, summary, SUMMARY_COLUMNS)
