@@ -1,13 +1,26 @@
-"""The experiment as a list of steps: constant-current discharge/charge to a voltage, rest.
+"""The experiment as a list of steps (PyBaMM's Experiment: apart from the model and the solver).
 
 Text form (steps separated by ``;`` or new lines, case-insensitive)::
 
-    discharge 1C to 3.0 V; rest 10 min; charge 0.5C to 4.3 V
+    discharge 1C to 3.0 V; rest 10 min; charge 0.5C to 4.3 V; hold at 4.3 V until C/20
+    (charge 0.5C to 4.3 V; hold at 4.3 V until C/20; rest 10 min; discharge 1C to 3.0 V) x 3
 
-- ``discharge RATE to VOLTAGE`` / ``charge RATE to VOLTAGE``: constant current of RATE times the
-  1C current (``1C``, ``0.5C``, ``C/10``) until the cell voltage reaches VOLTAGE (``V``, or ``mV``);
-  ``for DURATION`` may replace or follow ``to VOLTAGE``.
+Steps:
+
+- ``discharge RATE to VOLTAGE`` / ``charge RATE to VOLTAGE``: constant current (CC) of RATE times
+  the 1C current (``1C``, ``0.5C``, ``C/10``) until the cell voltage reaches VOLTAGE (``V``, or
+  ``mV``); ``for DURATION`` may replace or follow ``to VOLTAGE`` (whichever comes first ends it).
 - ``rest DURATION``: zero current for DURATION (``s``, ``min``, ``h``).
+- ``hold at VOLTAGE until RATE`` / ``hold at VOLTAGE for DURATION`` / both (``hold at 4.3 V until
+  C/20 for 2 h``, whichever comes first): constant voltage (CV, potentiostatic). The cell voltage is
+  held at VOLTAGE and the current is the model's output; the step ends when |current| falls to
+  RATE times the 1C current, or after DURATION. ``at`` may be left out.
+- ``(STEP; STEP; ...) x N``: a block repeated N times (N >= 1; blocks do not nest). Each
+  repetition is one *cycle* of the summaries (charge and discharge capacity, coulombic
+  efficiency); a protocol without blocks is one cycle.
+
+A CC charge followed by a hold at its cut-off voltage is a CC-CV charge:
+``charge 0.5C to 4.3 V; hold at 4.3 V until C/20``.
 
 Sign convention: the applied current is positive on discharge (lithium goes into NCM).
 """
@@ -23,23 +36,43 @@ from .errors import InputError
 _UNITS_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "min": 60.0, "mins": 60.0,
             "minute": 60.0, "minutes": 60.0, "h": 3600.0, "hr": 3600.0, "hour": 3600.0, "hours": 3600.0}
 _NUM = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+KINDS = ("discharge", "charge", "rest", "hold")
+#: largest repetition count of a block (a typo like ``x 30000`` is refused, not run for days)
+MAX_REPEATS = 10000
 
 
 @dataclass(frozen=True)
 class Step:
-    """One protocol step. ``kind`` is 'discharge', 'charge' or 'rest'."""
+    """One protocol step. ``kind`` is 'discharge', 'charge', 'rest' or 'hold'.
+
+    CC steps: ``c_rate`` (> 0, times the 1C current), ``until_V`` (V) and/or ``duration_s`` (s).
+    Rest: ``duration_s``. Hold (CV): ``hold_V`` (V), ``until_c_rate`` (the step ends when
+    |current| <= until_c_rate x 1C) and/or ``duration_s``.
+    """
 
     kind: str
     c_rate: float = 0.0
     until_V: float | None = None
     duration_s: float | None = None
+    hold_V: float | None = None
+    until_c_rate: float | None = None
 
     def __post_init__(self):
-        if self.kind not in ("discharge", "charge", "rest"):
-            raise InputError("protocol", "steps 'discharge', 'charge' or 'rest'", self.kind)
+        if self.kind not in KINDS:
+            raise InputError("protocol", "steps 'discharge', 'charge', 'rest' or 'hold'", self.kind)
+        if self.duration_s is not None and not (self.duration_s > 0 and math.isfinite(self.duration_s)):
+            raise InputError(f"protocol {self.kind}", "a duration > 0, e.g. '10 min'", self.duration_s)
         if self.kind == "rest":
-            if self.duration_s is None or not (self.duration_s > 0 and math.isfinite(self.duration_s)):
+            if self.duration_s is None:
                 raise InputError("protocol rest", "a duration > 0, e.g. 'rest 10 min'", self.duration_s)
+        elif self.kind == "hold":
+            if self.hold_V is None or not (math.isfinite(self.hold_V) and 0 < self.hold_V < 10):
+                raise InputError("protocol hold", "a hold voltage in (0, 10) V, e.g. 'hold at 4.3 V'", self.hold_V)
+            if self.until_c_rate is None and self.duration_s is None:
+                raise InputError("protocol hold", "'until RATE' or 'for DURATION' (e.g. 'hold at 4.3 V until C/20')",
+                                 None)
+            if self.until_c_rate is not None and not (math.isfinite(self.until_c_rate) and self.until_c_rate > 0):
+                raise InputError("protocol hold", "an end C-rate > 0, e.g. 'until C/20'", self.until_c_rate)
         else:
             if not (isinstance(self.c_rate, (int, float)) and math.isfinite(self.c_rate) and self.c_rate > 0):
                 raise InputError("--c-rate" if self.kind == "discharge" else "protocol charge",
@@ -51,15 +84,39 @@ class Step:
 
     @property
     def sign(self) -> float:
-        """+1 discharge, -1 charge, 0 rest (multiplies the 1C current)."""
-        return {"discharge": 1.0, "charge": -1.0, "rest": 0.0}[self.kind]
+        """+1 discharge, -1 charge, 0 rest and hold (multiplies the 1C current)."""
+        return {"discharge": 1.0, "charge": -1.0, "rest": 0.0, "hold": 0.0}[self.kind]
+
+    @property
+    def potentiostatic(self) -> bool:
+        """True for a constant-voltage hold (the voltage is imposed, the current is the output)."""
+        return self.kind == "hold"
 
     def current_A(self, i_1c_A: float) -> float:
+        """The applied current (A, > 0 discharge) of a CC step or a rest (0 for a hold: its
+        current is the model's output)."""
         return self.sign * self.c_rate * i_1c_A
 
+    def time_scale_s(self) -> float:
+        """The step's 'hour' (s): an hour at its C-rate; a rest: its duration; a hold: an hour at
+        its end C-rate (C/20: 20 h), else its duration. Time steps are fractions of it."""
+        if self.kind in ("discharge", "charge"):
+            return 3600.0 / self.c_rate
+        if self.kind == "hold" and self.until_c_rate is not None:
+            return 3600.0 / self.until_c_rate
+        return self.duration_s or 3600.0
+
     def describe(self) -> str:
+        """The step as text that :meth:`Protocol.parse` reads back (times in s)."""
         if self.kind == "rest":
             return f"rest {self.duration_s:g} s"
+        if self.kind == "hold":
+            s = f"hold at {self.hold_V:g} V"
+            if self.until_c_rate is not None:
+                s += f" until {self.until_c_rate:g}C"
+            if self.duration_s is not None:
+                s += f" for {self.duration_s:g} s"
+            return s
         s = f"{self.kind} {self.c_rate:g}C"
         if self.until_V is not None:
             s += f" to {self.until_V:g} V"
@@ -67,10 +124,26 @@ class Step:
             s += f" for {self.duration_s:g} s"
         return s
 
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("kind", "c_rate", "until_V", "duration_s", "hold_V", "until_c_rate")}
+
+
+@dataclass(frozen=True)
+class Block:
+    """Steps ``start .. start + size - 1`` of the (expanded) protocol are the first of ``repeats``
+    repetitions of a block; the repetitions follow one another in the expanded step list."""
+
+    start: int
+    size: int
+    repeats: int
+
 
 @dataclass(frozen=True)
 class Protocol:
+    """The expanded step list and the repeated blocks it came from (:class:`Block`)."""
+
     steps: tuple[Step, ...]
+    blocks: tuple[Block, ...] = ()
 
     def __post_init__(self):
         if not self.steps:
@@ -82,11 +155,72 @@ class Protocol:
 
     @classmethod
     def parse(cls, text: str) -> "Protocol":
-        parts = [p.strip() for p in re.split(r"[;\n]", str(text)) if p.strip()]
-        return cls(tuple(_parse_step(p) for p in parts))
+        steps, blocks = [], []
+        for part in _split(str(text), top=True):
+            m = re.fullmatch(r"\((.*)\)\s*(?:x|\*|×)\s*(\S*)", part, flags=re.S | re.I)
+            if part.startswith("("):
+                if not m:
+                    raise InputError("protocol", "a repeated block like '(charge 0.5C to 4.3 V; "
+                                     "discharge 1C to 3.0 V) x 3'", part)
+                if not re.fullmatch(r"[0-9]+", m.group(2)) or not 1 <= int(m.group(2)) <= MAX_REPEATS:
+                    raise InputError("protocol", f"a whole number of repetitions 1..{MAX_REPEATS} after 'x' in "
+                                     f"'{part}'", m.group(2))
+                inner = [_parse_step(p) for p in _split(m.group(1), top=False)]
+                if not inner:
+                    raise InputError("protocol", "at least one step inside '( ... )'", part)
+                blocks.append(Block(len(steps), len(inner), int(m.group(2))))
+                steps += inner * int(m.group(2))
+            else:
+                steps.append(_parse_step(part))
+        return cls(tuple(steps), tuple(blocks))
+
+    def cycle_of(self) -> list[int]:
+        """The 1-based cycle of every step: each repetition of a block is one cycle; steps outside
+        blocks are in no cycle (0). A protocol without blocks is one cycle (all 1)."""
+        if not self.blocks:
+            return [1] * len(self.steps)
+        out, n = [0] * len(self.steps), 0
+        for b in self.blocks:
+            for r in range(b.repeats):
+                n += 1
+                for i in range(b.size):
+                    out[b.start + r * b.size + i] = n
+        return out
 
     def describe(self) -> str:
-        return "; ".join(s.describe() for s in self.steps)
+        """The protocol as text :meth:`parse` reads back (blocks kept as ``( ... ) x N``)."""
+        parts, k = [], 0
+        for b in self.blocks:
+            parts += [s.describe() for s in self.steps[k:b.start]]
+            parts.append("(" + "; ".join(s.describe() for s in self.steps[b.start:b.start + b.size])
+                         + f") x {b.repeats}")
+            k = b.start + b.size * b.repeats
+        parts += [s.describe() for s in self.steps[k:]]
+        return "; ".join(parts)
+
+
+def _split(text: str, top: bool) -> list[str]:
+    """Split at ``;`` and new lines outside parentheses; check the parentheses balance (blocks
+    only at the top level)."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "(":
+            if depth or not top:
+                raise InputError("protocol", "blocks '( ... ) x N' that do not nest", text.strip())
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                raise InputError("protocol", "balanced parentheses", text.strip())
+            depth -= 1
+        if ch in ";\n" and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if depth:
+        raise InputError("protocol", "balanced parentheses (a '(' is not closed)", text.strip())
+    parts.append("".join(cur))
+    return [p.strip() for p in parts if p.strip()]
 
 
 def _duration(text: str, step: str) -> float:
@@ -99,7 +233,7 @@ def _duration(text: str, step: str) -> float:
 def _rate(text: str, step: str) -> float:
     t = text.strip().lower().replace(" ", "")
     m = re.fullmatch(rf"c/({_NUM})", t)
-    if m:
+    if m and float(m.group(1)) > 0:
         return 1.0 / float(m.group(1))
     m = re.fullmatch(rf"({_NUM})c", t)
     if m:
@@ -107,22 +241,39 @@ def _rate(text: str, step: str) -> float:
     raise InputError("protocol", f"a C-rate like '1C', '0.5C' or 'C/10' in '{step}'", text)
 
 
+def _voltage(num: str, unit: str) -> float:
+    return float(num) * (1e-3 if unit == "mv" else 1.0)
+
+
+_HOLD_FORM = "'hold at VOLTAGE V until RATE' or 'hold at VOLTAGE V for DURATION' (e.g. 'hold at 4.3 V until C/20')"
+
+
+def _parse_hold(rest: str, step: str) -> Step:
+    m = re.fullmatch(rf"(?:at\s+)?({_NUM})\s*(m?v)\s*(?:until\s+(\S+))?\s*(?:for\s+(.+))?", rest)
+    if not m or (m.group(3) is None and m.group(4) is None):
+        raise InputError("protocol", _HOLD_FORM, step)
+    until = _rate(m.group(3), step) if m.group(3) else None
+    dur = _duration(m.group(4), step) if m.group(4) else None
+    return Step("hold", hold_V=_voltage(m.group(1), m.group(2)), until_c_rate=until, duration_s=dur)
+
+
 def _parse_step(step: str) -> Step:
-    s = step.lower().strip()
+    s = " ".join(step.lower().split())
     words = s.split(None, 1)
     kind = words[0]
     rest = words[1] if len(words) > 1 else ""
     if kind == "rest":
         rest = re.sub(r"^for\s+", "", rest)
         return Step("rest", duration_s=_duration(rest, step))
+    if kind == "hold":
+        return _parse_hold(rest, step)
     if kind not in ("discharge", "charge"):
-        raise InputError("protocol", "steps 'discharge RATE to V', 'charge RATE to V' or 'rest TIME'", step)
+        raise InputError("protocol", "steps 'discharge RATE to V', 'charge RATE to V', 'rest TIME', "
+                         "'hold at V until RATE' or '( ... ) x N'", step)
     m = re.fullmatch(rf"(?:at\s+)?(\S+(?:\s*c)?)\s*(?:(?:to|until)\s+({_NUM})\s*(m?v))?"
                      rf"\s*(?:for\s+(.+))?", rest)
     if not m or (m.group(2) is None and m.group(4) is None):
         raise InputError("protocol", f"'{kind} RATE to VOLTAGE V' (e.g. '{kind} 1C to 3.0 V')", step)
-    until = None
-    if m.group(2) is not None:
-        until = float(m.group(2)) * (1e-3 if m.group(3) == "mv" else 1.0)
+    until = _voltage(m.group(2), m.group(3)) if m.group(2) is not None else None
     dur = _duration(m.group(4), step) if m.group(4) else None
     return Step(kind, _rate(m.group(1), step), until_V=until, duration_s=dur)
