@@ -2,7 +2,8 @@
 Newton Jacobian of the fields plus V, assembled three ways -- straight into one AIJ matrix with the
 interface node by node (the default), into the block MatNest (bulk forms + nodal interface), or from
 the whole UFL Jacobian (``assemble_jacobian_nest(cached=False)``: the tests' reference) -- and the
-border of the bordered system (dF/dV, dg/du, dg/dV). A mixin: the state (fields, forms, matrices)
+border of the bordered system (dF/dV, dg/du, dg/dV; the global row g itself and a voltage control's
+border come from ``self.control``, :mod:`fem_twin.fem.control`). A mixin: the state (fields, forms, matrices)
 is built by DischargeProblem."""
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ class JacobianAssembly:
         add = None
         if self.nodal:
             kin = self.iface.kinetics(self.fields, float(self.V.value))
-            g = global_sum(self.comm, self.iface.current_pA(kin)) + float(self.I.value)
+            g = global_sum(self.comm, self.iface.current_pA(kin))
             tr = float(self.transport.value)
             add = lambda arrays: self.iface.add_residual(arrays, kin, tr)  # noqa: E731
         else:
-            g = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.g_c)) + float(self.I.value)
+            g = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.g_c))
+        g = self.control.g_pA(g, float(self.V.value), self.v_scale_pA)  # (fem_twin.fem.control)
         xo = self.x.getArray(readonly=True)
         with R as out:
             self._assemble_blocks(out, self.F_c, add)
@@ -108,6 +110,7 @@ class JacobianAssembly:
             with self.sys.c as c:
                 self._assemble_blocks(c, self.c_c)
             self.sys.d = global_sum(self.comm, dolfinx.fem.assemble_scalar(self.d_c))
+        self.control.border(self.sys, self.v_scale_pA)  # CV: c = 0, d = S (fem_twin.fem.control)
 
     def assemble_jacobian_nest(self, cached: bool | None = None, kinetics=None):
         """Field Jacobian into ``self.Anest`` at the current fields: the non-linear part assembled
