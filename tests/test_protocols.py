@@ -1,0 +1,138 @@
+"""Test protocols a cell tester runs (issue 18 part 1): constant-voltage holds, CC-CV charge,
+repeated blocks, per-step and per-cycle summaries; parsing of every step kind and its bad forms.
+
+The finite-element runs use the 4 x 4 x 6 voxel column electrode of test_discharge.py (a few
+seconds each). Tests marked ``mpi`` also run under ``mpirun -n 2 python -m pytest -m mpi``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fem_twin.errors import InputError
+from fem_twin.protocol import Block, Protocol, Step
+
+CCCV = "charge 0.5C to 4.3 V; hold at 4.3 V until C/20"
+CYCLES = "(charge 0.5C to 4.3 V; hold at 4.3 V until C/20; rest 10 min; discharge 1C to 3.0 V) x 3"
+
+
+# -- parsing (no finite elements) ------------------------------------------------------------------
+def test_parse_every_step_kind():
+    p = Protocol.parse("discharge 1C to 3.0 V; rest 10 min; charge 0.5C to 4.3 V for 1 h; "
+                       "hold at 4.3 V until C/20; hold at 4300 mV for 30 min; hold 4.2 V until 0.1C for 2 h")
+    assert [s.kind for s in p.steps] == ["discharge", "rest", "charge", "hold", "hold", "hold"]
+    h1, h2, h3 = p.steps[3:]
+    assert h1 == Step("hold", hold_V=4.3, until_c_rate=0.05)
+    assert h2.hold_V == pytest.approx(4.3) and h2.duration_s == 1800 and h2.until_c_rate is None
+    assert (h3.hold_V, h3.until_c_rate, h3.duration_s) == (4.2, 0.1, 7200)
+    assert h1.potentiostatic and not p.steps[0].potentiostatic and h1.current_A(2.0) == 0.0
+    assert h1.time_scale_s() == pytest.approx(72000.0) and h2.time_scale_s() == 1800
+    assert p.cycle_of() == [1] * 6 and p.blocks == ()
+
+
+def test_parse_cccv_and_repeated_blocks():
+    p = Protocol.parse(CCCV)
+    assert [s.kind for s in p.steps] == ["charge", "hold"]
+    q = Protocol.parse(CYCLES)
+    assert len(q.steps) == 12 and q.blocks == (Block(0, 4, 3),)
+    assert [s.kind for s in q.steps[:4]] * 3 == [s.kind for s in q.steps]
+    assert q.cycle_of() == [1] * 4 + [2] * 4 + [3] * 4
+    # steps outside a block are in no cycle; a block may follow other steps; 'x3', '* 3' too
+    r = Protocol.parse("discharge 1C to 3 V; (charge 1C to 4.2 V; discharge 1C to 3 V)x2\nrest 1 h")
+    assert r.cycle_of() == [0, 1, 1, 2, 2, 0] and r.blocks == (Block(1, 2, 2),)
+    assert Protocol.parse("(rest 1 s) * 3").cycle_of() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("text", ["discharge 1C to 3.0 V; rest 10 min; charge 0.5C to 4.3 V", CCCV, CYCLES,
+                                  "hold at 4.3 V until C/20 for 30 min",
+                                  "rest 1 min; (discharge C/10 for 10 min; rest 30 min) x 20; charge 1C to 4.2 V"])
+def test_describe_reads_back(text):
+    p = Protocol.parse(text)
+    assert Protocol.parse(p.describe()) == p
+
+
+BAD = [
+    ("hold at 4.3 V", "until RATE"),  # no end
+    ("hold at 4.3 until C/20", "hold at VOLTAGE V"),  # no unit
+    ("hold at V until C/20", "hold at VOLTAGE V"),
+    ("hold at 4.3 V until 20", "C-rate"),
+    ("hold at 4.3 V until C/0", "C-rate"),
+    ("hold at 4.3 V until 0C", "end C-rate > 0"),
+    ("hold at 12 V for 1 min", "(0, 10) V"),
+    ("hold at 0 V for 1 min", "(0, 10) V"),
+    ("hold at 4.3 V for -5 min", "duration"),
+    ("hold at 4.3 V for 0 min", "duration > 0"),
+    ("hold at 4.3 V for 5 parsecs", "duration"),
+    ("hold at 4.3 V until C/20 or 30 min", "hold at VOLTAGE V"),
+    ("charge 0.5C", "to VOLTAGE"),
+    ("charge 0C to 4.3 V", "C-rate > 0"),
+    ("discharge 1C to 3 V for 0 s", "duration > 0"),
+    ("rest", "duration"),
+    ("rest 0 s", "duration > 0"),
+    ("(charge 1C to 4 V) x 0", "repetitions"),
+    ("(charge 1C to 4 V) x 2.5", "repetitions"),
+    ("(charge 1C to 4 V) x 100000", "repetitions"),
+    ("(charge 1C to 4 V) x", "repetitions"),
+    ("(charge 1C to 4 V) 3", "repeated block"),
+    ("(charge 1C to 4 V", "balanced"),
+    ("charge 1C to 4 V) x 2", "balanced"),
+    ("((rest 1 s) x 2) x 2", "do not nest"),
+    ("(  ) x 2", "at least one step"),
+    ("(jump 1C to 3 V) x 2", "steps"),
+    ("hold", "hold at VOLTAGE V"),
+]
+
+
+@pytest.mark.parametrize("text,expected", BAD)
+def test_parse_bad_forms(text, expected):
+    with pytest.raises(InputError, match="protocol") as e:
+        Protocol.parse(text)
+    assert expected in str(e.value), str(e.value)
+
+
+def test_control_objects():
+    """The global row of the bordered system: current control g = interface + I; voltage control
+    g = S (V - V_set), c = 0, d = S."""
+    from fem_twin.fem.control import PA, CurrentControl, VoltageControl, as_control
+
+    class Sys:
+        class C:
+            zeroed = False
+
+            def zeroEntries(self):
+                self.zeroed = True
+
+        def __init__(self):
+            self.c, self.d = self.C(), 7.0
+
+    cc, cv = as_control(2e-3), VoltageControl(4.3)
+    assert cc == CurrentControl(2e-3) and not cc.potentiostatic and cv.potentiostatic
+    assert cc.g_pA(-2e-3 * PA, 4.0, 1e3) == 0.0
+    assert cv.g_pA(123.0, 4.31, 1e3) == pytest.approx(10.0)
+    s = Sys()
+    cc.border(s, 1e3)
+    assert s.d == 7.0 and not s.c.zeroed
+    cv.border(s, 1e3)
+    assert s.d == 1e3 and s.c.zeroed
+    assert cv.key != cc.key and isinstance(cv.key, str)
+
+
+def test_cycle_summaries_numbers():
+    from fem_twin.fem.summaries import add_step_numbers, cycle_summaries
+
+    steps = [{"step": 1, "charge_C": -3.6, "energy_J": -3.6 * 4.2, "duration_s": 10.0},
+             {"step": 2, "charge_C": -0.36, "energy_J": -0.36 * 4.3, "duration_s": 5.0},
+             {"step": 3, "charge_C": 0.0, "energy_J": 0.0, "duration_s": 5.0},
+             {"step": 4, "charge_C": 3.6, "energy_J": 3.6 * 3.8, "duration_s": 10.0}]
+    add_step_numbers(steps, [1, 1, 1, 1], mass_g=0.001, area_cm2=2.0)
+    assert steps[0]["capacity_mAh_per_g"] == pytest.approx(1000.0)  # 1 mAh per mg
+    assert steps[0]["capacity_mAh_per_cm2"] == pytest.approx(0.5)
+    assert steps[3]["energy_Wh_per_kg"] == pytest.approx(3.8 * 1e-3 / 1e-6)
+    (c,) = cycle_summaries(steps, 0.001, 2.0)
+    assert c["charge_capacity_mAh_per_g"] == pytest.approx(1100.0)
+    assert c["coulombic_efficiency"] == pytest.approx(3.6 / 3.96)
+    assert c["energy_efficiency"] == pytest.approx(3.6 * 3.8 / (3.6 * 4.2 + 0.36 * 4.3))
+    assert c["duration_s"] == 30.0 and c["steps"] == [1, 2, 3, 4]
