@@ -136,3 +136,111 @@ def test_cycle_summaries_numbers():
     assert c["coulombic_efficiency"] == pytest.approx(3.6 / 3.96)
     assert c["energy_efficiency"] == pytest.approx(3.6 * 3.8 / (3.6 * 4.2 + 0.36 * 4.3))
     assert c["duration_s"] == 30.0 and c["steps"] == [1, 2, 3, 4]
+
+
+# -- finite-element runs on the column electrode ---------------------------------------------------
+#: charge-discharge-charge with CV holds on both sides (the column starts at 4.229 V)
+CYCLE_FE = ("charge 1C to 4.3 V; hold at 4.3 V until C/20; discharge 2C to 3.7 V; hold at 3.7 V for 5 min; "
+            "charge 1C to 4.2 V")
+#: the CC steps end within this of their cut-off (so the switch voltage is the hold's voltage)
+CUTOFF_TOL_V = 1e-5
+
+
+def _column_run(comm, out, protocol, **kw):
+    from test_discharge import column_electrode
+
+    from fem_twin.fem.discharge_run import run_discharge
+    from fem_twin.fem.stepping import SteppingOptions
+
+    kw.setdefault("stepping", SteppingOptions(cutoff_tol_V=CUTOFF_TOL_V))
+    return run_discharge(column_electrode(), 1.0, out, protocol=Protocol.parse(protocol), separator_um=2.0,
+                         comm=comm, quiet=True, write_fields=False, **kw)
+
+
+def lithium_balance_error(rows) -> float:
+    """max |Li in NCM - Li at the start - (charge passed since the start) / F| / Li at the start."""
+    from fem_twin.parameters.cell import FARADAY
+
+    li0, total, base, step = rows[0]["li_in_ncm_mol"], 0.0, 0.0, None
+    err = 0.0
+    for r in rows:
+        if r["step"] != step:
+            base, step = total, r["step"]
+        total = base + r["charge_C"]
+        err = max(err, abs(r["li_in_ncm_mol"] - li0 - total / FARADAY) / li0)
+    return err
+
+
+def cc_cv_jump(rows, hold_step: int) -> tuple[float, float, float]:
+    """(last CC current, the hold's current at the switch (potentials under the new control), its
+    current after the first time step), A; ``hold_step`` 0-based."""
+    cc = [r for r in rows if r["step"] == hold_step - 1][-1]
+    cv = [r for r in rows if r["step"] == hold_step]
+    return cc["current_A"], cv[0]["current_A"], cv[1]["current_A"]
+
+
+@pytest.mark.mpi
+def test_cc_cv_cycle_conserves_lithium_and_the_current_is_continuous(shared_dir):
+    """Charge-hold-discharge-hold-charge: lithium in NCM = the passed charge / F to 1e-8 (relative;
+    measured 3e-11), the holds keep V at their voltage, the current is continuous across each
+    CC -> CV switch (the hold's current at the switch within 1e-3 of the CC current: the CC step
+    ended within 10 uV of the hold's voltage; then it decays), the charge hold ends at C/20 (within ``cutoff_tol_I``), summaries and the
+    cycle plot are written."""
+    from fem_twin._dolfinx import MPI
+
+    comm = MPI.COMM_WORLD
+    res = _column_run(comm, shared_dir, CYCLE_FE)
+    assert res.complete, res.message
+    rows = res.rows
+    err = lithium_balance_error(rows)
+    print(f"\nLi balance error {err:.3g} (relative)")
+    assert err <= 1e-8
+    i_1c = res.summary["electrode"]["i_1c_A"]
+    for hold in (1, 3):
+        i_cc, i_switch, i_first = cc_cv_jump(rows, hold)
+        print(f"hold step {hold + 1}: CC {i_cc:.6g} A, at the switch {i_switch:.6g} A "
+              f"(jump {abs(i_switch - i_cc) / abs(i_cc):.3g} of it), after the first step {i_first:.6g} A")
+        assert abs(i_switch - i_cc) <= 1e-3 * abs(i_cc)
+        assert 0 < i_first / i_cc < 1  # then it decays, same sign
+        v_hold = Protocol.parse(CYCLE_FE).steps[hold].hold_V
+        assert all(abs(r["voltage_V"] - v_hold) <= 1e-12 for r in rows if r["step"] == hold)
+        # the current is the model's: the Li metal's current equals it
+        assert all(abs(r["li_current_A"] - r["current_A"]) <= 1e-8 * i_1c for r in rows if r["step"] == hold)
+    steps = res.summary["steps"]
+    assert [s["kind"] for s in steps] == ["charge", "hold", "discharge", "hold", "charge"]
+    assert steps[1]["ended_by"].startswith("current below C/20")
+    assert abs(steps[1]["end_current_A"]) == pytest.approx(0.05 * i_1c, rel=0.011)
+    assert steps[3]["ended_by"] == "duration" and steps[3]["duration_s"] == pytest.approx(300.0)
+    assert steps[1]["charge_C"] < 0 < steps[3]["charge_C"]
+    (cyc,) = res.summary["cycles"]
+    q_ch = sum(-s["charge_C"] for s in steps if s["charge_C"] < 0)
+    q_dis = sum(s["charge_C"] for s in steps if s["charge_C"] > 0)
+    assert cyc["coulombic_efficiency"] == pytest.approx(q_dis / q_ch, rel=1e-12)
+    assert 0 < steps[2]["mean_voltage_V"] < 4.3 and steps[2]["energy_Wh_per_kg"] > 0
+    if comm.rank == 0:
+        s = json.loads((shared_dir / "discharge.json").read_text())
+        assert s["cycles"][0]["cycle"] == 1 and len(s["steps"]) == 5
+        assert (shared_dir / "discharge_cycles.png").stat().st_size > 1000
+        hdr = (shared_dir / "discharge.csv").read_text().splitlines()
+        col = hdr[0].split(",").index("current_A")
+        cur = [float(line.split(",")[col]) for line in hdr[1:]]
+        assert cur == pytest.approx([r["current_A"] for r in rows], rel=1e-9)
+
+
+def test_repeated_cc_cv_cycles(tmp_path):
+    """A discharge, then (CC-CV charge; rest; discharge) x 2: two cycles between 3.8 and 4.35 V
+    with their capacities and a coulombic efficiency near 1 (the lithium comes back)."""
+    from fem_twin._dolfinx import MPI
+
+    res = _column_run(MPI.COMM_SELF, tmp_path, "discharge 2C to 3.8 V; (charge 1C to 4.35 V; hold at 4.35 V until "
+                                               "C/5; rest 2 min; discharge 2C to 3.8 V) x 2")
+    assert res.complete, res.message
+    cyc = res.summary["cycles"]
+    assert [c["cycle"] for c in cyc] == [1, 2] and [c["steps"] for c in cyc] == [[2, 3, 4, 5], [6, 7, 8, 9]]
+    assert [s["cycle"] for s in res.summary["steps"]] == [0] + [1] * 4 + [2] * 4
+    for c in cyc:
+        print(f"\ncycle {c['cycle']}: charge {c['charge_capacity_mAh_per_g']:.3f}, discharge "
+              f"{c['discharge_capacity_mAh_per_g']:.3f} mAh/g, CE {c['coulombic_efficiency']:.5f}")
+        assert c["charge_capacity_mAh_per_g"] > 10 and c["discharge_capacity_mAh_per_g"] > 10
+        assert c["coulombic_efficiency"] == pytest.approx(1.0, abs=0.05)
+    assert lithium_balance_error(res.rows) <= 1e-8
