@@ -36,7 +36,7 @@ from .errors import InputError
 _UNITS_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "min": 60.0, "mins": 60.0,
             "minute": 60.0, "minutes": 60.0, "h": 3600.0, "hr": 3600.0, "hour": 3600.0, "hours": 3600.0}
 _NUM = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
-KINDS = ("discharge", "charge", "rest", "hold")
+KINDS = ("discharge", "charge", "rest", "hold", "profile")
 #: largest repetition count of a block (a typo like ``x 30000`` is refused, not run for days)
 MAX_REPEATS = 10000
 
@@ -56,10 +56,25 @@ class Step:
     duration_s: float | None = None
     hold_V: float | None = None
     until_c_rate: float | None = None
+    #: a current profile: the file it came from, the break times (s, from 0, increasing; the last
+    #: one ends the step), the value holding from each break to the next (one fewer), its unit
+    #: ('A': amperes, 'C': C-rate; > 0 discharge)
+    profile_file: str | None = None
+    profile_times_s: tuple = ()
+    profile_values: tuple = ()
+    profile_unit: str = "A"
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise InputError("protocol", "steps 'discharge', 'charge', 'rest' or 'hold'", self.kind)
+            raise InputError("protocol", "steps 'discharge', 'charge', 'rest', 'hold' or 'profile'", self.kind)
+        if self.kind == "profile":
+            t, v = self.profile_times_s, self.profile_values
+            if len(t) < 2 or len(v) != len(t) - 1 or t[0] != 0 or any(b <= a for a, b in zip(t, t[1:])) \
+                    or not all(math.isfinite(x) for x in (*t, *v)) or self.profile_unit not in ("A", "C"):
+                raise InputError(f"protocol profile {self.profile_file}", "times from 0 s, increasing, and one "
+                                 "finite value less than times, in A or C", (t[:3], v[:3]))
+            object.__setattr__(self, "duration_s", float(t[-1]))
+            return
         if self.duration_s is not None and not (self.duration_s > 0 and math.isfinite(self.duration_s)):
             raise InputError(f"protocol {self.kind}", "a duration > 0, e.g. '10 min'", self.duration_s)
         if self.kind == "rest":
@@ -97,6 +112,20 @@ class Step:
         current is the model's output)."""
         return self.sign * self.c_rate * i_1c_A
 
+    def profile_current_A(self, t_step_s: float, i_1c_A: float) -> float:
+        """A profile's current (A, > 0 discharge) at ``t_step_s`` into the step (piecewise constant:
+        the value of the last break at or before it)."""
+        import bisect
+
+        i = min(max(bisect.bisect_right(self.profile_times_s, t_step_s * (1 + 1e-12) + 1e-12) - 1, 0),
+                len(self.profile_values) - 1)
+        v = self.profile_values[i]
+        return v * i_1c_A if self.profile_unit == "C" else v
+
+    def profile_next_break_s(self, t_step_s: float) -> float:
+        """The first break of a profile after ``t_step_s`` (s into the step)."""
+        return next((b for b in self.profile_times_s if b > t_step_s * (1 + 1e-12) + 1e-12), self.profile_times_s[-1])
+
     def time_scale_s(self) -> float:
         """The step's 'hour' (s): an hour at its C-rate; a rest: its duration; a hold: an hour at
         its end C-rate (C/20: 20 h), else its duration. Time steps are fractions of it."""
@@ -107,7 +136,13 @@ class Step:
         return self.duration_s or 3600.0
 
     def describe(self) -> str:
-        """The step as text that :meth:`Protocol.parse` reads back (times in s)."""
+        """The step as text that :meth:`Protocol.parse` reads back (times in s; a profile: its file,
+        with the number of rows and a hash of the table, which the parser ignores)."""
+        if self.kind == "profile":
+            import hashlib
+
+            h = hashlib.sha1(repr((self.profile_times_s, self.profile_values, self.profile_unit)).encode())
+            return f"profile {self.profile_file} ({len(self.profile_values)} rows, sha1 {h.hexdigest()[:12]})"
         if self.kind == "rest":
             return f"rest {self.duration_s:g} s"
         if self.kind == "hold":
@@ -125,7 +160,8 @@ class Step:
         return s
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("kind", "c_rate", "until_V", "duration_s", "hold_V", "until_c_rate")}
+        return {k: getattr(self, k) for k in ("kind", "c_rate", "until_V", "duration_s", "hold_V", "until_c_rate",
+                                              "profile_file")}
 
 
 @dataclass(frozen=True)
@@ -170,9 +206,20 @@ class Protocol:
                     raise InputError("protocol", "at least one step inside '( ... )'", part)
                 blocks.append(Block(len(steps), len(inner), int(m.group(2))))
                 steps += inner * int(m.group(2))
+            elif part.lower().startswith("gitt"):
+                pair, n = _parse_gitt(part)
+                blocks.append(Block(len(steps), 2, n))
+                steps += pair * n
             else:
                 steps.append(_parse_step(part))
         return cls(tuple(steps), tuple(blocks))
+
+    def block_end(self, k: int) -> int | None:
+        """The index after the last step of the repeated block that holds step ``k`` (None outside)."""
+        for b in self.blocks:
+            if b.start <= k < b.start + b.size * b.repeats:
+                return b.start + b.size * b.repeats
+        return None
 
     def cycle_of(self) -> list[int]:
         """The 1-based cycle of every step: each repetition of a block is one cycle; steps outside
@@ -197,6 +244,54 @@ class Protocol:
             k = b.start + b.size * b.repeats
         parts += [s.describe() for s in self.steps[k:]]
         return "; ".join(parts)
+
+
+def read_profile(path: str) -> Step:
+    """A ``profile`` step from a CSV file: a header with ``time_s`` and ``current_A`` (A) or
+    ``c_rate`` (> 0 discharge); each row's value holds from its time to the next row's; the last
+    row's time ends the profile (its value is not used). Times start at 0 and increase."""
+    import csv
+
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise InputError(f"protocol profile {path}", "a readable CSV file", exc.strerror) from None
+    cols = set(rows[0]) if rows else set()
+    unit = "A" if "current_A" in cols else "C" if "c_rate" in cols else None
+    if "time_s" not in cols or unit is None:
+        raise InputError(f"protocol profile {path}", "a CSV header with time_s and current_A or c_rate",
+                         sorted(cols))
+    key = "current_A" if unit == "A" else "c_rate"
+    try:
+        t = tuple(float(r["time_s"]) for r in rows)
+        v = tuple(float(r[key]) for r in rows[:-1])
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"protocol profile {path}", "numbers in time_s and " + key, str(exc)) from None
+    return Step("profile", profile_file=str(path), profile_times_s=t, profile_values=v, profile_unit=unit)
+
+
+_GITT_FORM = ("'gitt discharge RATE for DURATION, rest DURATION x N' (e.g. 'gitt discharge 0.1C for 10 min, "
+              "rest 30 min x 20'; 'to VOLTAGE V' after the pulse's duration ends it early)")
+
+
+def _parse_gitt(text: str) -> tuple[list[Step], int]:
+    """``gitt discharge 0.1C for 10 min [to 3.0 V], rest 30 min x 20`` -> (pulse, rest) and N."""
+    m = re.fullmatch(r"gitt\s+(.+?)\s*,\s*(rest\s+.+?)\s*(?:x|\*|×)\s*(\S+)", " ".join(text.lower().split()))
+    if not m:
+        raise InputError("protocol", _GITT_FORM, text)
+    pulse_text = m.group(1)
+    mv = re.fullmatch(rf"(.+?)\s+to\s+({_NUM}\s*m?v)", pulse_text)
+    if mv:  # 'for 10 min to 3.0 V' -> the step parser's order 'to 3.0 V for 10 min'
+        head, volt = mv.group(1), mv.group(2)
+        mf = re.fullmatch(r"(\S+\s+\S+)\s+(for\s+.+)", head)
+        pulse_text = f"{mf.group(1)} to {volt} {mf.group(2)}" if mf else pulse_text
+    pulse = _parse_step(pulse_text)
+    if pulse.kind not in ("discharge", "charge") or pulse.duration_s is None:
+        raise InputError("protocol", _GITT_FORM, text)
+    if not re.fullmatch(r"[0-9]+", m.group(3)) or not 1 <= int(m.group(3)) <= MAX_REPEATS:
+        raise InputError("protocol", f"a whole number of pulses 1..{MAX_REPEATS} after 'x' in '{text}'", m.group(3))
+    return [pulse, _parse_step(m.group(2))], int(m.group(3))
 
 
 def _split(text: str, top: bool) -> list[str]:
@@ -267,6 +362,11 @@ def _parse_step(step: str) -> Step:
         return Step("rest", duration_s=_duration(rest, step))
     if kind == "hold":
         return _parse_hold(rest, step)
+    if kind == "profile":
+        m = re.fullmatch(r"(\S+)(?:\s+\(.*\))?", " ".join(step.split()[1:]), flags=re.S)
+        if not m:
+            raise InputError("protocol", "'profile FILE.csv'", step)
+        return read_profile(m.group(1))
     if kind not in ("discharge", "charge"):
         raise InputError("protocol", "steps 'discharge RATE to V', 'charge RATE to V', 'rest TIME', "
                          "'hold at V until RATE' or '( ... ) x N'", step)

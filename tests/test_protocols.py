@@ -244,3 +244,107 @@ def test_repeated_cc_cv_cycles(tmp_path):
         assert c["charge_capacity_mAh_per_g"] > 10 and c["discharge_capacity_mAh_per_g"] > 10
         assert c["coulombic_efficiency"] == pytest.approx(1.0, abs=0.05)
     assert lithium_balance_error(res.rows) <= 1e-8
+
+
+@pytest.mark.mpi
+def test_restart_in_the_middle_of_a_hold(shared_dir):
+    """A run stopped (checkpoint) inside a CV hold and restarted gives the uninterrupted run's
+    rows (voltages and currents to 1e-9 relative; the predictor's CV key goes through the file)."""
+    from fem_twin._dolfinx import MPI
+    from fem_twin.fem.checkpoint import SIGTERM_MESSAGE, CheckpointOptions
+
+    comm = MPI.COMM_WORLD
+    proto = "charge 1C to 4.35 V; hold at 4.35 V until C/20; rest 1 min"
+    ref = _column_run(comm, shared_dir / "ref", proto, checkpoint=CheckpointOptions(every=0, on_sigterm=False))
+    assert ref.complete, ref.message
+    n_cc = sum(1 for r in ref.rows if r["step"] == 0 and r["dt_s"] > 0)
+    n_cv = sum(1 for r in ref.rows if r["step"] == 1 and r["dt_s"] > 0)
+    assert n_cv > 6
+    out = shared_dir / "run"
+    a = _column_run(comm, out, proto, checkpoint=CheckpointOptions(every=3, stop_after=n_cc + n_cv // 2))
+    assert not a.complete and a.message == SIGTERM_MESSAGE
+    assert a.rows[-1]["step"] == 1  # stopped inside the hold
+    b = _column_run(comm, out, proto, checkpoint=CheckpointOptions(every=3, restart=True))
+    assert b.complete, b.message
+    assert b.summary["restarted_from"]["protocol_step"] == 2
+    assert len(b.rows) == len(ref.rows)
+    for key in ("time_s", "voltage_V", "current_A", "charge_C"):
+        x, y = np.array([r[key] for r in b.rows]), np.array([r[key] for r in ref.rows])
+        assert np.max(np.abs(x - y)) <= 1e-9 * np.max(np.abs(y)), key
+    assert [s["ended_by"] for s in b.summary["steps"]] == [s["ended_by"] for s in ref.summary["steps"]]
+    assert b.summary["steps"][1]["energy_J"] == pytest.approx(ref.summary["steps"][1]["energy_J"], rel=1e-9)
+
+
+# -- current profiles and GITT ----------------------------------------------------------------------
+def test_parse_profile_and_gitt(tmp_path):
+    f = tmp_path / "drive.csv"
+    f.write_text("time_s,c_rate\n0,1\n60,-0.5\n90,0\n120,2\n150,\n")
+    p = Protocol.parse(f"rest 1 min; profile {f}; gitt discharge 0.1C for 10 min to 3.0 V, rest 30 min x 20")
+    assert [s.kind for s in p.steps[:4]] == ["rest", "profile", "discharge", "rest"] and len(p.steps) == 42
+    prof = p.steps[1]
+    assert prof.duration_s == 150 and prof.profile_unit == "C"
+    assert [prof.profile_current_A(t, 2.0) for t in (0, 59.9, 60, 89, 90, 120, 149.9)] == [2, 2, -1, -1, 0, 4, 4]
+    assert [prof.profile_next_break_s(t) for t in (0, 60, 130)] == [60, 90, 150]
+    pulse = p.steps[2]
+    assert (pulse.c_rate, pulse.until_V, pulse.duration_s) == (0.1, 3.0, 600) and p.steps[3].duration_s == 1800
+    assert p.blocks == (Block(2, 2, 20),) and p.block_end(2) == 42 and p.block_end(1) is None
+    assert Protocol.parse(p.describe()) == p
+    g = tmp_path / "amps.csv"
+    g.write_text("time_s,current_A\n0,1e-3\n10,\n")
+    assert Protocol.parse(f"profile {g}").steps[0].profile_current_A(5.0, 99.0) == 1e-3
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("t,current_A\n0,1\n10,\n", "time_s and current_A or c_rate"),
+    ("time_s,volts\n0,1\n10,\n", "time_s and current_A or c_rate"),
+    ("time_s,c_rate\n0,1\n", "times from 0 s"),
+    ("time_s,c_rate\n5,1\n10,\n", "times from 0 s"),
+    ("time_s,c_rate\n0,1\n10,2\n10,\n", "times from 0 s"),
+    ("time_s,c_rate\n0,abc\n10,\n", "numbers"),
+    ("time_s,c_rate\n0,nan\n10,\n", "finite"),
+    ("", "time_s and current_A or c_rate"),
+])
+def test_bad_profiles(tmp_path, content, expected):
+    f = tmp_path / "p.csv"
+    f.write_text(content)
+    with pytest.raises(InputError, match="protocol profile") as e:
+        Protocol.parse(f"profile {f}")
+    assert expected in str(e.value)
+
+
+@pytest.mark.parametrize("text", ["gitt discharge 0.1C, rest 30 min x 20", "gitt rest 1 min, rest 30 min x 2",
+                                  "gitt discharge 0.1C for 10 min, rest 30 min x 0",
+                                  "gitt discharge 0.1C for 10 min rest 30 min x 2",
+                                  "gitt discharge 0.1C for 10 min, rest 30 min", "gitt", "profile",
+                                  "profile /nonexistent/p.csv"])
+def test_bad_gitt_and_profile_forms(text):
+    with pytest.raises(InputError, match="protocol"):
+        Protocol.parse(text)
+
+
+def test_profile_and_gitt_runs(tmp_path):
+    """A C-rate profile (1C, -0.5C, rest, 2C) gives its currents piecewise with no time step across
+    a break; a GITT that reaches its cut-off ends its block there (the remaining pulses skipped)."""
+    from fem_twin._dolfinx import MPI
+
+    f = tmp_path / "drive.csv"
+    f.write_text("time_s,c_rate\n0,1\n300,-0.5\n450,0\n600,2\n900,\n")
+    res = _column_run(MPI.COMM_SELF, tmp_path / "p", f"profile {f}")
+    assert res.complete, res.message
+    i1c = res.summary["electrode"]["i_1c_A"]
+    rows = res.rows
+    t = np.array([r["time_s"] for r in rows])
+    i = np.array([r["current_A"] for r in rows])
+    assert set(np.round(t, 9)) >= {300.0, 450.0, 600.0, 900.0}  # every break is a step end
+    for lo, hi, c in ((0, 300, 1.0), (300, 450, -0.5), (450, 600, 0.0), (600, 900, 2.0)):
+        sel = (t > lo + 1e-9) & (t <= hi + 1e-9)
+        assert np.allclose(i[sel], c * i1c, rtol=1e-12, atol=0), (lo, hi)
+    q = res.summary["steps"][0]["charge_C"]
+    assert q == pytest.approx(i1c * (300 - 0.5 * 150 + 2 * 300), rel=1e-9)
+    assert lithium_balance_error(rows) <= 1e-8
+
+    g = _column_run(MPI.COMM_SELF, tmp_path / "g", "gitt discharge 2C for 5 min to 3.9 V, rest 5 min x 50")
+    assert g.complete, g.message
+    steps = g.summary["steps"]
+    assert steps[-1]["ended_by"].startswith("starts beyond the cut-off")
+    assert 4 <= len(steps) < 100 and any(s["ended_by"] == "cut-off 3.9 V" for s in steps)

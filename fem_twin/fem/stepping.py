@@ -6,7 +6,7 @@ then time steps follow. A CC step or a rest fixes the current (:class:`~fem_twin
 CurrentControl`), a hold the voltage (:class:`~fem_twin.fem.control.VoltageControl`): the same
 Newton system, only its global row changes, and the hold's current (the CSV's ``current_A``) is
 the interface current of each accepted state. A hold starts with the first time step of an hour
-at 1C; its steps grow by ``grow`` while the current changes by less than ``max_dI`` of itself per
+at 1C (and its collapse and saturation guards count in that hour); its steps grow by ``grow`` while the current changes by less than ``max_dI`` of itself per
 step, up to ``dt_max`` of an hour at its end C-rate; a step whose current falls past the end
 current by more than ``cutoff_tol_I`` is shortened (interpolated in ln|I|).
 After each attempt:
@@ -55,10 +55,14 @@ def _hour(step: Step) -> float:
     return step.time_scale_s()
 
 
-def control_of(step: Step, i_1c_A: float):
+def control_of(step: Step, i_1c_A: float, t_step_s: float = 0.0):
     """The :mod:`fem_twin.fem.control` object of a step: the applied current of a CC step or a rest,
-    the held voltage of a CV hold."""
-    return VoltageControl(step.hold_V) if step.potentiostatic else CurrentControl(step.current_A(i_1c_A))
+    the held voltage of a CV hold, a profile's current from ``t_step_s`` (s into the step) on."""
+    if step.potentiostatic:
+        return VoltageControl(step.hold_V)
+    if step.kind == "profile":
+        return CurrentControl(step.profile_current_A(t_step_s, i_1c_A))
+    return CurrentControl(step.current_A(i_1c_A))
 
 
 @dataclass
@@ -148,12 +152,15 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
     saturation = SurfaceSaturation(options, CONCENTRATION_FAILURE)
     end_current = CurrentBelow(i_1c_A)
     last = len(protocol.steps) - 1
-    for k in range(st.step_index, len(protocol.steps)):
+    k = st.step_index - 1
+    while k + 1 < len(protocol.steps):
+        k += 1
         step = protocol.steps[k]
-        control = control_of(step, i_1c_A)
+        control = control_of(step, i_1c_A, st.t_step_s if resume is not None and k == st.step_index else 0.0)
         cv = control.potentiostatic
-        hour = _hour(step)
-        dt_max = options.max_dt_s(hour)
+        dt_max = options.max_dt_s(_hour(step))
+        # the guards' (and the first step's) hour: a hold's current starts near the 1C scale
+        hour = 3600.0 if cv else _hour(step)
         i_lim = end_current.limit_A(step)  # a hold's end current (A), else None
         t = st.t_s
         if resume is not None and k == st.step_index:  # continue inside this step
@@ -162,7 +169,7 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
             ended, reason = st.ended, st.reason
         else:
             # a hold starts with the steps of an hour at 1C: its current may start large
-            dt = options.first_dt_s(3600.0 if cv else hour)
+            dt = options.first_dt_s(hour)
             charge_C = energy_J = 0.0
             t_step = 0.0
             # potentials under the new control, concentrations frozen
@@ -176,6 +183,15 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
             on_row and on_row(row)
             if k == 0:
                 on_fields and on_fields(t)
+            if step.until_V is not None and beyond(step, v_prev, step.until_V) and protocol.block_end(k) is not None \
+                    and k > 0:
+                # a step of a repeated block (a GITT pulse) that starts beyond its cut-off ends the block
+                end = protocol.block_end(k)
+                log and log(f"  step {k + 1} starts beyond its cut-off: the block ends (steps {k + 1}-{end} skipped)")
+                st.steps.append(step_summary(k, step, t, 0.0, v_prev, i_prev, 0.0, 0.0,
+                                             f"starts beyond the cut-off: steps {k + 1}-{end} of its block skipped"))
+                k = end - 1
+                continue
             if step.until_V is not None and beyond(step, v_prev, step.until_V):
                 return _fail(st.steps, k, step, t,
                              f"the cell starts beyond the cut-off of step {k + 1} ({step.describe()}): "
@@ -188,6 +204,9 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
         while not ended:
             if step.duration_s is not None:
                 dt = min(dt, step.duration_s - t_step)
+            if step.kind == "profile":  # piecewise constant: no step across a break
+                dt = min(dt, step.profile_next_break_s(t_step) - t_step)
+                control = control_of(step, i_1c_A, t_step)
             snap = problem.snapshot()
             ok, its, lits, why = problem.solve(control, dt)
             v = float(problem.V.value)

@@ -64,7 +64,7 @@ class Accepted:
     t_s: float  #: time since the start of the protocol
     t_step_s: float  #: time since the start of the protocol step
     dt_s: float
-    hour_s: float  #: an hour at the step's C-rate (a rest: its duration; a hold: at its end C-rate)
+    hour_s: float  #: an hour at the step's C-rate (a rest: its duration; a hold: an hour at 1C)
     step_number: int  #: 1-based
     current_A: float = 0.0  #: the current of the accepted state (A, > 0 discharge; a hold's output)
 
