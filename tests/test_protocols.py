@@ -348,3 +348,40 @@ def test_profile_and_gitt_runs(tmp_path):
     steps = g.summary["steps"]
     assert steps[-1]["ended_by"].startswith("starts beyond the cut-off")
     assert 4 <= len(steps) < 100 and any(s["ended_by"] == "cut-off 3.9 V" for s in steps)
+
+
+# -- temperature ------------------------------------------------------------------------------------
+def test_arrhenius_factors_and_the_temperature_option():
+    import math
+
+    from fem_twin.commands.discharge import parse_temperature
+    from fem_twin.fem.settings import DischargeSettings
+    from fem_twin.parameters.cell import GAS_CONSTANT, ParameterSet
+
+    p = ParameterSet()
+    assert p.at_temperature() == p and p.at_temperature(323.15).k_ncm == p.k_ncm  # off by default
+    assert p.at_temperature(323.15).temperature_K == 323.15
+    ea = {"activation_energy_k_J_mol": 30e3, "activation_energy_d_ncm_J_mol": 40e3,
+          "activation_energy_d_lpscl_J_mol": 25e3, "activation_energy_sigma_lpscl_J_mol": 20e3}
+    q = p.with_overrides(ea)
+    hot = q.at_temperature(323.15)
+    f = lambda e: math.exp(-e / GAS_CONSTANT * (1 / 323.15 - 1 / 303.15))  # noqa: E731
+    assert hot.k_ncm == pytest.approx(p.k_ncm * f(30e3), rel=1e-12)
+    assert hot.d_ncm_m2_s == pytest.approx(p.d_ncm_m2_s * f(40e3), rel=1e-12)
+    assert hot.d_lpscl_m2_s == pytest.approx(p.d_lpscl_m2_s * f(25e3), rel=1e-12)
+    assert hot.sigma_lpscl(0.4) == pytest.approx(p.sigma_lpscl(0.4) * f(20e3), rel=1e-12)
+    assert hot.at_temperature() == hot and hot.reference_temperature_K == 323.15  # applied once
+    assert hot.at_temperature(303.15).k_ncm == pytest.approx(p.k_ncm, rel=1e-12)  # and back
+    assert q.at_temperature(303.15) == q
+    assert [parse_temperature(x) for x in ("303.15", "303.15K", "30C", " 25 c")] == \
+        pytest.approx([303.15, 303.15, 303.15, 298.15])
+    for bad in ("hot", "30F", "1000", "-300C"):
+        with pytest.raises(InputError, match="--temperature"):
+            parse_temperature(bad)
+    st = DischargeSettings(temperature_K=313.15)
+    assert DischargeSettings.from_json(st.to_json()) == st and st.parameters().temperature_K == 313.15
+    assert "temperature_K" not in DischargeSettings().to_dict()
+    with pytest.raises(InputError, match="temperature_K"):
+        DischargeSettings(temperature_K=500.0)
+    with pytest.raises(InputError, match="activation_energy_k_J_mol"):
+        p.with_overrides({"activation_energy_k_J_mol": -1.0})

@@ -139,7 +139,12 @@ _WEIGHT_PARAMETERS = ("interface_area", "interface_normal_sigma_vox")
 
 
 def _parameter_dict(params) -> dict:
+    from ..parameters.cell import TEMPERATURE_DEFAULTS
+
     d = params.to_dict()
+    for key, v in TEMPERATURE_DEFAULTS.items():  # (added in issue 18: hashed only when set)
+        if d.get(key) == v:
+            d.pop(key)
     if d.get("interface_area", "mesh") == "mesh":  # (sigma matters only with the weights)
         for key in _WEIGHT_PARAMETERS:
             d.pop(key, None)

@@ -100,7 +100,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     and on SIGTERM, no restart); see :mod:`fem_twin.fem.checkpoint`.
     """
     t0 = time.perf_counter()
-    params = params or ParameterSet()
+    # k, D_s, D_e and kappa at the run's temperature (Arrhenius; a no-op without activation energies)
+    params = (params or ParameterSet()).at_temperature()
     protocol = protocol or Protocol.discharge(1.0, 3.0)
     stepping = stepping or SteppingOptions()
     solver = solver or LinearSolverSpec()

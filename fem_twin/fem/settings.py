@@ -6,7 +6,7 @@
 point. Sections:
 
 - ``protocol`` (text, e.g. ``"discharge 1C to 3.0 V; rest 10 min"``), ``params`` (a TOML file of
-  cell parameters, or null), ``mesher``;
+  cell parameters, or null), ``mesher``, ``temperature_K`` (K, or absent: the parameters' own);
 - ``separator``: thickness (um) and the growth factor of its mesh layers;
 - ``stepping``: the adaptive time stepping (:class:`SteppingOptions`);
 - ``solver``: linear solver and extra PETSc options;
@@ -245,8 +245,14 @@ class DischargeSettings:
     solver: SolverSettings = field(default_factory=SolverSettings)
     outputs: OutputSettings = field(default_factory=OutputSettings)
     checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
+    #: cell temperature in K (None: the parameter set's ``temperature_K``); k, D_s, D_e and kappa
+    #: follow their Arrhenius factors when the parameter set has activation energies
+    temperature_K: float | None = None
 
     def __post_init__(self):
+        _set(self, "temperature_K", _number("settings", "temperature_K", self.temperature_K,
+                                            "a temperature in [200, 400] K", lambda x: 200 <= x <= 400,
+                                            optional=True))
         if not isinstance(self.protocol, str) or not self.protocol.strip():
             raise InputError("protocol", "steps such as 'discharge 1C to 3.0 V; rest 10 min'", self.protocol)
         self.protocol_object()  # (parses: InputError on a bad step)
@@ -268,7 +274,8 @@ class DischargeSettings:
         """The :class:`~fem_twin.parameters.cell.ParameterSet` (defaults, or ``params`` read)."""
         from ..parameters.cell import ParameterSet
 
-        return ParameterSet.from_toml(self.params) if self.params else ParameterSet()
+        p = ParameterSet.from_toml(self.params) if self.params else ParameterSet()
+        return p.at_temperature(self.temperature_K)
 
     def stepping_options(self) -> SteppingOptions:
         """The time loop's options, with the fields cadence of ``outputs``."""
@@ -289,6 +296,8 @@ class DischargeSettings:
     # -- JSON --------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = {"protocol": self.protocol, "params": self.params, "mesher": self.mesher}
+        if self.temperature_K is not None:
+            d["temperature_K"] = self.temperature_K
         for name in _SECTIONS:
             sec = asdict(getattr(self, name))
             if name == "stepping":
