@@ -17,7 +17,16 @@ Steps:
   RATE times the 1C current, or after DURATION. ``at`` may be left out.
 - ``(STEP; STEP; ...) x N``: a block repeated N times (N >= 1; blocks do not nest). Each
   repetition is one *cycle* of the summaries (charge and discharge capacity, coulombic
-  efficiency); a protocol without blocks is one cycle.
+  efficiency); a protocol without blocks is one cycle. A step of a block that starts beyond its
+  cut-off voltage ends the whole block (the remaining repetitions are skipped); outside a block
+  that is an input error.
+- ``gitt discharge RATE for DURATION [to VOLTAGE], rest DURATION x N`` (or ``gitt charge ...``):
+  galvanostatic intermittent titration, the block ``(discharge RATE to VOLTAGE for DURATION;
+  rest DURATION) x N``; with ``to VOLTAGE`` the pulses stop at the cut-off.
+- ``profile FILE.csv``: a piecewise-constant current from a CSV file with the header columns
+  ``time_s`` and ``current_A`` (A) or ``c_rate`` (times the 1C current), > 0 on discharge. Each
+  row's value holds from its ``time_s`` until the next row's; times start at 0 and increase; the
+  last row's time ends the step (its value is not used). No time step crosses a break.
 
 A CC charge followed by a hold at its cut-off voltage is a CC-CV charge:
 ``charge 0.5C to 4.3 V; hold at 4.3 V until C/20``.
