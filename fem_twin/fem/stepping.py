@@ -173,7 +173,7 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
             charge_C = energy_J = 0.0
             t_step = 0.0
             # potentials under the new control, concentrations frozen
-            ok, its, lits, why = problem.solve(control, 1.0, transport=False)
+            ok, its, lits, why = problem.solve(_solve_arg(control), 1.0, transport=False)
             if not ok:
                 return _fail(st.steps, k, step, t, f"the potentials at the start of step {k + 1} "
                              f"({step.describe()}) did not converge (SNES reason {why})")
@@ -208,7 +208,7 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                 dt = min(dt, step.profile_next_break_s(t_step) - t_step)
                 control = control_of(step, i_1c_A, t_step)
             snap = problem.snapshot()
-            ok, its, lits, why = problem.solve(control, dt)
+            ok, its, lits, why = problem.solve(_solve_arg(control), dt)
             v = float(problem.V.value)
             if not ok:
                 problem.restore(snap)
@@ -293,6 +293,12 @@ def step_summary(k: int, step: Step, t: float, duration_s: float, v_end: float, 
             "duration_s": duration_s, "end_voltage_V": v_end, "end_current_A": i_end, "charge_C": charge_C,
             "energy_J": energy_J, "mean_voltage_V": energy_J / charge_C if charge_C != 0.0 else None,
             "ended_by": reason}
+
+
+def _solve_arg(control):
+    """What ``problem.solve`` gets: the current in A of a galvanostatic step (the problem's plain
+    interface), the :class:`VoltageControl` of a hold."""
+    return control if control.potentiostatic else control.current_A
 
 
 def _fail(steps_summary, k, step, t, message, input_error=False) -> ProtocolOutcome:
