@@ -385,3 +385,28 @@ def test_arrhenius_factors_and_the_temperature_option():
         DischargeSettings(temperature_K=500.0)
     with pytest.raises(InputError, match="activation_energy_k_J_mol"):
         p.with_overrides({"activation_energy_k_J_mol": -1.0})
+
+
+def test_temperature_option_and_run(tmp_path):
+    """--temperature 60C reaches the run: with activation energies the hotter cell's kinetics and
+    transport are faster, so its 2C discharge voltage is higher; the summary's parameters are the
+    scaled ones."""
+    from test_settings import _cli_args
+
+    from fem_twin._dolfinx import MPI
+    from fem_twin.commands.discharge import settings_from_args
+    from fem_twin.parameters.cell import ParameterSet
+
+    assert settings_from_args(_cli_args("--temperature", "60C")).temperature_K == pytest.approx(333.15)
+    ea = ParameterSet().with_overrides({"activation_energy_k_J_mol": 30e3, "activation_energy_d_ncm_J_mol": 30e3,
+                                        "activation_energy_sigma_lpscl_J_mol": 20e3})
+    runs = {}
+    for T in (303.15, 333.15):
+        res = _column_run(MPI.COMM_SELF, tmp_path / f"T{T}", "discharge 2C for 120 s",
+                          params=ea.with_overrides({"temperature_K": T}))
+        assert res.complete, res.message
+        runs[T] = res
+    cold, hot = runs[303.15], runs[333.15]
+    assert hot.summary["parameters"]["k_ncm"] == pytest.approx(ea.at_temperature(333.15).k_ncm, rel=1e-12)
+    assert cold.summary["parameters"]["k_ncm"] == ea.k_ncm
+    assert hot.rows[-1]["voltage_V"] > cold.rows[-1]["voltage_V"] + 1e-3
