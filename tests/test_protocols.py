@@ -410,3 +410,11 @@ def test_temperature_option_and_run(tmp_path):
     assert hot.summary["parameters"]["k_ncm"] == pytest.approx(ea.at_temperature(333.15).k_ncm, rel=1e-12)
     assert cold.summary["parameters"]["k_ncm"] == ea.k_ncm
     assert hot.rows[-1]["voltage_V"] > cold.rows[-1]["voltage_V"] + 1e-3
+
+
+def test_p2d_experiment_strings_of_holds():
+    from fem_twin.p2d import experiment_steps
+
+    assert experiment_steps(Protocol.parse(CCCV + "; hold at 4.2 V for 10 min; hold at 4.1 V until C/50 for 1 h")) == [
+        "Charge at 0.5C until 4.3 V", "Hold at 4.3 V until C/20", "Hold at 4.2 V for 600 seconds",
+        "Hold at 4.1 V for 3600 seconds or until C/50"]
