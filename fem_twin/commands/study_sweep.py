@@ -52,7 +52,7 @@ from ..meshing.meshers import add_mesher_argument
 from ..study.cases import StudySettings, check_settings, parse_c_rates, parse_seeds, parse_size
 from ..study.sweep_cases import check_axes, grid_points, lhs_points, parse_axis, parse_fixed, sweep_cases
 from ..study.sweep_keys import KEYS
-from ..study.sweep_runner import SweepSettings, run_sweep, structures
+from ..study.sweep_runner import SweepSettings, check_sweep, run_sweep, structures
 
 SWEEP_JSON = "sweep.json"
 
@@ -149,6 +149,7 @@ def cmd_study_sweep(args) -> int:
 
     cases, sw, definition = sweep_from_args(args)
     root = output_dir(args.output)
+    check_sweep(root, cases, sw)  # (files of another sweep: refused before anything is written)
     root.mkdir(parents=True, exist_ok=True)
     (root / SWEEP_JSON).write_text(json.dumps(definition, indent=2) + "\n")
     print(f"sweep: {len(definition['points'])} point(s) x {len(definition['seeds'])} seed(s)"

@@ -1,6 +1,7 @@
 """The tables of a design sweep: one row per case (:func:`sweep_row`: the varied keys, seed,
 C-rate, the structure's descriptors from ``analysis.json``, sigma_eff from ``conductivity_*.json``,
-the capacities from ``discharge.json``, the status) in ``sweep.csv``, the statistics over the seeds
+the capacities from ``discharge.json``, the voltage at the end of the first discharge step from
+``discharge.csv``, the status) in ``sweep.csv``, the statistics over the seeds
 per point and C-rate in ``sweep_summary.csv`` and as a Markdown table, and the plots
 (:mod:`fem_twin.post.sweep_plots`).
 
@@ -31,11 +32,11 @@ CASE_COLUMNS = ["seed", "c_rate", "structure_dir", "run_dir",
                 "percolates_lpscl", "contact_area_ncm_lpscl_um2", "active_contact_density_per_m",
                 "tau_geo_ncm", "tau_geo_lpscl",
                 "sigma_eff_ncm_S_per_m", "sigma_eff_lpscl_S_per_m", "tau_ncm", "tau_lpscl",
-                "capacity_mAh_per_g", "capacity_mAh_per_cm2", "complete", "status", "unknowns", "steps",
+                "capacity_mAh_per_g", "capacity_mAh_per_cm2", "voltage_end_V", "complete", "status", "unknowns", "steps",
                 "newton", "wall_s"]
 
 #: the quantities summarised over the seeds
-STAT_COLUMNS = ["capacity_mAh_per_g", "capacity_mAh_per_cm2", "sigma_eff_ncm_S_per_m", "sigma_eff_lpscl_S_per_m",
+STAT_COLUMNS = ["capacity_mAh_per_g", "capacity_mAh_per_cm2", "voltage_end_V", "sigma_eff_ncm_S_per_m", "sigma_eff_lpscl_S_per_m",
                 "vf_ncm", "active_contact_density_per_m", "tau_geo_lpscl"]
 
 
@@ -104,6 +105,11 @@ def sweep_row(root: Path, case: SweepCase, sw, structure_status: str | None) -> 
     row.update({k: r.get(k) for k in ("capacity_mAh_per_g", "capacity_mAh_per_cm2", "complete", "unknowns", "steps",
                                       "newton", "wall_s")})
     row["status"] = r.get("ended_by")
+    from ..post.discharge_plots import read_curve
+
+    curve = read_curve(rd)
+    if curve is not None and len(curve["voltage_V"]):
+        row["voltage_end_V"] = float(curve["voltage_V"][-1])
     return row
 
 
