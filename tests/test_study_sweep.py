@@ -182,6 +182,7 @@ def test_design_and_parameters():
     assert (d.size_x_um, d.size_y_um) == (16.0, 16.0) and d.lpscl_psd == build_design({}).lpscl_psd
     t = build_design({"ncm_d50_um": 13.0, "ncm_d_max_um": 16.0, "size_um": 16.0})
     assert t.ncm_psd.d_max == 16.0 and t.ncm_psd.cumulative[-1] == 1.0
+    assert t.ncm_psd.quantile(0.5) == pytest.approx(13.0)  # the D50 asked for, after the cut at 16 um
     assert build_design({"composition": "80:18:2"}).composition.ncm == 80.0
     over = parameter_overrides({"k_ncm": 1e-6, "ncm_wt": 60.0, "density_ncm_g_cm3": 4.7, "li_contact": "ideal"})
     assert over == {"k_ncm": 1e-6, "density_ncm_g_cm3": 4.7, "li_contact": "ideal"}

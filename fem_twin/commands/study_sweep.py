@@ -8,17 +8,17 @@ discharged at every C-rate.
 
 Keys (aliases in brackets; see fem_twin/study/sweep_keys.py): design: ncm_wt [ncm] (NCM wt%, NBR
 kept, LPSCl the rest), nbr_wt [binder_wt, nbr], composition (NCM:LPSCl:NBR), ncm_d50_um [ncm_d50],
-lpscl_d50_um [lpscl_d50, se_d50_um] (the PSD scaled to this D50), ncm_d_max_um, lpscl_d_max_um (the
-PSD truncated there), thickness_um [thickness], loading_mg_cm2 [loading], electrode_density_g_cm3
-[density], particle_porosity, size_um [size] (x = y), size_x_um, size_y_um, voxel_um [voxel], the
-true densities density_ncm_g_cm3 (also the
-parameter of that name), density_lpscl_g_cm3, density_nbr_g_cm3, primary_d_min_um,
-primary_d_max_um; cell: separator_um [separator]; parameters (fem_twin/parameters/cell.py, with their
-ranges): temperature_K [T], sigma_ncm_S_m [sigma_s], sigma_lpscl_S_m [sigma_e],
-sigma_lpscl_slope_S_cm, sigma_lpscl_intercept_S_cm, d_ncm_m2_s [D_s], d_lpscl_m2_s [D_e], k_ncm [k],
-alpha_a, alpha_c, c_ncm_max_mol_m3, c_lpscl_mol_m3, t_plus, initial_lithiation, max_lithiation,
-practical_capacity_mAh_g [capacity],
-li_exchange_current_A_m2, interface_normal_sigma_vox, li_contact, interface_area, freeze_electrolyte.
+lpscl_d50_um [lpscl_d50, se_d50_um] (the PSD scaled to this D50; its largest particle, 16 um at the
+default D50 8.9 um, scales too), ncm_d_max_um, lpscl_d_max_um (the PSD cut there, the D50 kept),
+thickness_um [thickness], loading_mg_cm2 [loading], electrode_density_g_cm3 [density],
+particle_porosity, size_um [size] (x = y), size_x_um, size_y_um, voxel_um [voxel], the true
+densities density_ncm_g_cm3 (also the parameter of that name), density_lpscl_g_cm3,
+density_nbr_g_cm3, primary_d_min_um, primary_d_max_um; cell: separator_um [separator]; parameters
+(fem_twin/parameters/cell.py, with their ranges): temperature_K [T], sigma_ncm_S_m [sigma_s],
+sigma_lpscl_S_m [sigma_e], sigma_lpscl_slope_S_cm, sigma_lpscl_intercept_S_cm, d_ncm_m2_s [D_s],
+d_lpscl_m2_s [D_e], k_ncm [k], alpha_a, alpha_c, c_ncm_max_mol_m3, c_lpscl_mol_m3, t_plus,
+initial_lithiation, max_lithiation, practical_capacity_mAh_g [capacity], li_exchange_current_A_m2,
+interface_normal_sigma_vox, li_contact, interface_area, freeze_electrolyte.
 
 Folders: DIR/<design keys>_seed=<S>/ holds the structure (structure.npz, design.json, analysis.json,
 with --conductivity conductivity_ncm.json and conductivity_lpscl.json along z by --method), made by

@@ -5,14 +5,17 @@ Three kinds of keys (:data:`KEYS`; names with their units, a few aliases in :dat
 - **design** keys change the generated structure (:class:`~fem_twin.design.ElectrodeDesign`):
   ``ncm_wt`` (NCM wt%, NBR ``nbr_wt`` kept, LPSCl the rest), ``nbr_wt`` (binder wt%, NCM kept,
   LPSCl the rest), ``composition`` (``NCM:LPSCl:NBR`` wt%, e.g. ``70:28:2``), ``ncm_d50_um`` /
-  ``lpscl_d50_um`` (the PSD table scaled as a whole so that its volume-based D50 is this; the
-  defaults are log-normal through D10/D50/D90 = 6/9/13 um in [3, 16] um for NCM, D50 8.90 um after
-  the truncation, and 4/8/14 um in [2, 16] um for LPSCl, D50 7.64 um), ``ncm_d_max_um`` / ``lpscl_d_max_um``
-  (the largest particle: the PSD truncated there; it must stay below every extent of the piece),
-  ``thickness_um``, ``loading_mg_cm2``, ``electrode_density_g_cm3`` (then the thickness follows from
-  the loading), ``particle_porosity``, ``size_um`` (x = y extent), ``size_x_um``, ``size_y_um``,
-  ``voxel_um``, the true densities ``density_ncm_g_cm3`` (also the cell parameter of that name) / ``density_lpscl_g_cm3`` /
-  ``density_nbr_g_cm3`` and the primary-particle sizes ``primary_d_min_um`` / ``primary_d_max_um``;
+  ``lpscl_d50_um`` (every diameter of the PSD table scaled by one factor so that its volume-based
+  D50 is this, after the truncation below; the defaults are log-normal through D10/D50/D90 =
+  6/9/13 um cut to [3, 16] um for NCM, D50 8.90 um, and 4/8/14 um cut to [2, 16] um for LPSCl,
+  D50 7.64 um; the largest particle scales with the rest: 16 * D50 / 8.90 um for NCM),
+  ``ncm_d_max_um`` / ``lpscl_d_max_um`` (the largest particle: the PSD cut there and renormalised;
+  with a D50 close to it the distribution gets narrow; every extent of the piece must be at least
+  the largest particle), ``thickness_um``, ``loading_mg_cm2``, ``electrode_density_g_cm3`` (then
+  the thickness follows from the loading), ``particle_porosity``, ``size_um`` (x = y extent),
+  ``size_x_um``, ``size_y_um``, ``voxel_um``, the true densities ``density_ncm_g_cm3`` (also the
+  cell parameter of that name), ``density_lpscl_g_cm3``, ``density_nbr_g_cm3`` and the
+  primary-particle sizes ``primary_d_min_um`` / ``primary_d_max_um``;
 - **cell** keys change the discharge run around the structure: ``separator_um``;
 - **parameter** keys change the cell parameters (:class:`~fem_twin.parameters.cell.ParameterSet`,
   every numeric field with its documented range, the choices ``li_contact`` and ``interface_area``
@@ -162,27 +165,55 @@ def parse_value(key: SweepKey, text, option: str = "--vary"):
     return v
 
 
+def _truncated(d, c, d_max):
+    """The table (d, c) cut at d_max, the cumulative fraction renormalised to end at 1."""
+    import numpy as np
+
+    if d_max >= d[-1]:
+        return d, c
+    if d_max <= d[0]:  # nothing left below d_max (only met while searching the factor)
+        return np.array([d_max * (1 - 1e-9), d_max]), np.array([0.0, 1.0])
+    c_top = float(np.interp(np.log(d_max), np.log(d), c))
+    keep = d < d_max
+    return np.append(d[keep], d_max), np.append(c[keep], c_top) / c_top
+
+
+def _median(d, c) -> float:
+    import numpy as np
+
+    return float(np.exp(np.interp(0.5, c, np.log(d))))
+
+
 def scale_psd(psd, d50_um: float | None = None, d_max_um: float | None = None, name: str = "ncm"):
-    """``psd`` with every diameter scaled so that its volume-based D50 is ``d50_um`` (the same shape,
-    D10/D50/D90 and the truncation scale together), then truncated at ``d_max_um`` (the cumulative
-    fraction interpolated there and renormalised to 1; a d_max above the table's end changes nothing). None leaves that step out."""
+    """``psd`` with every diameter scaled by one factor (the same shape: D10/D50/D90 and the ends
+    scale together) and, with ``d_max_um``, truncated there (the cumulative fraction interpolated
+    there and renormalised to 1; a d_max above the table's end changes nothing). The factor makes
+    the volume-based D50 of the result ``d50_um`` (after the truncation); None keeps the table's size."""
     import numpy as np
 
     from ..microstructure.psd import ParticleSizeDistribution
 
-    d = np.asarray(psd.diameters_um, float)
-    c = np.asarray(psd.cumulative, float)
+    d0 = np.asarray(psd.diameters_um, float)
+    c0 = np.asarray(psd.cumulative, float)
+
+    def make(s):
+        return _truncated(d0 * s, c0, d_max_um) if d_max_um is not None else (d0 * s, c0)
+
+    s = 1.0
     if d50_um is not None:
-        d = d * (float(d50_um) / psd.quantile(0.5))
-    if d_max_um is not None:
-        d50 = float(np.exp(np.interp(0.5, c, np.log(d))))
-        if not d_max_um > max(d50, d[0]):
-            raise InputError(f"{name}_d_max_um", f"a largest particle > the D50 {d50:.4g} um", d_max_um)
-        if d_max_um < d[-1]:
-            c_top = float(np.interp(np.log(d_max_um), np.log(d), c))
-            keep = d < d_max_um
-            d = np.append(d[keep], d_max_um)
-            c = np.append(c[keep], c_top) / c_top
+        if d_max_um is not None and not d50_um < d_max_um:
+            raise InputError(f"{name}_d_max_um", f"a largest particle > the D50 {d50_um:g} um", d_max_um)
+        lo, hi = np.log(1e-3), np.log(1e3)  # the truncated median grows with the factor: bisection in log
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            if _median(*make(np.exp(mid))) < d50_um:
+                lo = mid
+            else:
+                hi = mid
+        s = float(np.exp(0.5 * (lo + hi)))
+    elif d_max_um is not None and not d_max_um > _median(d0, c0):
+        raise InputError(f"{name}_d_max_um", f"a largest particle > the D50 {_median(d0, c0):.4g} um", d_max_um)
+    d, c = make(s)
     return ParticleSizeDistribution(tuple(float(x) for x in d), tuple(float(x) for x in c))
 
 
