@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
+
 from ..errors import FemTwinError, InputError
 from .cases import CASE_SETTINGS, StudySettings, read_summary, run_state, settings_mismatch
 from .runner import CASE_RECORD, RUN_LOG, _Launcher, _last_error_line, acquire_lock, case_row, release_lock
@@ -131,8 +133,10 @@ def check_sweep(root: Path, cases: list[SweepCase], sw: SweepSettings) -> None:
 
     if not (isinstance(sw.jobs, int) and sw.jobs >= 1):
         raise InputError("--jobs", "an integer >= 1", sw.jobs)
+    largest = 0.0
     for s in structures(cases):
         design = sw.design(s)
+        largest = max(largest, float(np.prod(design.shape)))
         sd = s.structure_dir(root)
         if (sd / STRUCTURE_FILE).exists():
             try:
@@ -143,6 +147,13 @@ def check_sweep(root: Path, cases: list[SweepCase], sw: SweepSettings) -> None:
                 raise InputError("-o", f"a sweep directory whose {sd.name}/structure.npz has this case's design "
                                  "(the same --set, --size, --voxel; or a new directory)",
                                  _design_difference(old, design))
+    if largest:  # every running structure stage holds its image and the generator's work arrays
+        from ..commands.structure import GENERATE_BASE_BYTES, GENERATE_BYTES_PER_VOXEL  # fem-twin generate's
+        from ..outputs import check_memory
+
+        check_memory("--jobs/--size/--voxel", min(sw.jobs, len(structures(cases))) * (
+            GENERATE_BASE_BYTES + GENERATE_BYTES_PER_VOXEL * largest), f"set of {min(sw.jobs, len(structures(cases)))} structure "
+            f"stage(s) at a time (--jobs), up to {largest:.3g} voxels each")
     if not sw.discharge:
         return
     for c in cases:
