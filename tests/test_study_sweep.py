@@ -119,7 +119,7 @@ def test_bad_combinations():
     (["--vary", "ncm_wt=85,90", "--set", "nbr_wt=12"], ["ncm_wt=90, seed 1: nbr_wt", "NCM + NBR <= 100"]),
     (["--vary", "ncm_wt=60,70", "--set", "nbr_wt=45"], ["--set nbr_wt", "[0, 20]"]),
     (["--vary", "ncm_wt=60,70", "--set", "ncm_d_max_um=2"], ["ncm_d_max_um", "> the D50"]),
-    (["--vary", "ncm_wt=60,70", "--size", "3000", "--jobs", "2"], ["--jobs/--size/--voxel", "2 structure stage(s)",
+    (["--vary", "ncm_wt=60,70", "--size", "30000", "--jobs", "2"], ["--jobs/--size/--voxel", "2 structure stage(s)",
                                                                   "fits in memory"]),
 ])
 def test_bad_input_one_line(extra, words, tmp_path, capsys):
