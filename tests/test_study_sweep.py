@@ -345,12 +345,40 @@ def test_sweep_with_faked_discharges(tmp_path, capsys):
     run_sweep(root, cases, sw, structure_cmd=structure, discharge_cmd=fake, plots=False)
     assert fake.calls == [] and capsys.readouterr().out.count("[reused]") == 8 + 4
 
+    # an error while preparing a case is recorded in its row, the sweep goes on
+    def broken(*a):
+        raise RuntimeError("no launcher")
+
+    more = sweep_cases(points[:2], [1], [0.5])
+    rows = run_sweep(root, more, sw, structure_cmd=structure, discharge_cmd=broken, plots=False)
+    assert [r["complete"] for r in rows] == [False, False] and "RuntimeError: no launcher" in rows[0]["status"]
+    assert structure_calls == [] and len(read_sweep_csv(root / SWEEP_CSV)) == 2
+
     # finished discharges of other settings are refused, not mixed in
     import dataclasses
 
     with pytest.raises(InputError, match="separator"):
         run_sweep(root, cases, dataclasses.replace(sw, study=dataclasses.replace(st, separator_um=3.0)),
                   structure_cmd=structure, discharge_cmd=fake)
+
+
+def test_failed_structure_recorded(tmp_path, capsys):
+    from fem_twin.study.cases import StudySettings
+    from fem_twin.study.sweep_runner import SweepSettings, run_sweep
+    from fem_twin.study.sweep_tables import SWEEP_CSV, read_sweep_csv
+
+    def failing(sd):
+        return [sys.executable, "-c", "import sys; print('ValueError: generator boom'); sys.exit(1)"]
+
+    calls = []
+    sw = SweepSettings(study=StudySettings(size_x_um=8.0, size_y_um=8.0, voxel_um=1.0), fixed=TINY_FIXED)
+    cases = sweep_cases(grid_points([parse_axis("ncm_wt=60,70")]), [1], [1.0])
+    rows = run_sweep(tmp_path, cases, sw, structure_cmd=failing, discharge_cmd=lambda *a: calls.append(a), plots=False)
+    assert calls == []  # nothing to discharge
+    assert [r["complete"] for r in rows] == [False, False]
+    assert rows[0]["status"] == "structure failed (exit 1): ValueError: generator boom"
+    assert read_sweep_csv(tmp_path / SWEEP_CSV)[1]["status"] == rows[1]["status"]
+    assert "FAILED" in capsys.readouterr().out
 
 
 def test_panel_lines_and_scatter():

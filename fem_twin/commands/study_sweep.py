@@ -71,7 +71,7 @@ def register_study_sweep(kinds) -> None:
     mode.add_argument("--lhs", type=int, default=None, metavar="N", help="N Latin-hypercube points over the ranges")
     p.add_argument("--lhs-seed", type=int, default=0, help="seed of the Latin hypercube's generator (default 0)")
     p.add_argument("--seeds", default="1-3", help="structure seeds: a range 1-3 or a list 1,2 (default 1-3)")
-    p.add_argument("--c-rates", default="1", help="C-rate list (default 1)")
+    p.add_argument("--c-rates", default="1", help="C-rate list (default 1; not used with --no-discharge)")
     p.add_argument("--no-discharge", action="store_true", help="structures, descriptors (and --conductivity) only")
     p.add_argument("--conductivity", action="store_true", help="also sigma_eff of NCM and LPSCl along z per structure")
     p.add_argument("--method", default="fv", choices=["fv", "p1"], help="conductivity method (default fv)")

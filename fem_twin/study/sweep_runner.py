@@ -289,6 +289,16 @@ def run_sweep(root: Path, cases: list[SweepCase], sw: SweepSettings, structure_c
 
 
 def _structure_task(root, s: SweepCase, sw: SweepSettings, command, launcher, say, head) -> str:
+    """The structure stage of one design point and seed: 'ok...' or why it failed (never raises)."""
+    try:
+        return _structure_stage(root, s, sw, command, launcher, say, head)
+    except Exception as exc:  # a case's failure must not lose the sweep
+        why = f"structure failed: {exc.__class__.__name__}: {exc}"
+        say(f"{head} {s.label}: FAILED ({why})", flush=True)
+        return why
+
+
+def _structure_stage(root, s: SweepCase, sw: SweepSettings, command, launcher, say, head) -> str:
     sd = s.structure_dir(root)
     busy = acquire_lock(sd)
     if busy:
@@ -314,6 +324,18 @@ def _structure_task(root, s: SweepCase, sw: SweepSettings, command, launcher, sa
 
 
 def _discharge_task(root, case: SweepCase, sw: SweepSettings, command, launcher, say, first_seed, head) -> None:
+    """The discharge of one case (never raises: an error is written into its study_case.json)."""
+    try:
+        _discharge_case(root, case, sw, command, launcher, say, first_seed, head)
+    except Exception as exc:  # a case's failure must not lose the sweep
+        rd = case.run_dir(root)
+        rd.mkdir(parents=True, exist_ok=True)
+        err = f"{exc.__class__.__name__}: {exc}"
+        (rd / CASE_RECORD).write_text(json.dumps({"returncode": -1, "wall_s": 0.0, "error": err}, indent=2))
+        say(f"{head} {case.label}: FAILED ({err})", flush=True)
+
+
+def _discharge_case(root, case: SweepCase, sw: SweepSettings, command, launcher, say, first_seed, head) -> None:
     from ..analysis.connectivity import no_current_path
     from ..microstructure.image import VoxelImage
 
