@@ -362,6 +362,18 @@ def test_sweep_with_faked_discharges(tmp_path, capsys):
                   structure_cmd=structure, discharge_cmd=fake)
 
 
+def test_structure_ready(tmp_path):
+    from fem_twin.study.sweep_runner import structure_ready
+
+    for name in ("structure.npz", "analysis.json", "sweep_structure.json"):
+        assert not structure_ready(tmp_path, False)
+        (tmp_path / name).write_text("{}")
+    assert structure_ready(tmp_path, False) and not structure_ready(tmp_path, True)
+    for phase in ("ncm", "lpscl"):
+        (tmp_path / f"conductivity_{phase}.json").write_text(json.dumps({"method": "fv"}))
+    assert structure_ready(tmp_path, True, "fv") and not structure_ready(tmp_path, True, "p1")  # another method: again
+
+
 def test_failed_structure_recorded(tmp_path, capsys):
     from fem_twin.study.cases import StudySettings
     from fem_twin.study.sweep_runner import SweepSettings, run_sweep

@@ -221,14 +221,21 @@ def structure_command(sd: Path) -> list[str]:
     return [sys.executable, "-m", "fem_twin.study.sweep_worker", str(sd)]
 
 
-def structure_ready(sd: Path, conductivity: bool) -> bool:
-    """Every file of the structure stage is there (the stage itself checks them further)."""
+def structure_ready(sd: Path, conductivity: bool, method: str = "fv") -> bool:
+    """Every file of the structure stage is there, the conductivities by ``method`` (the stage
+    itself checks the files further)."""
     from ..analysis.report import ANALYSIS_FILE
     from ..microstructure.image import STRUCTURE_FILE
 
-    need = [STRUCTURE_FILE, ANALYSIS_FILE] + ([conductivity_file(p) for p in ("ncm", "lpscl")] if conductivity
-                                               else [])
-    return all((sd / f).exists() for f in need) and (sd / STRUCTURE_JOB).exists()
+    if not all((sd / f).exists() for f in (STRUCTURE_FILE, ANALYSIS_FILE, STRUCTURE_JOB)):
+        return False
+    for phase in ("ncm", "lpscl") if conductivity else ():
+        try:
+            if json.loads((sd / conductivity_file(phase)).read_text()).get("method") != method:
+                return False
+        except (OSError, ValueError):
+            return False
+    return True
 
 
 def discharge_command(case: SweepCase, root: Path, st: StudySettings, restart: bool, fields: bool) -> list[str]:
@@ -308,7 +315,7 @@ def _structure_stage(root, s: SweepCase, sw: SweepSettings, command, launcher, s
         (sd / STRUCTURE_JOB).write_text(json.dumps({"design": sw.design(s).to_dict(), "seed": s.seed,
                                                     "conductivity": sw.conductivity, "method": sw.method},
                                                    indent=2) + "\n")
-        if structure_ready(sd, sw.conductivity):
+        if structure_ready(sd, sw.conductivity, sw.method):
             say(f"{head} {s.label}: [reused]", flush=True)
             return "ok (reused)"
         t = time.perf_counter()
