@@ -31,6 +31,11 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _order(v):
+    """Sort key: numbers by value before text."""
+    return (0, float(v), "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0.0, str(v))
+
+
 def _positions(rows: list[dict], key: str) -> tuple[dict, bool]:
     """value -> x position of ``key`` (the value itself when numeric), and whether it is numeric."""
     vals = list(dict.fromkeys(r.get(key) for r in rows if r.get(key) is not None))
@@ -57,7 +62,7 @@ def panel(ax, rows: list[dict], key: str, keys: list[str], column: str, log: boo
     if max(len({r[key] for r in g}) for g in groups.values()) < 2:  # a scatter (Latin hypercube)
         ax.scatter([pos[r[key]] for r in ok], [r[column] for r in ok], s=14, c="C0", alpha=0.8, label="cases")
     else:
-        for i, (g, sel) in enumerate(sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))):
+        for i, (g, sel) in enumerate(sorted(groups.items(), key=lambda kv: tuple(map(_order, kv[0])))):
             xs = sorted({pos[r[key]] for r in sel})
             by = {x: [r[column] for r in sel if pos[r[key]] == x] for x in xs}
             mean = np.array([np.mean(by[x]) for x in xs])
