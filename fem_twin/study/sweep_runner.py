@@ -388,7 +388,8 @@ def _discharge_case(root, case: SweepCase, sw: SweepSettings, command, launcher,
             say(f"{head} {case.label}: {row['capacity_mAh_per_g']:.1f} mAh/g ({row['ended_by']}, "
                 f"{record['wall_s']:.0f} s)", flush=True)
         else:
-            say(f"{head} {case.label}: FAILED ({row['ended_by']})", flush=True)
+            stopped = str(row["ended_by"]).startswith("interrupted")
+            say(f"{head} {case.label}: {'STOPPED' if stopped else 'FAILED'} ({row['ended_by']})", flush=True)
     finally:
         release_lock(rd)
 
