@@ -260,7 +260,7 @@ if stop:
     (rd / "checkpoint.npz").write_bytes(b"x")
 s = {"complete": not stop, "message": "ok", "protocol": st.protocol_object().describe(),
      "steps": [{"ended_by": "cut-off 3 V"}], "capacity_mAh_per_g": q, "capacity_mAh_per_cm2": q / 100,
-     "parameters": json.loads(json.dumps(ps.to_dict(), default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))),
+     "parameters": json.loads(json.dumps(ps.to_dict(), default=str)),
      "mesh": {"voxels": list(img.shape), "voxel_um": img.voxel_size_um, "separator_um": st.separator.thickness_um,
               "separator_growth": st.separator.growth, "mesher": st.mesher, "unknowns": 99},
      "solver": {"newton_iterations": 7}, "accepted_rows": 6, "wall_time_s": 0.5}

@@ -162,7 +162,10 @@ def lhs_points(axes: list[Axis], n: int, rng: np.random.Generator) -> list[dict]
     for row in u:
         p = {}
         for a, x in zip(axes, row):
-            v = 10 ** (math.log10(a.lo) + x * (math.log10(a.hi) - math.log10(a.lo))) if a.log else a.lo + x * (a.hi - a.lo)
+            if a.log:
+                v = 10 ** (math.log10(a.lo) + x * (math.log10(a.hi) - math.log10(a.lo)))
+            else:
+                v = a.lo + x * (a.hi - a.lo)
             p[a.key] = min(max(float(f"{v:.6g}"), a.lo), a.hi)
         out.append(p)
     return out

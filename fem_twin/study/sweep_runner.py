@@ -151,9 +151,9 @@ def check_sweep(root: Path, cases: list[SweepCase], sw: SweepSettings) -> None:
         from ..commands.structure import GENERATE_BASE_BYTES, GENERATE_BYTES_PER_VOXEL  # fem-twin generate's
         from ..outputs import check_memory
 
-        check_memory("--jobs/--size/--voxel", min(sw.jobs, len(structures(cases))) * (
-            GENERATE_BASE_BYTES + GENERATE_BYTES_PER_VOXEL * largest), f"set of {min(sw.jobs, len(structures(cases)))} structure "
-            f"stage(s) at a time (--jobs), up to {largest:.3g} voxels each")
+        n = min(sw.jobs, len(structures(cases)))
+        check_memory("--jobs/--size/--voxel", n * (GENERATE_BASE_BYTES + GENERATE_BYTES_PER_VOXEL * largest),
+                     f"set of {n} structure stage(s) at a time (--jobs), up to {largest:.3g} voxels each")
     if not sw.discharge:
         return
     for c in cases:

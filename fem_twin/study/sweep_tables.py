@@ -32,12 +32,12 @@ CASE_COLUMNS = ["seed", "c_rate", "structure_dir", "run_dir",
                 "percolates_lpscl", "contact_area_ncm_lpscl_um2", "active_contact_density_per_m",
                 "tau_geo_ncm", "tau_geo_lpscl",
                 "sigma_eff_ncm_S_per_m", "sigma_eff_lpscl_S_per_m", "tau_ncm", "tau_lpscl",
-                "capacity_mAh_per_g", "capacity_mAh_per_cm2", "voltage_end_V", "complete", "status", "unknowns", "steps",
-                "newton", "wall_s"]
+                "capacity_mAh_per_g", "capacity_mAh_per_cm2", "voltage_end_V", "complete", "status", "unknowns",
+                "steps", "newton", "wall_s"]
 
 #: the quantities summarised over the seeds
-STAT_COLUMNS = ["capacity_mAh_per_g", "capacity_mAh_per_cm2", "voltage_end_V", "sigma_eff_ncm_S_per_m", "sigma_eff_lpscl_S_per_m",
-                "vf_ncm", "active_contact_density_per_m", "tau_geo_lpscl"]
+STAT_COLUMNS = ["capacity_mAh_per_g", "capacity_mAh_per_cm2", "voltage_end_V", "sigma_eff_ncm_S_per_m",
+                "sigma_eff_lpscl_S_per_m", "vf_ncm", "active_contact_density_per_m", "tau_geo_lpscl"]
 
 
 def _read_json(path: Path) -> dict | None:
@@ -56,10 +56,11 @@ def structure_columns(sd: Path) -> dict:
         dead = a.get("dead_fraction") or {}
         perc = a.get("percolates") or {}
         desc = a.get("descriptors") or {}
+        area = (a.get("contact_area_um2") or {}).get("corrected") or {}
         row.update(vf_ncm=vf.get("ncm"), vf_lpscl=vf.get("lpscl"), vf_nbr=vf.get("nbr"), vf_pore=vf.get("pore"),
                    dead_ncm=dead.get("ncm"), dead_lpscl=dead.get("lpscl"), percolates_ncm=perc.get("ncm"),
                    percolates_lpscl=perc.get("lpscl"),
-                   contact_area_ncm_lpscl_um2=((a.get("contact_area_um2") or {}).get("corrected") or {}).get("ncm|lpscl"),
+                   contact_area_ncm_lpscl_um2=area.get("ncm|lpscl"),
                    active_contact_density_per_m=(a.get("active_contact_area_density_per_m") or {}).get("corrected"),
                    tau_geo_ncm=(desc.get("ncm") or {}).get("tau_geo"),
                    tau_geo_lpscl=(desc.get("lpscl") or {}).get("tau_geo"))
