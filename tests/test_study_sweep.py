@@ -135,6 +135,16 @@ def test_bad_input_one_line(extra, words, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_refuses_mpirun(tmp_path, monkeypatch, capsys):
+    from fem_twin.commands.study_sweep import launched_ranks
+
+    assert launched_ranks({}) == 1 and launched_ranks({"PMI_SIZE": "2"}) == 2
+    assert launched_ranks({"OMPI_COMM_WORLD_SIZE": "4"}) == 4
+    monkeypatch.setenv("PMI_SIZE", "2")
+    assert main(["study", "sweep", "--vary", "ncm_wt=60,70", "-o", str(tmp_path / "s")]) == 2
+    assert "mpirun: expected one process" in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+
 # -- cases -----------------------------------------------------------------------------------
 def test_grid_cases_and_folders(tmp_path):
     axes = [parse_axis("ncm_d50_um=5,9,13"), parse_axis("ncm_wt=60,70,80"), parse_axis("k=1e-7,1e-6")]

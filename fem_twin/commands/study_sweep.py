@@ -144,8 +144,27 @@ def sweep_from_args(args):
     return cases, sw, definition
 
 
+def launched_ranks(environ=None) -> int:
+    """The number of MPI ranks this process was started among (PMI_SIZE of MPICH's mpirun,
+    OMPI_COMM_WORLD_SIZE of Open MPI; 1 without mpirun). Read from the environment: no MPI import."""
+    import os
+
+    env = os.environ if environ is None else environ
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
+        try:
+            return max(1, int(env[name]))
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
 def cmd_study_sweep(args) -> int:
     from ..outputs import output_dir
+
+    n = launched_ranks()
+    if n > 1:  # every rank would run (and write) the whole sweep
+        raise InputError("mpirun", "one process: 'fem-twin study sweep' starts each discharge on --ranks ranks "
+                         "itself", f"{n} ranks")
 
     cases, sw, definition = sweep_from_args(args)
     root = output_dir(args.output)
