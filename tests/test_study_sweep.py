@@ -196,6 +196,15 @@ def test_design_and_parameters():
     assert t.ncm_psd.d_max == 16.0 and t.ncm_psd.cumulative[-1] == 1.0
     assert t.ncm_psd.quantile(0.5) == pytest.approx(13.0)  # the D50 asked for, after the cut at 16 um
     assert build_design({"composition": "80:18:2"}).composition.ncm == 80.0
+    from fem_twin.study.cases import StudySettings
+    from fem_twin.study.sweep_runner import SweepSettings
+
+    sw = SweepSettings(study=StudySettings(size_x_um=20.0, size_y_um=30.0, voxel_um=1.0, separator_um=7.0))
+    for point, size in (((), (20.0, 30.0)), ((("size_x_um", 25.0),), (25.0, 30.0)), ((("size_um", 18.0),), (18.0, 18.0))):
+        case = SweepCase(point, 1, 1.0)
+        d = sw.design(case)
+        assert (d.size_x_um, d.size_y_um, d.voxel_um) == (*size, 1.0)
+        assert sw.case_study(case, Path("r")).separator_um == 7.0
     over = parameter_overrides({"k_ncm": 1e-6, "ncm_wt": 60.0, "density_ncm_g_cm3": 4.7, "li_contact": "ideal"})
     assert over == {"k_ncm": 1e-6, "density_ncm_g_cm3": 4.7, "li_contact": "ideal"}
     ps = ParameterSet().with_overrides({**over, "ocp": {"x": [0.2, 0.6, 1.0], "u_V": [4.4, 3.8, 3.4]}})

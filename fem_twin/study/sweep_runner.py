@@ -56,7 +56,7 @@ class SweepSettings:
         base = {"size_x_um": self.study.size_x_um, "size_y_um": self.study.size_y_um,
                 "voxel_um": self.study.voxel_um, "separator_um": self.study.separator_um}
         v = {**dict(self.fixed), **case.values}
-        if any(k in v for k in ("size_um", "size_x_um", "size_y_um")):
+        if "size_um" in v:  # (size_x_um / size_y_um alone replace their own extent)
             base.pop("size_x_um"), base.pop("size_y_um")
         return {**base, **v}
 
