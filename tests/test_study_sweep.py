@@ -135,6 +135,23 @@ def test_bad_input_one_line(extra, words, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_lhs_through_the_command(tmp_path, monkeypatch, capsys):
+    import fem_twin.commands.study_sweep as cmd
+
+    seen = []
+    monkeypatch.setattr(cmd, "run_sweep", lambda root, cases, sw: seen.append(cases) or
+                        [{"complete": True}] * len(cases))
+    argv = ["study", "sweep", "--lhs", "4", "--lhs-seed", "7", "--vary", "ncm_wt=60:80", "--vary", "k=1e-8:1e-6:log",
+            "--seeds", "1-2", "--c-rates", "0.5,1"] + TINY
+    assert main(argv + ["-o", str(tmp_path / "a")]) == 0
+    assert main(argv + ["-o", str(tmp_path / "b")]) == 0
+    a, b = (json.loads((tmp_path / x / "sweep.json").read_text()) for x in "ab")
+    assert a["points"] == b["points"] and len(a["points"]) == 4 and a["mode"] == "lhs" and a["lhs_seed"] == 7
+    assert len(seen[0]) == 4 * 2 * 2 and seen[0] == seen[1]
+    assert len({c.structure_dir(tmp_path) for c in seen[0]}) == 4 * 2  # 4 designs x 2 seeds, both C-rates share
+    assert sorted(np.floor((np.array([p["ncm_wt"] for p in a["points"]]) - 60) / 5).astype(int)) == [0, 1, 2, 3]
+
+
 def test_refuses_mpirun(tmp_path, monkeypatch, capsys):
     from fem_twin.commands.study_sweep import launched_ranks
 
