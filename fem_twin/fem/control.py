@@ -39,8 +39,10 @@ class CurrentControl:
         """The global residual (pA) from the interface current integral (pA, > 0 anodic) and V."""
         return interface_pA + self.current_A * PA
 
-    def border(self, sys, scale_pA_per_V: float):
-        """Adjust the border (b, c, d) of ``sys``: nothing, the interface derivatives stay."""
+    def row_derivatives(self, c, d: float, scale_pA_per_V: float) -> float:
+        """The row's derivatives from the interface's: ``c`` (dg/du, an array written in place)
+        and the returned d = dg/dV stay the interface current's."""
+        return d
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,10 @@ class VoltageControl:
     def g_pA(self, interface_pA: float, V: float, scale_pA_per_V: float) -> float:
         return scale_pA_per_V * (V - self.voltage_V)
 
-    def border(self, sys, scale_pA_per_V: float):
-        """c = dg/dx = 0, d = dg/dV = S (b = dF/dV stays: the fields still see V)."""
-        sys.c.zeroEntries()
-        sys.d = scale_pA_per_V
+    def row_derivatives(self, c, d: float, scale_pA_per_V: float) -> float:
+        """c = dg/dx = 0 (in place), d = dg/dV = S (b = dF/dV stays: the fields still see V)."""
+        c[:] = 0.0
+        return scale_pA_per_V
 
 
 def as_control(control) -> CurrentControl | VoltageControl:
