@@ -39,11 +39,10 @@ Restarts: the loop's position after an accepted step is a :class:`LoopState` (a 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from ..protocol import Protocol, Step
-import math
-
 from .control import CurrentControl, VoltageControl
 from .discharge import CONCENTRATION_FAILURE
 from .settings import SteppingOptions
