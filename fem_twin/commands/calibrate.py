@@ -112,6 +112,15 @@ def cmd_calibrate(args) -> int:
     if len(texts) != len(names):
         raise InputError("--bracket", f"one LO,HI per --parameter ({len(names)})", args.bracket)
     brackets = [C.parse_bracket(t, n, base) for t, n in zip(texts, names)]
+    from ..fem.discharge_run import check_protocol
+
+    for n, b in zip(names, brackets):  # the protocol must be runnable at both ends (OCV above the cut-off)
+        for v in b:
+            try:
+                check_protocol(settings.protocol_object(), base.with_overrides({n: v}))
+            except InputError as exc:
+                raise InputError("--bracket", f"ends at which the protocol can run ({n} = {v:g}: {exc})",
+                                 f"{b[0]:g},{b[1]:g}") from None
     scales = [C.default_scale(n, *b) if args.scale == "auto" else args.scale for n, b in zip(names, brackets)]
     for n, b, s in zip(names, brackets, scales):
         if s == "log" and b[0] <= 0:
@@ -169,12 +178,14 @@ def cmd_calibrate(args) -> int:
         if rank0:
             report.update(converged=False, message=str(exc), fitted_values=None)
             C.write_report(outdir, report, None, getattr(exc, "evaluations", []), meas)
+        comm.Barrier()  # (every rank returns after the files are written)
         raise
     except C.CalibrationError as exc:
         if rank0:
             report.update(converged=False, message=str(exc), fitted_values=None)
             C.write_report(outdir, report, None, getattr(exc, "evaluations", []), meas)
             print(f"fem-twin calibrate: {exc}", file=sys.stderr)
+        comm.Barrier()
         return 1
     best = min(evs, key=lambda e: abs(e.residual)) if evs else None
     report["best_folder"] = Path(best.folder).name if best else None
@@ -196,4 +207,5 @@ def cmd_calibrate(args) -> int:
         print(f"fem-twin calibrate: {vals} ({got}); {'converged' if res.converged else 'NOT converged: ' + res.message}"
               f"; {len(evs)} runs ({new} new, {sum(e.wall_s for e in evs if not e.reused):.0f} s)", flush=True)
         print("-> " + ", ".join(str(p) for p in written), flush=True)
+    comm.Barrier()
     return 0 if res.converged else 1
