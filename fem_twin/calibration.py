@@ -119,7 +119,8 @@ class _Scale:
         return math.log10(x) if self.kind == "log" else float(x)
 
     def to_x(self, u):
-        return 10.0 ** u if self.kind == "log" else float(u)
+        """(rounded to 12 significant digits: values read as written, e.g. 0.525 not 0.5249999999999999)"""
+        return float(f"{10.0 ** u if self.kind == 'log' else float(u):.12g}")
 
 
 # -- the root finder (pure) ------------------------------------------------------------------------
@@ -352,6 +353,18 @@ def _jsonable(d):
     return json.loads(json.dumps(d, default=_to_json))
 
 
+def _same_key(a, b) -> bool:
+    """Records of the same run: equal settings and parameters, numbers equal to 1e-9 relative
+    (a value written with fewer digits is the same evaluation)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_key(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_key(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+    return a == b and type(a) is type(b)
+
+
 @dataclass
 class Evaluation:
     """One discharge of the calibration: its parameter values, capacity (mAh/g NCM), curve, wall
@@ -402,7 +415,7 @@ class DischargeEvaluator:
                 rec = json.loads((d / EVAL_RECORD).read_text())
             except (OSError, ValueError, IndexError):
                 continue
-            if rec.get("key") == key:
+            if _same_key(rec.get("key"), key):
                 state = run_state(d)
                 return d, state if state in ("complete", "interrupted") else "other"
         return self.outdir / f"eval_{n:02d}", "new"

@@ -306,3 +306,15 @@ def test_bad_input_one_line_nothing_run(column_dir, tmp_path, capsys, extra, nee
     assert not (tmp_path / "cal").exists()
     if "BADCSV" in extra or "bad.csv" in " ".join(extra):
         assert "bad.csv" in err[0]
+
+
+def test_evaluations_match_to_1e9_relative():
+    a = {"parameters": {"initial_lithiation": 0.4973, "li_contact": "ideal", "ocp": {"kind": "chen2020"}},
+         "settings": {"protocol": "discharge 0.1C to 3.0 V", "solver": {"petsc": []}}}
+    b = json.loads(json.dumps(a))
+    b["parameters"]["initial_lithiation"] = 0.4973 * (1 + 1e-12)
+    assert C._same_key(a, b)
+    b["parameters"]["initial_lithiation"] = 0.4974
+    assert not C._same_key(a, b)
+    assert not C._same_key(a, {**a, "settings": {**a["settings"], "protocol": "discharge 1C to 3.0 V"}})
+    assert not C._same_key({"x": True}, {"x": 1.0})

@@ -173,7 +173,7 @@ def cmd_calibrate(args) -> int:
             report.update(converged=res.converged, message=res.message, fitted_values=fitted_values,
                           rms_residual_V=res.rms_V, xtol_fraction_of_bracket=xtol)
             what = f"RMS {1e3 * res.rms_V:.1f} mV over {meas[0].size} points of {Path(args.curve).name}, " \
-                   f"{report['protocol']}"
+                   f"{report['protocol']}" + ("" if res.converged else f"; not converged: {res.message}")
     except C.TargetOutOfRange as exc:
         if rank0:
             report.update(converged=False, message=str(exc), fitted_values=None)
