@@ -402,7 +402,16 @@ class DischargeEvaluator:
         self.history: list[Evaluation] = []
 
     def _key(self, params: ParameterSet) -> dict:
-        return _jsonable({"parameters": params.to_dict(), "settings": self.settings.to_dict()})
+        """What makes two evaluations the same: structure, parameters and the settings that change
+        the curve (not the outputs or the checkpoint cadence)."""
+        import hashlib
+
+        if not hasattr(self, "_structure"):
+            lab = np.ascontiguousarray(np.asarray(self.labels, dtype=np.uint8))
+            self._structure = {"sha256": hashlib.sha256(lab.tobytes()).hexdigest(), "shape": list(lab.shape),
+                               "voxel_um": self.voxel_um}
+        st = {k: v for k, v in self.settings.to_dict().items() if k not in ("outputs", "checkpoints", "params")}
+        return _jsonable({"structure": self._structure, "parameters": params.to_dict(), "settings": st})
 
     def _find(self, key: dict) -> tuple[Path, str]:
         """(folder, state): a folder with this key ('complete', 'interrupted' or 'other') or the next new one."""
