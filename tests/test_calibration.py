@@ -174,7 +174,8 @@ def test_parameter_names_and_brackets():
         C.parse_bracket("0.5,0.3", "initial_lithiation", base)
     with pytest.raises(InputError, match=r"no default bracket"):
         C.parse_bracket(None, "temperature_K", base)
-    assert C.default_scale("k_ncm", 1e-9, 1e-5) == "log" and C.default_scale("initial_lithiation", 0.27, 0.6) == "linear"
+    assert C.default_scale("k_ncm", 1e-9, 1e-5) == "log"
+    assert C.default_scale("initial_lithiation", 0.27, 0.6) == "linear"
 
 
 def test_calibration_notes_in_the_parameter_set(tmp_path):
