@@ -250,6 +250,7 @@ def test_calibrates_back_to_a_known_initial_lithiation(column_dir, capsys):
     fitted = ParameterSet.from_toml(out / "calibrated_parameters.toml")
     assert fitted.initial_lithiation == x and "fitted to a test" in fitted.source_of("initial_lithiation")
     assert (out / "calibration.png").stat().st_size > 1000
+    assert not (out / "study.lock").exists()  # (released)
     # again (with the progress lines: outputs do not matter): every evaluation reused, the same answer
     assert main([a for a in args if a != "-q"]) == 0
     rep2 = json.loads((out / "calibration.json").read_text())
@@ -319,3 +320,18 @@ def test_evaluations_match_to_1e9_relative():
     assert not C._same_key(a, b)
     assert not C._same_key(a, {**a, "settings": {**a["settings"], "protocol": "discharge 1C to 3.0 V"}})
     assert not C._same_key({"x": True}, {"x": 1.0})
+
+
+def test_one_calibration_per_folder(column_dir, tmp_path, capsys):
+    """A folder locked by a live process (here the test's parent) is refused; nothing runs."""
+    import os
+
+    from fem_twin.cli import main
+
+    out = tmp_path / "cal"
+    out.mkdir()
+    (out / "study.lock").write_text(f"{os.getppid()}\n")
+    code = main(["calibrate", str(column_dir), "--target-capacity", "150", "-o", str(out)] + COMMON)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "-o/--output" in err[0] and str(os.getppid()) in err[0]
+    assert sorted(p.name for p in out.iterdir()) == ["study.lock"]

@@ -145,6 +145,21 @@ def cmd_calibrate(args) -> int:
     if args.output is not None and not args.output.strip():
         raise InputError("-o/--output", "a directory path", args.output)
 
+    from ..study.runner import acquire_lock, release_lock
+
+    busy = acquire_lock(outdir) if rank0 else None  # (one calibration per folder: eval_NN numbers)
+    busy = comm.bcast(busy, root=0)
+    if busy:
+        raise InputError("-o/--output", "a calibration folder in which no other calibration runs", busy)
+    try:
+        return _calibrate(args, C, comm, names, brackets, scales, settings, base, meas, mode, image, outdir)
+    finally:
+        if rank0:
+            release_lock(outdir)
+
+
+def _calibrate(args, C, comm, names, brackets, scales, settings, base, meas, mode, image, outdir) -> int:
+    rank0 = comm.rank == 0
     evaluator = C.DischargeEvaluator(image.labels, image.voxel_size_um, outdir, settings, base, comm=comm)
     report = {"mode": mode, "structure": str(Path(args.dir).resolve()), "parameters": names,
               "bracket": {n: list(b) for n, b in zip(names, brackets)}, "scale": dict(zip(names, scales)),
