@@ -1,10 +1,13 @@
 """Where one Jacobian of the discharge problem spends its time (mean of 3, seconds, max over ranks).
 
-    mpirun -n 2 python benchmarks/discharge_jacobian_profile.py out/discharge_demo [--separator 5] [--ufl-interface]
+    mpirun -n 2 python benchmarks/discharge_jacobian_profile.py out/discharge_demo [--separator 5] [--ufl-reference]
 
-Prints: the non-linear part assembled into the nest (all blocks; by default the interface node by
-node, ``--ufl-interface``: every block from its UFL form), each UFL block alone, the cached linear
-blocks' additions, the nest -> AIJ copy, the border vectors b, c, d and one residual.
+Prints: the production Jacobian (``assemble_jacobian``: a copy of the linear part, the bulk
+non-linear blocks, the interface node by node, into one AIJ matrix) and its parts -- the linear
+part rebuilt for a new dt (nest additions and conversion, once per time step), its copy, the
+interface kinetics, each bulk UFL block alone, the interface added node by node -- the border
+vectors b, c, d and one residual; ``--ufl-reference``: also the whole Jacobian from its UFL forms
+(``tests/reference_assembly.py``, the tests' reference; the interface from UFL costs ~15x more).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 
 def main(argv=None):
@@ -22,7 +26,8 @@ def main(argv=None):
     ap.add_argument("dir", help="directory holding structure.npz")
     ap.add_argument("--separator", type=float, default=5.0)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--ufl-interface", action="store_true", help="the interface terms from UFL forms")
+    ap.add_argument("--ufl-reference", action="store_true",
+                    help="also the whole Jacobian from its UFL forms (the tests' reference)")
     a = ap.parse_args(argv)
 
     from fem_twin._dolfinx import MPI, PETSc  # (first: loads dolfinx_solver's MPI before dolfinx)
@@ -42,10 +47,15 @@ def main(argv=None):
     num = electrode_numbers(image.labels, image.voxel_size_um, params)
     pruned, _ = prune_dead_clusters(image.labels, image.voxel_size_um)
     dom = build_domains(tagged_mesh(pruned.astype("uint8"), image.voxel_size_um, a.separator, comm))
-    pb = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"], LinearSolverSpec("fieldsplit"),
-                          nodal_interface=not a.ufl_interface)
-    pb.solve(num["i_1c_A"], 1.0, transport=False)  # (creates the AIJ copy pb.A)
+    pb = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"], LinearSolverSpec("fieldsplit"))
+    pb.solve(num["i_1c_A"], 1.0, transport=False)
     pb.dt.value = 36.0
+    ref = None
+    if a.ufl_reference:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from reference_assembly import UFLReference
+
+        ref = UFLReference(pb)
     times: dict[str, float] = {}
 
     def timed(name, fn):
@@ -55,39 +65,38 @@ def main(argv=None):
         comm.Barrier()
         times[name] = times.get(name, 0.0) + comm.allreduce(time.perf_counter() - t, op=MPI.MAX)
 
-    def nonlinear():
-        pb.Anest.zeroEntries()
-        if pb.nodal:
-            pb._assemble_nonlinear_nodal(None)
-        else:
-            assemble_matrix(pb.Anest, pb.Jnl_c, pb.bcs, diag=1.0)
-        pb.Anest.assemble()
+    def new_dt():
+        pb._lin_key = None  # (as after a change of dt)
+        pb._update_linear_part()
 
-    def linear():
-        for k, scale, M in pb.lin_mats:
-            pb.Anest.getNestSubMatrix(k, k).axpy(scale(36.0, 1.0), M, PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+    def interface_only():  # into the nest's blocks (rebuilt from scratch by the next new dt)
+        pb.iface.add_jacobian(pb._blocks, kin, 1.0)
         pb.Anest.assemble()
-
-    def border():
-        pb.assemble_border()
 
     for _ in range(a.repeat):
-        timed("non-linear part, all blocks", nonlinear)
-        timed("cached linear blocks (axpy)", linear)
-        timed("nest -> AIJ copy", lambda: pb.Anest.convert("aij", out=pb.A))
-        timed("border vectors b, c, d", border)
-        timed("residual", lambda: pb._residual(None, pb.X, pb.R))
+        timed("Jacobian (production)", pb.assemble_jacobian)
+        timed("  linear part, new dt", new_dt)
+        timed("  linear part, copy", lambda: pb._Alin.copy(pb.A, PETSc.Mat.Structure.SAME_NONZERO_PATTERN))
+        timed("  interface kinetics", pb._kinetics)
+        kin = pb._kinetics()
         for i, row in enumerate(pb.Jnl_c):
             for j, form in enumerate(row):
                 if form is None:
                     continue
                 M = pb.Anest.getNestSubMatrix(i, j)
-                timed(f"  block [{i}][{j}] alone",
+                timed(f"  bulk block [{i}][{j}] alone",
                       lambda: (assemble_matrix(M, form, pb.bcs, diag=1.0 if i == j else 0.0), M.assemble()))
+        timed("  interface node by node", interface_only)
+        timed("border vectors b, c, d", pb.assemble_border)
+        timed("residual", lambda: pb._residual(None, pb.X, pb.R))
+        if ref is not None:
+            timed("Jacobian (UFL reference)", ref.jacobian)
     if comm.rank == 0:
         print(f"{pb.num_dofs} unknowns on {comm.size} rank(s); seconds per call:")
         for k, v in times.items():
             print(f"{k:32s} {v / a.repeat:7.3f}")
+    if ref is not None:
+        ref.destroy()
     pb.destroy()
     return 0
 

@@ -335,3 +335,15 @@ def test_one_calibration_per_folder(column_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "-o/--output" in err[0] and str(os.getppid()) in err[0]
     assert sorted(p.name for p in out.iterdir()) == ["study.lock"]
+
+
+def test_a_calibrated_set_through_the_sweeps_params_toml(tmp_path):
+    """The sweep writes each case's params.toml from the set: the notes survive as [calibration]."""
+    from fem_twin.study.sweep_runner import parameters_toml
+
+    for ocp in ("chen2020", {"x": [0.1, 1.0], "u_V": [4.3, 3.0]}):
+        p = ParameterSet().with_overrides({"initial_lithiation": 0.503, "ocp": ocp,
+                                           "calibration": {"initial_lithiation": 'fitted to "133.3"'}})
+        f = tmp_path / "p.toml"
+        f.write_text(parameters_toml(p))
+        assert ParameterSet.from_toml(f) == p

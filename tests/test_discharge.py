@@ -200,14 +200,33 @@ def test_no_petsc_options_left_after_a_run():
     assert left == []
 
 
+def _max_diff(comm, a, b) -> tuple[float, float]:
+    """(max |a - b|, max |b|) over all ranks."""
+    err = comm.allreduce(float(np.abs(a - b).max(initial=0.0)), op=MPI.MAX)
+    return err, comm.allreduce(float(np.abs(b).max(initial=0.0)), op=MPI.MAX)
+
+
+def _jacobian_diff(a, b) -> tuple[float, float]:
+    """(||a - b||_F, ||b||_F) of two AIJ matrices of one layout."""
+    from fem_twin._dolfinx import PETSc
+
+    d = a.copy()
+    d.axpy(-1.0, b)
+    out = d.norm(PETSc.NormType.FROBENIUS), b.norm(PETSc.NormType.FROBENIUS)
+    d.destroy()
+    return out
+
+
 @pytest.mark.mpi
 @pytest.mark.parametrize("li_contact, interface_area", [("butler-volmer", "mesh"), ("ideal", "mesh"),
                                                         ("butler-volmer", "smoothed-normal")])
 def test_nodal_interface_equals_the_ufl_forms(li_contact, interface_area):
-    """The interface terms evaluated node by node (default) give the residual, current, border
-    vectors dF/dV, dg/du and dg/dV of the UFL forms with the vertex rule, at a discharged state;
-    also with the smoothed-normal area weights (``interface_area``)."""
+    """The production assembler (interface terms node by node) gives the residual, current,
+    Jacobian and border vectors dF/dV, dg/du and dg/dV of the whole UFL forms with the vertex rule
+    (tests/reference_assembly.py), at a state off a discharged solution; also with the
+    smoothed-normal area weights (``interface_area``)."""
     from dolfinx.fem.petsc import assign
+    from reference_assembly import UFLReference
 
     from fem_twin.fem.box_mesh import tagged_mesh
     from fem_twin.fem.discharge import DischargeProblem
@@ -223,59 +242,59 @@ def test_nodal_interface_equals_the_ufl_forms(li_contact, interface_area):
     dom = build_domains(tagged_mesh(lab, 0.5, 1.0, comm))
     if interface_area == "smoothed-normal":
         attach_smoothed_normals(dom, lab, 0.5, params.interface_normal_sigma_vox)
-    nodal = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"])
-    ufl_pb = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"], nodal_interface=False,
-                              prefix="discharge_ufl_")
+    pb = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"])
+    ref = UFLReference(pb)
     try:
-        assert nodal.nodal and not ufl_pb.nodal
-        nverts = comm.allreduce(nodal.iface.v.size)
+        nverts = comm.allreduce(pb.iface.v.size)
         assert nverts > 100
         # the weights sum to the interface area (weighted: the UFL integral of |n_s . n|, which
         # on these blocky shapes is 0.6-0.95 of the staircase area)
-        area = comm.allreduce(float(nodal.iface.v.weight_um2.sum()))
+        area = comm.allreduce(float(pb.iface.v.weight_um2.sum()))
         if interface_area == "mesh":
             assert area == pytest.approx(dom.interface_area_um2, rel=1e-12)
         else:
             assert area == pytest.approx(dom.interface_weighted_area_um2, rel=1e-12)
             assert 0.6 * dom.interface_area_um2 < area < 0.95 * dom.interface_area_um2
-        ok, *_ = nodal.solve(3 * num["i_1c_A"], 60.0)
+        ok, *_ = pb.solve(3 * num["i_1c_A"], 60.0)
         assert ok
-        state = nodal.snapshot()
-        for pb in (nodal, ufl_pb):  # a state off the solution, with every field varying
-            pb.restore(state)
-            pb.V.value = state[-1] + 0.003
-            pb.theta_s_old.x.array[:] = params.initial_lithiation
-            pb.theta_e_old.x.array[:] = 1.0
-            pb.dt.value = 60.0
-            pb.I.value = nodal.I.value
-            pb.transport.value = 1.0
-        out = []
-        for pb in (nodal, ufl_pb):
-            assign(pb.fields, pb.x)
-            X = pb.X.duplicate()
-            with X as a:
-                a[: pb.n] = pb.x.getArray(readonly=True)
-                if comm.rank == 0:
-                    a[pb.n] = float(pb.V.value)
-            R = pb.R.duplicate()
-            pb._residual(None, X, R)
-            pb._jacobian(None, X, pb.Jshell, pb.Jshell)
-            out.append((R.getArray().copy(), pb.sys.b.getArray().copy(), pb.sys.c.getArray().copy(), pb.sys.d))
-        for k, name in enumerate(["residual", "dF/dV", "dg/du"]):
-            a, b = out[0][k], out[1][k]
-            scale = comm.allreduce(float(np.abs(b).max(initial=0.0)), op=MPI.MAX)
-            err = comm.allreduce(float(np.abs(a - b).max(initial=0.0)), op=MPI.MAX)
+        # a state off the solution, with every field varying
+        pb.V.value = float(pb.V.value) + 0.003
+        pb.theta_s_old.x.array[:] = params.initial_lithiation
+        pb.theta_e_old.x.array[:] = 1.0
+        assign(pb.fields, pb.x)
+        X = pb.X.duplicate()
+        with X as a:
+            a[: pb.n] = pb.x.getArray(readonly=True)
+            if comm.rank == 0:
+                a[pb.n] = float(pb.V.value)
+        R = pb.R.duplicate()
+        pb._residual(None, X, R)
+        pb._jacobian(None, X, pb.Jshell, pb.Jshell)
+        prod = (R.getArray().copy(), pb.sys.b.getArray().copy(), pb.sys.c.getArray().copy())
+        # the reference at the same fields (the callbacks loaded X into them)
+        ref_r, ref_b, ref_c = pb.R.duplicate(), np.zeros_like(prod[1]), np.zeros_like(prod[2])
+        with ref_r as out:
+            ref.residual(out)
+        ref_d = ref.border(ref_b, ref_c)
+        for name, a, b in zip(["residual", "dF/dV", "dg/du"], prod, [ref_r.getArray(), ref_b, ref_c]):
+            err, scale = _max_diff(comm, a, b)
             assert scale > 0 and err <= 1e-11 * scale, (name, err, scale)
-        assert out[0][3] == pytest.approx(out[1][3], rel=1e-12)
+        assert pb.sys.d == pytest.approx(ref_d, rel=1e-12)
+        err, scale = _jacobian_diff(pb.A, ref.jacobian())
+        assert scale > 0 and err <= 1e-12 * scale, (err, scale)
     finally:
-        nodal.destroy()
-        ufl_pb.destroy()
+        ref.destroy()
+        pb.destroy()
 
 
 @pytest.mark.mpi
 def test_cached_linear_blocks_give_the_whole_jacobian():
-    """The Jacobian assembled as (non-linear part) + (cached linear bulk blocks) equals the
-    Jacobian assembled from the whole form, at a non-trivial state and for two time steps."""
+    """The production Jacobian -- cached linear bulk blocks + bulk non-linear blocks + the
+    interface node by node, straight into one AIJ matrix -- equals the whole Jacobian assembled
+    from the UFL forms (tests/reference_assembly.py), at a non-trivial state and for two time
+    steps; and it is the derivative of the production residual (central differences)."""
+    from reference_assembly import UFLReference
+
     from fem_twin._dolfinx import PETSc
     from fem_twin.fem.box_mesh import tagged_mesh
     from fem_twin.fem.discharge import DischargeProblem
@@ -288,26 +307,17 @@ def test_cached_linear_blocks_give_the_whole_jacobian():
     params = ParameterSet(t_plus=0.9)  # a visible ln(c_e) term
     num = electrode_numbers(lab, 0.5, params)
     pb = DischargeProblem(build_domains(tagged_mesh(lab, 0.5, 1.0, comm)), params, num["eps_ncm"], num["i_1c_A"])
+    ref = UFLReference(pb)
     try:
         for dt in (30.0, 7.0):
             ok, *_ = pb.solve(2 * num["i_1c_A"], dt)
             assert ok
             pb.accept(dt, 2 * num["i_1c_A"])
-            mats = []
-            for cached in (True, False):
-                pb.assemble_jacobian_nest(cached=cached)
-                mats.append(pb.Anest.convert("aij", out=PETSc.Mat()))
-            # and the Newton Jacobian: assembled straight into the monolithic AIJ matrix
             pb._jacobian(None, pb.X, pb.Jshell, pb.Jshell)
-            mats.append(pb.A.copy())
-            ref = mats[1].norm(PETSc.NormType.FROBENIUS)
-            for m in (mats[0], mats[2]):
-                m.axpy(-1.0, mats[1])
-                assert m.norm(PETSc.NormType.FROBENIUS) <= 1e-12 * ref
-            for m in mats:
-                m.destroy()
-        # and it is the derivative of the residual: central differences along a random direction
-        # (V and the Dirichlet dofs fixed), every field's rows
+            err, scale = _jacobian_diff(pb.A, ref.jacobian())
+            assert scale > 0 and err <= 1e-12 * scale, (dt, err, scale)
+        # central differences along a random direction (V and the Dirichlet dofs fixed), every
+        # field's rows
         X0 = pb.X.copy()
         v = X0.duplicate()
         with v as a:
@@ -323,33 +333,33 @@ def test_cached_linear_blocks_give_the_whole_jacobian():
             pb._residual(None, X, R)
             res.append(R.getArray()[: pb.n].copy())
         fd = 0.5 * (res[0] - res[1])
-        pb._residual(None, X0, pb.R)
-        pb.assemble_jacobian_nest()
-        A = pb.Anest.convert("aij", out=PETSc.Mat())
+        pb._jacobian(None, X0, pb.Jshell, pb.Jshell)
         vv = PETSc.Vec().createMPI((pb.n, PETSc.DETERMINE), comm=comm)
         with vv as a:
             a[:] = v.getArray()[: pb.n]
         y = vv.duplicate()
-        A.mult(vv, y)
+        pb.A.mult(vv, y)
         keep = np.ones(pb.n, bool)
         keep[pb.bc_rows] = False
         for k in range(len(pb.fields)):
             sl = slice(pb.offsets[k], pb.offsets[k + 1])
-            err = comm.allreduce(float(np.max(np.abs(y.getArray()[sl] - fd[sl])[keep[sl]], initial=0.0)), op=MPI.MAX)
-            scale = comm.allreduce(float(np.max(np.abs(fd[sl])[keep[sl]], initial=0.0)), op=MPI.MAX)
+            err, scale = _max_diff(comm, y.getArray()[sl][keep[sl]], fd[sl][keep[sl]])
             assert err <= 1e-7 * scale, (k, err, scale)
-        A.destroy()
     finally:
+        ref.destroy()
         pb.destroy()
 
 
 @pytest.mark.parametrize("lumped", [True, False])
 def test_lumped_scheme_discharges_to_the_cutoff(lumped):
     """At 5C the column's NCM surface nodes approach c_max long before the cut-off. With the
-    vertex-rule (lumped) mass and kinetics a saturating node stops reacting and the current moves
-    elsewhere: the run reaches 3.0 V with every node inside (0, 1). With the midpoint rule a facet
+    vertex-rule (lumped) mass and kinetics (production) a saturating node stops reacting and the
+    current moves elsewhere: the run reaches 3.0 V with every node inside (0, 1). With the midpoint
+    rule (no longer in production: the tests' reference, tests/reference_assembly.py) a facet
     keeps feeding its saturated vertex past c_max and the run ends early at 3.39 V (x = 0.925):
     kept here to show the test tells the two apart."""
+    from reference_assembly import MidpointRuleProblem
+
     from fem_twin.fem.box_mesh import tagged_mesh
     from fem_twin.fem.discharge import DischargeProblem
     from fem_twin.fem.discharge_run import electrode_numbers
@@ -359,8 +369,8 @@ def test_lumped_scheme_discharges_to_the_cutoff(lumped):
 
     lab, params = column_electrode(), ParameterSet()
     num = electrode_numbers(lab, 1.0, params)
-    pb = DischargeProblem(build_domains(tagged_mesh(lab, 1.0, 2.0, MPI.COMM_SELF)), params, num["eps_ncm"],
-                          num["i_1c_A"], lumped=lumped)
+    problem = DischargeProblem if lumped else MidpointRuleProblem
+    pb = problem(build_domains(tagged_mesh(lab, 1.0, 2.0, MPI.COMM_SELF)), params, num["eps_ncm"], num["i_1c_A"])
     rows = []
     try:
         out = run_protocol(pb, Protocol.parse("discharge 5C to 3.0 V"), num["i_1c_A"], SteppingOptions(),

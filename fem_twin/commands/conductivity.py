@@ -48,6 +48,10 @@ def register(sub) -> None:
     p.add_argument("--from-mesh", action="store_true",
                    help="p1 only: solve on the submesh of DIR/mesh.xdmf (from 'fem-twin mesh', with or "
                         "without a separator) instead of meshing the phase from the image (same result)")
+    p.add_argument("--connectivity", type=int, default=None, choices=(6, 26),
+                   help="p1 only: 26 (default; what a P1 mesh conducts through) or 6: phase cells that "
+                        "touch only along an edge or at a corner do not conduct (the voxel mesh splits "
+                        "such voxels, the smooth mesh cuts its pinch vertices), as fv and the analysis")
     p.add_argument("--no-fields", action="store_true", help="skip the XDMF of potential and current density")
     p.set_defaults(func=cmd_conductivity)
 
@@ -60,7 +64,7 @@ def output_stem(phase: str, axis: str) -> str:
 
 def run_conductivity(d: Path, phase: str, axis: str = "z", sigma=None, solver: str = "gamg",
                      rtol: float = 1e-10, from_mesh: bool = False, fields: bool = True, comm=None,
-                     method: str = DEFAULT_METHOD, mesher: str = "voxel"):
+                     method: str = DEFAULT_METHOD, mesher: str = "voxel", connectivity: int | None = None):
     """Compute and write one phase's effective conductivity for the structure in ``d`` with
     ``method`` 'fv' or 'p1' (on the ``mesher`` 'voxel' or 'smooth' mesh); ``sigma`` in S/m (None: [Park2020]). Returns the
     :class:`~fem_twin.fem.conductivity.ConductivityResult` (on every rank)."""
@@ -89,6 +93,7 @@ def run_conductivity(d: Path, phase: str, axis: str = "z", sigma=None, solver: s
     stem = output_stem(phase, axis)
     result = effective_conductivity(image.labels, image.voxel_size_um, phase, axis, sigma_S_per_m=sigma,
                                     solver=solver, rtol=rtol, tagged_mesh=tm, method=method, mesher=mesher,
+                                    connectivity=connectivity,
                                     fields_path=(d / f"{stem}.xdmf") if fields else None, comm=comm)
     if comm.rank == 0:
         result.save_json(d / f"{stem}.json")
@@ -102,7 +107,7 @@ def cmd_conductivity(args) -> int:
     d = Path(args.dir)
     r = run_conductivity(d, args.phase, args.axis, args.sigma, args.solver, args.rtol,
                          args.from_mesh, not args.no_fields, comm, method=args.method,
-                         mesher=args.mesher)
+                         mesher=args.mesher, connectivity=args.connectivity)
     if comm.rank == 0:
         stem = output_stem(args.phase, args.axis)
         if r.percolates:

@@ -43,6 +43,9 @@ def register(sub) -> None:
     from .study_discharge import register_study_discharge
 
     register_study_discharge(kinds)
+    from .study_sweep import register_study_sweep
+
+    register_study_sweep(kinds)
     s.set_defaults(func=lambda args: (s.print_help(), 2)[1])
 
 

@@ -181,9 +181,15 @@ def phase_submesh(tm: TaggedMesh, label: int, active: np.ndarray):
     return sub
 
 
-def smooth_phase_submesh(tm: TaggedMesh, label: int, axis: int, lo: float, hi: float):
+def smooth_phase_submesh(tm: TaggedMesh, label: int, axis: int, lo: float, hi: float,
+                         connectivity: int = 26):
     """Submesh of the cells tagged ``label`` of a (smooth) tagged mesh that lie in components
     touching both planes x_axis = lo and x_axis = hi, and (phase volume, active volume) in um^3.
+
+    ``connectivity=6``: the phase's pinch contacts (cells that meet only at a vertex or along an
+    edge, :func:`fem_twin.meshing.pinches.unglue_pinches`) are cut first, so the phase conducts
+    through facets only, as the image's 6-connectivity and the finite volumes do; the result is
+    then a new mesh of the phase (built on rank 0 and distributed), not a submesh.
 
     The components are those of the P1 matrix graph: cells of the phase connected through shared
     vertices (what the mesh's own vertex connectivity couples; on a voxel image its analogue is
@@ -210,6 +216,9 @@ def smooth_phase_submesh(tm: TaggedMesh, label: int, axis: int, lo: float, hi: f
     touch = np.column_stack([np.any(np.abs(p[:, :, axis] - lo) < tol, axis=1),
                              np.any(np.abs(p[:, :, axis] - hi) < tol, axis=1)])
     gnode = np.asarray(msh.geometry.input_global_indices, dtype=np.int64)[nodes]
+    vol_phase = comm.allreduce(float(vol.sum()), op=MPI.SUM)
+    if connectivity == 6:
+        return _unglued_phase_mesh(comm, gnode, p, vol, axis, lo, hi, vol_phase)
     gcell_own = cmap.local_to_global(own)
     gcell_all = cmap.local_to_global(cells)
     sent = comm.gather((gcell_own, gnode, touch, gcell_all), root=0)
@@ -236,12 +245,51 @@ def smooth_phase_submesh(tm: TaggedMesh, label: int, axis: int, lo: float, hi: f
         answers = None
     keep = comm.scatter(answers, root=0)
     keep_own = keep[cells < n_own]
-    vol_phase = comm.allreduce(float(vol.sum()), op=MPI.SUM)
     vol_active = comm.allreduce(float(vol[keep_own].sum()), op=MPI.SUM)
     if vol_active == 0.0:
         return None, vol_phase, 0.0
     sub, *_ = dolfinx.mesh.create_submesh(msh, 3, cells[keep])
     return sub, vol_phase, vol_active
+
+
+def _unglued_phase_mesh(comm, gnode: np.ndarray, p: np.ndarray, vol: np.ndarray, axis: int, lo: float,
+                        hi: float, vol_phase: float):
+    """The phase's owned cells (global vertex numbers ``gnode`` (m, 4), corner coordinates ``p``
+    (m, 4, 3), volumes ``vol``) gathered on rank 0, pinch contacts cut, components touching both
+    planes kept, distributed again. Returns (mesh or None, phase volume, active volume)."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    from ..meshing.pinches import unglue_pinches
+    from ..meshing.smooth_mesh import _distribute
+
+    sent = comm.gather((gnode, p, vol), root=0)
+    x, cells, vol_active = np.zeros((0, 3)), np.zeros((0, 4), np.int64), 0.0
+    if comm.rank == 0:
+        gn = np.concatenate([s[0] for s in sent]).reshape(-1, 4)
+        pts = np.concatenate([s[1] for s in sent]).reshape(-1, 3)
+        vv = np.concatenate([s[2] for s in sent])
+        m = gn.shape[0]
+        if m:
+            new, source = unglue_pinches(gn)
+            xs = np.empty((source.size, 3))
+            xs[new.ravel()] = pts
+            rows = np.repeat(np.arange(m), 4)
+            nv = source.size
+            g = sp.coo_matrix((np.ones(rows.size, np.int8), (rows, m + new.ravel())), shape=(m + nv, m + nv))
+            _, comp = connected_components(g, directed=False)
+            tol = 1e-6 * (hi - lo)
+            cv = comp[m:]
+            both = np.intersect1d(cv[np.abs(xs[:, axis] - lo) < tol], cv[np.abs(xs[:, axis] - hi) < tol])
+            keep = np.isin(comp[:m], both)
+            used, inv = np.unique(new[keep].ravel(), return_inverse=True)
+            x, cells = xs[used], inv.reshape(-1, 4).astype(np.int64)
+            vol_active = float(vv[keep].sum())
+    vol_active = comm.bcast(vol_active, root=0)
+    if vol_active == 0.0:
+        return None, vol_phase, 0.0
+    msh, _ = _distribute(comm, x, cells, np.zeros(cells.shape[0], np.int32))
+    return msh, vol_phase, vol_active
 
 
 # -- the solve -------------------------------------------------------------------------------
@@ -343,8 +391,9 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
     write potential (V) and current density (A/m^2) there (XDMF); ``connectivity``: clusters not
     connected to both planes with this connectivity are removed. It is 6 for fv (the scheme
     couples face neighbours only); for p1 26 (default, the Kuhn mesh's and the analysis'
-    convention) or 6 (voxels touching only along edges or at corners do not conduct; image path
-    only); ``fv_planes``: ``"faces"`` (default: potentials on the composite's faces) or
+    convention) or 6 (voxels touching only along edges or at corners do not conduct; meshing
+    from the image, or on the smooth mesh with its pinch contacts cut, see
+    :func:`smooth_phase_submesh`); ``fv_planes``: ``"faces"`` (default: potentials on the composite's faces) or
     ``"centres"`` (PoreSpy's convention, for comparisons; see
     :func:`fem_twin.fem.conductivity_fv.solve_ohm_fv`); ``mesher`` (p1 only): ``"voxel"``
     (default, Kuhn tetrahedra of the voxels) or ``"smooth"``: the smooth mesh of the whole image
@@ -362,9 +411,9 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
     if smooth:
         if method != "p1":
             raise InputError("--mesher", "voxel with --method fv (finite volumes on the voxels)", mesher)
-        if connectivity not in (None, 26):
-            raise InputError("--connectivity", "26 with --mesher smooth (the mesh's vertex connectivity)",
-                             connectivity)
+        if connectivity not in (None, 6, 26):
+            raise InputError("--connectivity", "26 (the smooth mesh's vertex connectivity) or 6 (its pinch "
+                             "contacts cut) with --mesher smooth", connectivity)
     if solver not in solvers.SOLVERS:
         raise InputError("--solver", f"one of {', '.join(solvers.SOLVERS)}", solver)
     if connectivity is None:
@@ -376,7 +425,7 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
         if tagged_mesh is not None:
             raise InputError("--from-mesh", "--method p1 (the tagged mesh is tetrahedral; fv meshes "
                              "the phase's voxels as hexahedra itself)", "--method fv")
-    elif connectivity not in (6, 26) or (connectivity == 6 and tagged_mesh is not None):
+    elif connectivity not in (6, 26) or (connectivity == 6 and tagged_mesh is not None and not smooth):
         raise InputError("--connectivity", "26, or 6 when meshing from the image", connectivity)
     labels = np.asarray(labels)
     sigma = intrinsic_sigma(phase, labels) if sigma_S_per_m is None else float(sigma_S_per_m)
@@ -397,7 +446,7 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
 
             tagged_mesh = get_mesher(mesher)(labels, h, 0.0, comm)
         lo = tagged_mesh.separator_um if ax == 2 else 0.0
-        msh, vol_phase, vol_active = smooth_phase_submesh(tagged_mesh, label, ax, lo, lo + length)
+        msh, vol_phase, vol_active = smooth_phase_submesh(tagged_mesh, label, ax, lo, lo + length, connectivity)
         eps, eps_active = vol_phase / (area * length), vol_active / (area * length)
     else:
         active = active_mask(labels, label, ax, connectivity)
@@ -407,7 +456,8 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
                   cross_section_um2=area, solver=solver, method=method, connectivity=connectivity,
                   num_ranks=comm.size, mesher=mesher)
     if eps_active == 0.0:
-        how = "vertex connectivity of the smooth mesh" if smooth else f"{connectivity}-connectivity"
+        how = (("facet connectivity of the smooth mesh (pinch contacts cut)" if connectivity == 6 else
+                "vertex connectivity of the smooth mesh") if smooth else f"{connectivity}-connectivity")
         msg = (f"{phase} does not percolate along {'xyz'[ax]}: no cluster connects the two planes "
                f"({how}); sigma_eff = 0")
         return ConductivityResult(percolates=False, sigma_eff_S_per_m=0.0, relative_conductivity=0.0,

@@ -37,10 +37,12 @@ Equations (SI; the mesh is in micrometres and the forms carry the conversion fac
 Every equation is scaled to picoamperes (A/m2 * um2): the potential equations are currents,
 the mass balances are multiplied by F c_ref. Backward Euler in time; ``transport = 0`` switches
 the concentrations off (c = c_old) to solve the potentials alone (the consistent initial state).
-The concentration mass terms and every facet integral use the vertex (nodal) rule by default
-(``lumped``): a lumped mass matrix and the kinetics evaluated at each node's own lithiation, so a
-node whose surface saturates stops reacting and the current moves to the other contacts (the
-midpoint rule kept feeding saturated vertices past c_max and ended 1C runs 60-90 mAh/g early).
+The concentration mass terms and every facet integral use the vertex (nodal) rule: a lumped
+mass matrix and the kinetics evaluated at each node's own lithiation, so a node whose surface
+saturates stops reacting and the current moves to the other contacts (the midpoint rule kept
+feeding saturated vertices past c_max and ended 1C runs 60-90 mAh/g early; it lives on only in
+the tests' reference, ``tests/reference_assembly.py``). With that rule the interface terms are
+sums over interface vertices, assembled node by node (:mod:`fem_twin.fem.discharge_assembly`).
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def _nonzero_or_none(compile_form, form):
 
 
 class DischargeProblem(JacobianAssembly):
-    """Fields, forms and the SNES of one cell; :meth:`solve_step` advances by ``dt``.
+    """Fields, forms and the SNES of one cell; :meth:`solve` advances by ``dt``.
 
     ``eps_ncm`` is the composite's NCM volume fraction (for the LPSCl conductivity formula),
     ``i_ref_A`` a current scale (the 1C current) for the Newton tolerances.
@@ -88,20 +90,13 @@ class DischargeProblem(JacobianAssembly):
 
     def __init__(self, domains: Domains, params: ParameterSet, eps_ncm: float, i_ref_A: float,
                  solver: LinearSolverSpec | None = None, prefix: str = "discharge_",
-                 snes_options: dict | None = None, lumped: bool = True,
-                 nodal_interface: bool | None = None):
+                 snes_options: dict | None = None):
         self.domains = d = domains
         self.params = p = params
         self.comm = d.parent.comm
         self.solver_spec = solver or LinearSolverSpec()
         self.prefix = prefix
         self.frozen_ce = p.frozen_ce
-        self.quadrature_degree = 1
-        self.lumped = bool(lumped)
-        # the interface terms node by node in numpy (exact with the vertex rule only)
-        self.nodal = self.lumped if nodal_interface is None else bool(nodal_interface)
-        if self.nodal and not self.lumped:
-            raise ValueError("nodal_interface=True needs lumped=True (the vertex rule)")
         self.kappa = p.sigma_lpscl(eps_ncm)
         if (p.interface_area == "smoothed-normal") != (d.interface_normal is not None):
             raise ValueError(f"interface_area = {p.interface_area!r} needs domains "
@@ -132,13 +127,17 @@ class DischargeProblem(JacobianAssembly):
         self.timings = {"residual_s": 0.0, "jacobian_s": 0.0, "residuals": 0, "jacobians": 0}
         self.predictor = True  # extrapolate the last two accepted states as Newton's initial guess
         self._history = None
-        self._build_forms(p)
+        J_c, lin_c = self._build_forms(p)
         self.set_initial_state()  # (finite values for the first, pattern-fixing assembly)
+        self._build_matrices(J_c, lin_c)
         self._build_solver(i_ref_A * PA, snes_options or {})
         self.set_initial_state()
 
     # -- forms ---------------------------------------------------------------------------------
-    def _build_forms(self, p: ParameterSet):
+    def _build_forms(self, p: ParameterSet) -> tuple[list, list]:
+        """The UFL model (``F``, ``g``), the compiled forms the assembler uses and the Dirichlet
+        conditions. Returns the forms needed only to build the matrices: the whole Jacobian
+        (compiled) and the linear bulk blocks (field, scale(dt, transport), compiled form)."""
         d = self.domains
         dx, dS, ds = d.measures()
         th_s, psi, phi_e, th_e = self.theta_s, self.psi_s, self.phi_e, self.theta_e
@@ -157,30 +156,25 @@ class DischargeProblem(JacobianAssembly):
         jw = j if wgt is None else j * wgt
         j_li = li_current_ufl(p, phi_e) if p.li_contact == "butler-volmer" else None
         self.j_li_expr = j_li
-        # one fixed quadrature rule (degree 1: the facet midpoint; degree 2 costs 1.5x the Jacobian
-        # time and moved the one-particle test by 0.6 mV) for every facet integral: the residuals and the current
+        # one fixed quadrature rule for every facet integral: the residuals and the current
         # functional g must integrate j identically, or conservation holds only to the
         # quadrature error (1e-6 near saturation with the estimated degrees)
         #
-        # ``lumped`` (default): the facet integrals and the concentration mass terms use the vertex
-        # rule (nodal quadrature: a lumped mass matrix, the kinetics evaluated at each node's own
+        # The facet integrals and the concentration mass terms use the vertex rule (nodal
+        # quadrature: a lumped mass matrix, the kinetics evaluated at each node's own
         # lithiation). With the Kuhn tetrahedra's M-matrix stiffness this keeps the discrete
         # lithiation inside (0, 1) where the exact one is: a node whose surface saturates stops
         # reacting (sqrt(c_max - c_s) and U(x) act per node), while with the midpoint rule a facet
         # keeps pushing lithium into its saturated vertex and the run ends early with a node past
-        # c_max. Both rules are second-order accurate (tests: MMS rates, one-particle reference).
-        if self.lumped:
-            qd = {"quadrature_rule": "vertex", "quadrature_degree": 1}
-            dM = lambda tag: dx(tag, metadata=qd)  # noqa: E731
-        else:
-            qd = {"quadrature_degree": self.quadrature_degree}
-            dM = dx
+        # c_max (tests/test_discharge.py::test_lumped_scheme_discharges_to_the_cutoff). Both rules
+        # are second-order accurate (tests: MMS rates, one-particle reference).
+        qd = {"quadrature_rule": "vertex", "quadrature_degree": 1}
         dG, dNCM, dELY = dS(DS_INTERFACE, metadata=qd), dx(DX_NCM), dx(DX_ELY)
         dLI = ds(DS_LI, metadata=qd)
-        mNCM, mELY = dM(DX_NCM), dM(DX_ELY)
+        mNCM, mELY = dx(DX_NCM, metadata=qd), dx(DX_ELY, metadata=qd)
         # The forms are written as (linear bulk part) + (the rest). The linear bulk parts are the
         # mass and stiffness terms with constant coefficients: their Jacobian blocks are cached
-        # matrices (``self.lin_blocks``: field, scale as a function of (dt, transport), form) and
+        # matrices (``self.lin_mats``: field, scale as a function of (dt, transport), matrix) and
         # only the rest (interface kinetics, the ln c_e flux) is assembled at every Newton step.
         tri = lambda u: ufl.TrialFunction(u.function_space)  # noqa: E731
         gg = lambda a, b: ufl.inner(ufl.grad(a), ufl.grad(b))  # noqa: E731
@@ -217,40 +211,27 @@ class DischargeProblem(JacobianAssembly):
                          + tr * stiff_ce * gg(th_e, q_e) * dELY)
             F_if.append(-tr * (1.0 - p.t_plus) * jw * q_e("-") * dG)
             F_bulk.append(-tr * (1.0 - p.t_plus) * j_li * q_e * dLI if j_li is not None else None)
-        F_nl = [_add(a, b) for a, b in zip(F_if, F_bulk)]
-        self.F = [a + b for a, b in zip(F_lin, F_nl)]
-        self._lin = lin
-        # galvanostatic condition g = int j dS (+ I, added in the callback), its derivatives
+        # the model (UFL, not compiled): the whole residual forms F (pA) and the galvanostatic
+        # condition's current g = int j dS (pA; the constraint row is g + I). The assembler
+        # below splits them; the tests' UFL reference assembles them whole.
+        self.F = [a + _add(b, c) for a, b, c in zip(F_lin, F_if, F_bulk)]
         self.g = jw * dG
-        one = dolfinx.fem.Function(self.Vs)
-        one.x.array[:] = 1.0
         em = d.entity_maps
         cf = lambda form: dolfinx.fem.form(form, entity_maps=em)  # noqa: E731
-        # residual: the whole forms, or (nodal) the forms without the interface terms
-        self.F_c = cf(self.F if not self.nodal else [_add(a, b) for a, b in zip(F_lin, F_bulk)])
-        J = [[ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)) for u in self.fields]
-             for Fi in self.F]
-        # the whole Jacobian: compiled for the pattern-fixing first assembly, then dropped (its
-        # integration-entity arrays cost ~1/4 of the forms' memory; recompiled on demand by
-        # assemble_jacobian_nest(cached=False), the tests' reference)
-        self._J_ufl, self._compile = J, cf
-        self.J_c = cf(J)
-        # the part assembled at every Newton step: derivatives of the non-linear terms (nodal:
-        # of the bulk ones only, None where a block has none; the interface is added node by node)
-        self.lin_c = [(k, scale, cf(a)) for k, scale, a in self._lin]
-        self.g_c = cf(self.g)  # (the interface current; with nodal, a diagnostic only)
-        if self.nodal:
-            self.Jnl_c = [[None if Fi is None else
-                           _nonzero_or_none(cf, ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)))
-                           for u in self.fields] for Fi in F_bulk]
-            self.bF_c = self.c_c = self.d_c = None
-        else:
-            self.Jnl_c = cf([[ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)) for u in self.fields]
-                             for Fi in F_nl])
-            self.bF_c = cf([ufl.derivative(Fi, psi, one) for Fi in self.F])  # dF/dV
-            self.c_c = cf([ufl.derivative(self.g, u, ufl.TestFunction(u.function_space)) for u in self.fields])
-            self.d_c = cf(ufl.derivative(self.g, psi, one))
+        # residual: the forms without the interface terms (added node by node)
+        self.F_c = cf([_add(a, b) for a, b in zip(F_lin, F_bulk)])
+        # the whole Jacobian: compiled for the pattern-fixing first assembly only (its
+        # integration-entity arrays cost ~1/4 of the forms' memory)
+        J_c = cf([[ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)) for u in self.fields]
+                  for Fi in self.F])
+        lin_c = [(k, scale, cf(a)) for k, scale, a in lin]
+        # the part assembled at every Newton step: derivatives of the bulk non-linear terms (None
+        # where a block has none; the interface is added node by node)
+        self.Jnl_c = [[None if Fi is None else
+                       _nonzero_or_none(cf, ufl.derivative(Fi, u, ufl.TrialFunction(u.function_space)))
+                       for u in self.fields] for Fi in F_bulk]
         # diagnostics
+        self.g_c = cf(self.g)  # the interface current from UFL (an independent check of the nodal sum)
         self.li_current_c = cf(j_li * dLI) if j_li is not None else None
         self.lith_c = cf(th_s * dNCM)
         # Dirichlet conditions: psi_s = 0 on the collector; phi_e = 0 at z = 0 (ideal Li contact)
@@ -261,49 +242,18 @@ class DischargeProblem(JacobianAssembly):
         if j_li is None:
             self.bcs.append(dolfinx.fem.dirichletbc(zero, top_dofs(self.Ve, d.z_bottom_um, tol), self.Ve))
             self._bc_fields.append(2)
-        self._one = one
-        self.iface = None
-        if self.nodal:
-            bc_dofs = {k: bc.dof_indices()[0] for bc, k in zip(self.bcs, self._bc_fields)}
-            self.iface = NodalInterface(interface_vertices(d, self.Vcs, self.Ve), p, len(self.fields), bc_dofs)
-            # (Vcs/Vs and Ve/Vce are built alike, so they share dof numbers)
-            for a, b in ((self.Vcs, self.Vs), (self.Ve, self.Vce)):
-                if not np.array_equal(a.dofmap.list, b.dofmap.list):
-                    raise RuntimeError("P1 spaces on one submesh with different dof numbers")
+        bc_dofs = {k: bc.dof_indices()[0] for bc, k in zip(self.bcs, self._bc_fields)}
+        self.iface = NodalInterface(interface_vertices(d, self.Vcs, self.Ve), p, len(self.fields), bc_dofs)
+        # (Vcs/Vs and Ve/Vce are built alike, so they share dof numbers)
+        for a, b in ((self.Vcs, self.Vs), (self.Ve, self.Vce)):
+            if not np.array_equal(a.dofmap.list, b.dofmap.list):
+                raise RuntimeError("P1 spaces on one submesh with different dof numbers")
+        return J_c, lin_c
 
     # -- PETSc objects -------------------------------------------------------------------------
     def _build_solver(self, i_ref_pA: float, snes_options: dict):
-        from dolfinx.fem.petsc import assemble_matrix, create_matrix, create_vector
+        from dolfinx.fem.petsc import create_vector
 
-        # Block assembly with kind="mpi" of these mixed-domain interior-facet forms gave wrong
-        # entries in DOLFINx 0.11 (checked against finite differences); every block is assembled
-        # on its own into a MatNest and converted to one AIJ matrix instead.
-        # (Converting the nest before its first assembly left it unusable: A is made at the first
-        # Jacobian; out=None would convert in place.)
-        # Every block is created on its own from its form and the nest is made of them (a block
-        # of create_matrix(J, kind="nest") had another sparsity pattern than create_matrix of the
-        # same block form, which breaks the same-pattern additions below).
-        # PETSc squeezes the pattern of an AIJ matrix to the entries set before its first final
-        # assembly, so each block is first assembled from the whole Jacobian form: the nest blocks
-        # and the cached linear blocks then share one pattern whatever is assembled later.
-        self._blocks = [[create_matrix(a) for a in row] for row in self.J_c]
-        self.Anest = PETSc.Mat().createNest(self._blocks, comm=self.comm)
-        assemble_matrix(self.Anest, self.J_c, self.bcs, diag=1.0)
-        self.Anest.assemble()
-        self.A = None
-        # the linear bulk blocks, assembled once (Dirichlet rows and columns zero; the nest
-        # assembly of the rest puts the unit diagonal)
-        self.lin_mats = []
-        for k, scale, a in self.lin_c:
-            M = create_matrix(self.J_c[k][k])
-            assemble_matrix(M, self.J_c[k][k], self.bcs, diag=0.0)
-            M.assemble()
-            M.zeroEntries()
-            assemble_matrix(M, a, self.bcs, diag=0.0)
-            M.assemble()
-            self.lin_mats.append((k, scale, M))
-        self.cache_linear_blocks = True
-        self.J_c, self.lin_c = None, None  # (assembled once: free their forms)
         spaces = [u.function_space for u in self.fields]
         self.x = create_vector(spaces, kind="mpi")
         self._block_vecs = [dolfinx.la.vector(V.dofmap.index_map, V.dofmap.index_map_bs) for V in spaces]
@@ -495,7 +445,7 @@ class DischargeProblem(JacobianAssembly):
         return int(self.X.getSize())
 
     def destroy(self):
-        for o in (self.snes, self.Jshell, self.X, self.R, self.A, getattr(self, "_Alin", None), self.Anest, self.x,
+        for o in (self.snes, self.Jshell, self.X, self.R, self.A, self._Alin, self.Anest, self.x,
                   *(M for _, _, M in self.lin_mats), *(b for row in self._blocks for b in row)):
             if o is not None:
                 o.destroy()

@@ -31,6 +31,7 @@ Units: um. Pure numpy / scipy.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -69,7 +70,7 @@ class CoarseningOptions:
         return asdict(self)
 
 
-_DEBUG = False
+log = logging.getLogger(__name__)
 
 
 def _tri_normals(x: np.ndarray, tris: np.ndarray) -> np.ndarray:
@@ -199,8 +200,9 @@ def _coarsen_once(x: np.ndarray, tris: np.ndarray, surf_of_tri: np.ndarray, sign
         first = np.r_[True, vv[order][1:] != vv[order][:-1]]
         best = order[first]
         best = best[np.isfinite(score[best])]
-        if _DEBUG:
-            print(f"cand {cand.sum()} valid {best.size} link {(common==2).mean():.2f} err {(err<=tol2).mean():.2f} geo {(~bad_pair).mean():.2f}")
+        log.debug("coarsening round: %d candidates, %d valid collapses; link condition %.2f, "
+                  "error within tolerance %.2f, geometry %.2f", cand.sum(), best.size, (common == 2).mean(),
+                  (err <= tol2).mean(), (~bad_pair).mean())
         failures[np.setdiff1d(win, vv[best])] += 1
         # a maximal distance-2 independent set (random priorities, a few Luby sub-rounds) among
         # the points with a valid collapse: collapses of one round must not see each other
@@ -218,8 +220,7 @@ def _coarsen_once(x: np.ndarray, tris: np.ndarray, surf_of_tri: np.ndarray, sign
         Q[u_c] += Q[v_c]
         W[u_c] += W[v_c]
         frozen[v_c] = True  # removed points are never candidates again
-        if _DEBUG:
-            print("collapsed", best.size)
+        log.debug("collapsed %d points", best.size)
         if best.size < 0.002 * cand.sum():
             break
     return tris[alive_t], surf_of_tri[alive_t], sign[alive_t]
