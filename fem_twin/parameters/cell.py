@@ -20,6 +20,17 @@ values outside the documented range are rejected with the key in the message. Ex
     [ocp]
     x = [0.2, 0.6, 1.0]
     u_V = [4.4, 3.8, 3.4]
+
+Calibrated values carry their source, as a citation (``fem-twin calibrate`` writes it): a table
+``[calibration]`` maps a parameter's name to a note, e.g.::
+
+    initial_lithiation = 0.497
+    [calibration]
+    initial_lithiation = "fitted to Park et al. 2020 (60 wt%, 0.1C, 133.3 mAh/g) by fem-twin calibrate on runs/ncm60"
+
+(:attr:`ParameterSet.calibration`, :meth:`ParameterSet.source_of`; in ``to_dict`` and so in every
+``discharge.json`` only when there is a note). :meth:`ParameterSet.to_toml` writes a file that
+:meth:`ParameterSet.from_toml` reads back.
 """
 
 from __future__ import annotations
@@ -140,6 +151,9 @@ class ParameterSet:
     activation_energy_d_ncm_J_mol: float = 0.0
     activation_energy_d_lpscl_J_mol: float = 0.0
     activation_energy_sigma_lpscl_J_mol: float = 0.0
+    #: where calibrated values come from: (parameter name, note) pairs, sorted by name; a dict is
+    #: accepted (TOML: a table ``[calibration]``). Empty: no value of the set was calibrated
+    calibration: tuple = ()
 
     def __post_init__(self):
         for key, (lo, hi, unit) in RANGES.items():
@@ -156,6 +170,7 @@ class ParameterSet:
                 raise InputError(key, "true or false", getattr(self, key))
         if not isinstance(self.ocp, OpenCircuitPotential):
             raise InputError("ocp", "an OpenCircuitPotential", self.ocp)
+        object.__setattr__(self, "calibration", _calibration_notes(self.calibration))
         if self.initial_lithiation >= self.max_lithiation:
             raise InputError("initial_lithiation", f"< max_lithiation ({self.max_lithiation})",
                              self.initial_lithiation)
@@ -208,16 +223,50 @@ class ParameterSet:
         mass_g = ncm_volume_m3 * self.density_ncm_g_cm3 * 1e6
         return mass_g * self.practical_capacity_mAh_g * 1e-3  # mAh -> A over one hour
 
+    def source_of(self, name: str) -> str | None:
+        """The calibration note of parameter ``name`` (None: not calibrated, see the field's comment)."""
+        return dict(self.calibration).get(name)
+
     # -- files -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "ocp"}
+        """Every field; ``calibration`` (a dict of notes) only when there is one."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("ocp", "calibration")}
         d["ocp"] = self.ocp.to_dict()
+        if self.calibration:
+            d["calibration"] = dict(self.calibration)
         return d
 
+    def to_toml(self, only_changed: bool = True) -> str:
+        """TOML that :meth:`from_toml` reads back to this set: the fields that differ from the
+        defaults (``only_changed``, else all), ``[ocp]`` and ``[calibration]`` last."""
+        ref = ParameterSet()
+        lines, tables = [], []
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "calibration":
+                if v:
+                    tables.append("[calibration]\n" + "".join(f"{k} = {_toml_value(n)}\n" for k, n in v))
+                continue
+            if only_changed and v == getattr(ref, f.name):
+                continue
+            if f.name == "ocp":
+                if v.kind != "table":
+                    lines.append(f"ocp = {_toml_value(v.kind)}")
+                else:
+                    t = "[ocp]\n" + f"x = [{', '.join(repr(float(a)) for a in v.x)}]\n" \
+                        + f"u_V = [{', '.join(repr(float(a)) for a in v.u_V)}]\n"
+                    tables.append(t + ("extend = true\n" if v.extend else ""))
+                continue
+            lines.append(f"{f.name} = {_toml_value(v)}")
+        return "\n".join(lines) + ("\n" if lines else "") + "".join("\n" + t for t in tables)
+
     def with_overrides(self, values: dict) -> "ParameterSet":
-        """A copy with ``values`` replaced; unknown keys and out-of-range values raise InputError."""
+        """A copy with ``values`` replaced; unknown keys and out-of-range values raise InputError. A
+        calibrated value replaced without a new ``calibration`` note loses its note."""
         names = {f.name for f in dataclasses.fields(self)}
         new = {}
+        if not isinstance(values, dict):
+            raise InputError("parameters", "a table of parameter names and values", values)
         for key, v in values.items():
             if key not in names:
                 raise InputError(key, f"a known parameter ({', '.join(sorted(names))})", "unknown key")
@@ -226,6 +275,10 @@ class ParameterSet:
             elif key in RANGES and isinstance(v, int) and not isinstance(v, bool):
                 v = float(v)
             new[key] = v
+        if self.calibration and "calibration" not in new:  # a value changed without a note loses its old note
+            kept = tuple((k, n) for k, n in self.calibration if k not in new)
+            if kept != self.calibration:
+                new["calibration"] = kept
         return dataclasses.replace(self, **new)
 
     @classmethod
@@ -239,3 +292,36 @@ class ParameterSet:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise FileFormatError(p, f"not valid TOML ({exc})") from None
         return cls().with_overrides(data)
+
+
+def _toml_value(v) -> str:
+    """A TOML scalar: booleans lower case, floats with repr (round trip), strings as JSON strings
+    (a subset of TOML's basic strings)."""
+    import json
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else str(v)
+    if isinstance(v, int):
+        return str(v)
+    return json.dumps(str(v))
+
+
+def _calibration_notes(notes) -> tuple:
+    """``{name: note}`` or (name, note) pairs -> sorted pairs; each name a field of the set (not
+    ``calibration``), each note a non-empty string."""
+    if isinstance(notes, dict):
+        items = list(notes.items())
+    elif isinstance(notes, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in notes):
+        items = [tuple(p) for p in notes]
+    else:
+        raise InputError("calibration", "a table of parameter names and notes (strings)", notes)
+    names = {f.name for f in dataclasses.fields(ParameterSet)} - {"calibration"}
+    for key, note in items:
+        if key not in names:
+            raise InputError(f"calibration.{key}", f"the name of a parameter ({', '.join(sorted(names))})",
+                             "unknown key")
+        if not isinstance(note, str) or not note.strip():
+            raise InputError(f"calibration.{key}", "a note saying where the value comes from (a string)", note)
+    return tuple(sorted((str(k), str(n)) for k, n in items))

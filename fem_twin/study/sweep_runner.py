@@ -92,6 +92,7 @@ def parameters_toml(ps) -> str:
     lines = []
     d = ps.to_dict()
     ocp = d.pop("ocp")
+    notes = d.pop("calibration", None)  # (where calibrated values come from: a [calibration] table)
     for k, v in d.items():
         if isinstance(v, bool):
             lines.append(f"{k} = {'true' if v else 'false'}")
@@ -106,6 +107,8 @@ def parameters_toml(ps) -> str:
                   "u_V = [" + ", ".join(repr(float(x)) for x in ocp["u_V"]) + "]"]
         if ocp.get("extend"):
             lines.append("extend = true")
+    if notes:
+        lines += ["[calibration]"] + [f"{k} = {json.dumps(str(n))}" for k, n in notes.items()]
     return "\n".join(lines) + "\n"
 
 
