@@ -321,6 +321,15 @@ def experiment_steps(protocol: Protocol) -> list[str]:
         if s.kind == "rest":
             out.append(f"Rest for {s.duration_s:.10g} seconds")
             continue
+        if s.kind == "hold":
+            parts = ([f"for {s.duration_s:.10g} seconds"] if s.duration_s is not None else []) + \
+                    ([f"until C/{1.0 / s.until_c_rate:.10g}"] if s.until_c_rate is not None else [])
+            out.append(f"Hold at {s.hold_V:.10g} V " + " or ".join(parts))
+            continue
+        if s.kind == "profile":
+            from .errors import InputError
+
+            raise InputError("protocol", "steps the P2D cross-check can run (not 'profile')", s.describe())
         verb = "Discharge" if s.kind == "discharge" else "Charge"
         parts = []
         if s.duration_s is not None:

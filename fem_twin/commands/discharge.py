@@ -37,6 +37,10 @@ def register(sub) -> None:
                    help="steps instead of --c-rate/--cutoff, e.g. "
                         "'discharge 1C to 3.0 V; rest 10 min; charge 0.5C to 4.3 V'")
     p.add_argument("--params", default=None, help="TOML file overriding parameters (see fem_twin/parameters/cell.py)")
+    p.add_argument("--temperature", default=None, metavar="T",
+                   help="cell temperature in kelvin (303.15), or in degrees Celsius with a C suffix (30C); "
+                        "k, D_s, D_e and kappa follow the parameters' activation energies (default: none, "
+                        "only RT/F changes)")
     p.add_argument("--separator", type=float, default=None,
                    help=f"LPSCl separator thickness in um (default {S.SEPARATOR_UM:g})")
     p.add_argument("--separator-growth", type=float, default=None, metavar="G",
@@ -76,6 +80,19 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_discharge)
 
 
+def parse_temperature(text: str) -> float:
+    """``--temperature``: kelvin (``303.15``, ``303.15K``) or degrees Celsius (``30C``) -> K."""
+    import re
+
+    m = re.fullmatch(r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(k|c|°c)?\s*", str(text).lower())
+    if not m:
+        raise InputError("--temperature", "a temperature in K (303.15) or in degC with a C suffix (30C)", text)
+    t = float(m.group(1)) + (273.15 if m.group(2) in ("c", "°c") else 0.0)
+    if not 200 <= t <= 400:
+        raise InputError("--temperature", "a temperature in [200, 400] K", text)
+    return t
+
+
 def settings_from_args(args):
     """The :class:`~fem_twin.fem.settings.DischargeSettings` of a command line: ``--settings``
     (or the defaults) with the options given on the command line replacing theirs."""
@@ -105,6 +122,8 @@ def settings_from_args(args):
         v = getattr(args, key)
         if v is not None and not (math.isfinite(v) and v >= (0 if key == "separator" else 1)):
             raise InputError(flag, "a thickness >= 0 um" if key == "separator" else "a factor >= 1", v)
+    if getattr(args, "temperature", None) is not None:
+        ch["temperature_K"] = parse_temperature(args.temperature)
     for key, v in (("params", args.params), ("mesher", args.mesher), ("separator__thickness_um", args.separator),
                    ("separator__growth", args.separator_growth), ("solver__name", args.solver),
                    ("solver__petsc", tuple(args.petsc) if args.petsc is not None else None),

@@ -139,7 +139,12 @@ _WEIGHT_PARAMETERS = ("interface_area", "interface_normal_sigma_vox")
 
 
 def _parameter_dict(params) -> dict:
+    from ..parameters.cell import TEMPERATURE_DEFAULTS
+
     d = params.to_dict()
+    for key, v in TEMPERATURE_DEFAULTS.items():  # (added in issue 18: hashed only when set)
+        if d.get(key) == v:
+            d.pop(key)
     if d.get("interface_area", "mesh") == "mesh":  # (sigma matters only with the weights)
         for key in _WEIGHT_PARAMETERS:
             d.pop(key, None)
@@ -154,6 +159,10 @@ def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, 
     # dt_initial_s and dt_max_s hashes as before those fields existed, so its checkpoints still match)
     skip = {"output_every"} | ({"dt_initial_h"} if stepping.dt_initial_s else set()) \
         | ({"dt_max_h"} if stepping.dt_max_s else set())
+    # (nor the CV-hold options at their defaults: they came after checkpoints existed)
+    from .settings import CUTOFF_TOL_I, MAX_DI
+
+    skip |= {k for k, v in (("max_dI", MAX_DI), ("cutoff_tol_I", CUTOFF_TOL_I)) if getattr(stepping, k) == v}
     step_opts = {k: v for k, v in stepping.as_dict().items() if k not in skip}
     mesh = [list(lab.shape), float(voxel_um), float(separator_um)]
     if separator_growth != 1.0:
@@ -241,7 +250,8 @@ def write_checkpoint(path, problem, state: LoopState, rows: list, fp: dict, extr
         columns[spec.name] = names
     history = None
     if hist is not None:
-        history = {"dt": float(hist["dt"]), "current": None if hist["current"] is None else float(hist["current"]),
+        key = hist["current"]  # (the predictor's control key: a current in A, or "V=..." of a CV hold)
+        history = {"dt": float(hist["dt"]), "current": key if key is None or isinstance(key, str) else float(key),
                    "V": float(hist["state"][-1]),
                    "dV": float(hist["delta"][-1]) if hist["delta"] is not None else None}
     meta = {"format": FORMAT, "fingerprint": fp, "fields": [s.name for s in specs], "columns": columns,

@@ -53,6 +53,7 @@ import ufl.algorithms
 
 from .._dolfinx import MPI, PETSc, dolfinx
 from ..parameters.cell import FARADAY, ParameterSet
+from .control import CurrentControl, VoltageControl, as_control
 from .discharge_assembly import JacobianAssembly
 from .discharge_solvers import (BorderedSystem, LinearSolverSpec, augmented_vector, choose_solver,
                                 clear_options, global_sum, outer_ksp_options, set_options)
@@ -121,7 +122,10 @@ class DischargeProblem(JacobianAssembly):
             self.theta_e = dolfinx.fem.Constant(msh, 1.0)
         const = lambda v: dolfinx.fem.Constant(msh, PETSc.ScalarType(v))  # noqa: E731
         self.V = const(0.0)  # collector potential (V)
-        self.I = const(0.0)  # applied current (pA), > 0 on discharge
+        self.I = const(0.0)  # applied current (pA), > 0 on discharge (galvanostatic solves)
+        self._voltage_control = None  # a VoltageControl during potentiostatic solves (CV holds)
+        #: the voltage row's scale (pA per V): a 1 V error of V counts like a 1C current
+        self.v_scale_pA = i_ref_A * PA
         self.dt = const(1.0)  # time step (s)
         self.transport = const(1.0)  # 0: concentrations frozen (potentials-only solve)
         self.timings = {"residual_s": 0.0, "jacobian_s": 0.0, "residuals": 0, "jacobians": 0}
@@ -321,9 +325,10 @@ class DischargeProblem(JacobianAssembly):
             u.x.array[:] = a
         self.V.value = snap[-1]
 
-    def accept(self, dt: float | None = None, current_A: float | None = None):
+    def accept(self, dt: float | None = None, current_A=None):
         """Make the current concentrations the old ones (after an accepted step of length ``dt``
-        at ``current_A``; both are remembered for the predictor)."""
+        at ``current_A``, or under the control whose ``key`` that is; both are remembered for the
+        predictor)."""
         if dt is not None and self.predictor:
             prev = self._history
             state = self.snapshot()
@@ -356,8 +361,9 @@ class DischargeProblem(JacobianAssembly):
     def predictor_history(self, value: dict | None):
         self._history = value
 
-    def _predict(self, current_A: float, dt: float):
-        """Initial guess: linear extrapolation of the last two accepted states (same current),
+    def _predict(self, current_A, dt: float):
+        """Initial guess: linear extrapolation of the last two accepted states (same control:
+        ``current_A`` is the control's ``key``, the current for a galvanostatic step),
         concentrations kept inside their bounds; else the last state."""
         h = self._history
         if h is None or h["delta"] is None or h["current"] != current_A:
@@ -372,8 +378,17 @@ class DischargeProblem(JacobianAssembly):
         self.V.value = h["state"][-1] + r * h["delta"][-1]
 
     # -- Newton solve ----------------------------------------------------------------------------
-    def solve(self, current_A: float, dt: float, transport: bool = True) -> tuple[bool, int, int, str]:
-        """Newton for one backward-Euler step of length ``dt`` at applied ``current_A`` (> 0 discharge).
+    @property
+    def control(self) -> CurrentControl | VoltageControl:
+        """What fixes V in the global row (:mod:`fem_twin.fem.control`): the voltage control of a
+        potentiostatic solve, else the applied current ``I``."""
+        return self._voltage_control or CurrentControl(float(self.I.value) / PA)
+
+    def solve(self, control, dt: float, transport: bool = True) -> tuple[bool, int, int, str]:
+        """Newton for one backward-Euler step of length ``dt`` (s) under ``control``: an applied
+        current in A (> 0 discharge), a :class:`~fem_twin.fem.control.CurrentControl` or a
+        :class:`~fem_twin.fem.control.VoltageControl` (V held; the current is then the output,
+        ``-interface_current_A()``).
 
         Returns (converged, Newton iterations, linear iterations, reason). Linear iterations are
         Krylov iterations on the bordered system (fieldsplit) or direct solves (mumps). On
@@ -381,11 +396,15 @@ class DischargeProblem(JacobianAssembly):
         """
         from dolfinx.fem.petsc import assign
 
-        self.I.value = current_A * PA
+        control = as_control(control)
+        self._voltage_control = control if control.potentiostatic else None
+        self.I.value = 0.0 if control.potentiostatic else control.current_A * PA
         self.dt.value = dt
         self.transport.value = 1.0 if transport else 0.0
         if transport and self.predictor:
-            self._predict(current_A, dt)
+            self._predict(control.key, dt)
+        if control.potentiostatic:
+            self.V.value = control.voltage_V
         assign(self.fields, self.x)
         with self.X as out:
             out[: self.n] = self.x.getArray(readonly=True)

@@ -1,5 +1,7 @@
 """The SNES callbacks of :class:`fem_twin.fem.discharge.DischargeProblem`: the residual and the
-Newton Jacobian of the fields plus V, and the border of the bordered system (dF/dV, dg/du, dg/dV).
+Newton Jacobian of the fields plus V, and the border of the bordered system (dF/dV, dg/du, dg/dV;
+what the global row g holds -- the current condition or a held voltage -- comes from
+``self.control``, :mod:`fem_twin.fem.control`).
 One assembler: the bulk terms from their UFL forms, the interface terms node by node
 (:mod:`fem_twin.fem.interface_nodal`), the Jacobian straight into one monolithic AIJ matrix.
 (The tests' reference, the whole residual and Jacobian assembled from the UFL forms, is
@@ -86,16 +88,18 @@ class JacobianAssembly:
         return self.iface.kinetics(self.fields, float(self.V.value))
 
     def _constraint_row(self, kin, c=None) -> tuple[float, float | None]:
-        """The global row of Newton's system (the galvanostatic condition) at the kinetics ``kin``:
+        """The global row of Newton's system at the kinetics ``kin``: galvanostatic,
         g = int_Gamma j dS + I (pA; zero when the interface current equals the applied current I,
-        I > 0 on discharge). With ``c`` (the owned rows of a block vector) also its derivatives:
+        I > 0 on discharge); a CV hold: g = S (V - V_set), c = 0, d = S (:mod:`fem_twin.fem.control`).
+        With ``c`` (the owned rows of a block vector) also its derivatives:
         dg/du written into ``c`` (pA per unit of each field) and d = dg/dV (pA/V) returned.
         Collective. Returns (g, d or None)."""
-        g = global_sum(self.comm, self.iface.current_pA(kin)) + float(self.I.value)
+        ctl = self.control  # (fem_twin.fem.control: CurrentControl(I) or VoltageControl(V_set))
+        g = ctl.g_pA(global_sum(self.comm, self.iface.current_pA(kin)), float(self.V.value), self.v_scale_pA)
         if c is None:
             return g, None
         self._assemble_blocks(c, None, lambda arrays: self.iface.add_dg_du(arrays, kin))
-        return g, global_sum(self.comm, self.iface.dg_dV_pA(kin))
+        return g, ctl.row_derivatives(c, global_sum(self.comm, self.iface.dg_dV_pA(kin)), self.v_scale_pA)
 
     def _residual(self, snes, X, R):
         t0 = time.perf_counter()

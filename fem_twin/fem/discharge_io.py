@@ -1,13 +1,17 @@
 """Files of a discharge run: CSV time series, JSON summary, PNG curve, XDMF fields for ParaView.
 
 - ``discharge.csv`` (rank 0, one row per accepted step, flushed at once so a failed run keeps
-  everything up to its last good step): time_s, step, voltage_V, current_A (> 0 discharge),
+  everything up to its last good step): time_s, step, voltage_V, current_A (> 0 discharge; in a CV
+  hold the current the model gives),
   capacity_mAh_per_g (charge passed in the current protocol step per gram of NCM in the
   electrode, dead clusters included), capacity_mAh_per_cm2 (per electrode face area),
   mean_lithiation, dt_s, newton_its, linear_its, interface_current_A, li_current_A.
 - ``discharge.json``: parameters, mesh and cell sizes, capacities per step, ranks, wall time,
   ``complete`` and ``message``.
 - ``discharge.png``: voltage vs specific capacity, one line per protocol step.
+- ``discharge_cycles.png`` (a protocol that charges): voltage vs capacity per cycle
+  (:mod:`fem_twin.post.cycle_plot`); ``discharge.json`` has ``steps`` and ``cycles`` summaries
+  (:mod:`fem_twin.fem.summaries`).
 - ``fields_ncm.xdmf`` (lithiation, c_s, phi_s), ``fields_electrolyte.xdmf`` (phi_e, c_e, the ionic
   current density i_e as a cell vector in A/m2 and the Li+ flux i_e/F), ``fields_interface.xdmf``
   (eta, j on the NCM | LPSCl facets, P1 on a facet mesh). A restarted run (``--restart``) writes
@@ -146,7 +150,7 @@ class FieldWriter:
 
 
 #: what a run leaves in its output directory (a fresh run removes the earlier run's)
-RESULT_FILES = ("discharge.csv", "discharge.json", "discharge.png")
+RESULT_FILES = ("discharge.csv", "discharge.json", "discharge.png", "discharge_cycles.png")
 #: discharge.json while a run is going on (or after it was killed): never mistaken for a result
 RUNNING_MESSAGE = "run in progress, or it ended without writing its results (killed)"
 
@@ -237,6 +241,12 @@ class RunFiles:
             self.plot()
         except Exception as exc:  # a plot must not lose the run
             logger.warning(f"fem-twin discharge: could not draw discharge.png ({exc})")
+        try:
+            from ..post.cycle_plot import CYCLES_PNG, plot_cycles
+
+            plot_cycles(self.rows, summary.get("steps") or [], self.outdir / CYCLES_PNG)
+        except Exception as exc:
+            logger.warning(f"fem-twin discharge: could not draw the cycle plot ({exc})")
 
     def plot(self):
         import matplotlib
@@ -248,7 +258,7 @@ class RunFiles:
         steps = sorted({r["step"] for r in self.rows})
         for s in steps:
             rr = [r for r in self.rows if r["step"] == s]
-            if rr[0]["current_A"] == 0:
+            if all(r["current_A"] == 0 for r in rr):
                 continue
             kind = "discharge" if rr[0]["current_A"] > 0 else "charge"
             ax.plot([r["capacity_mAh_per_g"] for r in rr], [r["voltage_V"] for r in rr],

@@ -34,6 +34,7 @@ from .domains import build_domains, prune_dead_clusters
 from .interface_weights import attach_smoothed_normals
 from .settings import SEPARATOR_GROWTH, SEPARATOR_UM, DischargeSettings
 from .stepping import SteppingOptions, capacities, run_protocol
+from .summaries import add_step_numbers, cycle_summaries
 
 
 @dataclass
@@ -99,7 +100,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     and on SIGTERM, no restart); see :mod:`fem_twin.fem.checkpoint`.
     """
     t0 = time.perf_counter()
-    params = params or ParameterSet()
+    # k, D_s, D_e and kappa at the run's temperature (Arrhenius; a no-op without activation energies)
+    params = (params or ParameterSet()).at_temperature()
     protocol = protocol or Protocol.discharge(1.0, 3.0)
     stepping = stepping or SteppingOptions()
     solver = solver or LinearSolverSpec()
@@ -190,13 +192,12 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         rows = files.rows
         cons = [abs(r["interface_current_A"] - r["current_A"]) / num["i_1c_A"] for r in rows]
         cons_li = [abs(r["li_current_A"] - r["current_A"]) / num["i_1c_A"] for r in rows]
-        for s in out.steps:
-            s["capacity_mAh_per_g"], s["capacity_mAh_per_cm2"] = capacities(
-                s["charge_C"], num["ncm_mass_g"], num["face_area_cm2"])
+        add_step_numbers(out.steps, protocol.cycle_of(), num["ncm_mass_g"], num["face_area_cm2"])
+        cycles = cycle_summaries(out.steps, num["ncm_mass_g"], num["face_area_cm2"])
         summary = {
             "fem_twin_version": __version__,
             "complete": out.complete, "message": out.message,
-            "protocol": protocol.describe(), "steps": out.steps,
+            "protocol": protocol.describe(), "steps": out.steps, "cycles": cycles,
             "capacity_mAh_per_g": out.steps[0]["capacity_mAh_per_g"] if out.steps else None,
             "capacity_mAh_per_cm2": out.steps[0]["capacity_mAh_per_cm2"] if out.steps else None,
             "parameters": params.to_dict(), "electrode": num, "dead_clusters": report.as_dict(),

@@ -189,6 +189,87 @@ def compare_with_pybamm(r_vox: int, outdir, radius_um: float = 2.0, mesher=None,
     return compare(res, reference, p, radius_um, lab, r_vox, time.perf_counter() - t0)
 
 
+# -- a constant-voltage hold (issue 18) --------------------------------------------------------------
+@dataclass
+class HoldCurve:
+    """The CV hold of a CC-CV experiment: time since the hold began (s), current / the model's own
+    1C current (> 0 discharge), and the hold's length (s)."""
+
+    time_s: np.ndarray
+    c_rate: np.ndarray
+    hold_s: float
+
+
+def pybamm_cc_cv(params: ParameterSet, radius_m: float, volume_m3: float, hold_V: float, c_rate: float = 1.0,
+                 until_c_rate: float = 1.0 / 50.0, n_r: int = 100, rtol: float = 1e-9) -> HoldCurve:
+    """PyBaMM's half-cell SPM (same set-up as :func:`pybamm_discharge`) run through the experiment
+    ``Discharge at {c_rate}C until {hold_V} V``, ``Hold at {hold_V} V until C/{1/until_c_rate}``
+    (1 s output); returns the hold's current decay."""
+    pybamm = import_pybamm()
+    current = c_rate * params.one_c_current_A(volume_m3)
+    pv = pybamm_parameter_values(params, radius_m, volume_m3, current / c_rate, cutoff_V=min(hold_V - 0.5, 3.0))
+    model = pybamm.lithium_ion.SPM({"working electrode": "positive", "intercalation kinetics": kinetics_option(params)})
+    exp = pybamm.Experiment([f"Discharge at {c_rate:g}C until {hold_V:g} V (1 second period)",
+                             f"Hold at {hold_V:g} V until C/{1.0 / until_c_rate:g} (1 second period)"])
+    sim = pybamm.Simulation(model, experiment=exp, parameter_values=pv,
+                            var_pts={**model.default_var_pts, "r_p": int(n_r)},
+                            solver=pybamm.IDAKLUSolver(rtol=rtol, atol=rtol * 1e-2))
+    sol = sim.solve()
+    if len(sol.cycles) < 2:
+        raise RuntimeError(f"PyBaMM's SPM did not reach the hold ({sol.termination})")
+    hold = sol.cycles[1]
+    t = np.asarray(hold["Time [s]"].entries)
+    i = np.asarray(hold["Current [A]"].entries) / (current / c_rate)
+    return HoldCurve(t - t[0], i, float(t[-1] - t[0]))
+
+
+def voxel_cc_cv_run(r_vox: int, radius_um: float, outdir, hold_V: float, until_c_rate: float = 1.0 / 50.0,
+                    mesher=None, interface_area: str = "mesh", dt_initial_s: float = 5.0, dt_max_s: float = 20.0,
+                    comm=None, overrides: dict | None = None):
+    """The same CC-CV experiment (1C to ``hold_V``, hold until ``until_c_rate``) on the hemisphere of
+    :func:`hemisphere_on_collector` with our 3D model (``overrides``: more parameter changes, e.g. a
+    deliberate error); returns the DischargeResult."""
+    from .._dolfinx import MPI
+    from ..protocol import Protocol
+    from .discharge_run import run_discharge
+    from .stepping import SteppingOptions
+
+    comm = MPI.COMM_SELF if comm is None else comm
+    h = radius_um / r_vox
+    p = ParameterSet().with_overrides(dict(SPM_OVERRIDES, interface_area=interface_area, **(overrides or {})))
+    proto = Protocol.parse(f"discharge 1C to {hold_V!r} V; hold at {hold_V!r} V until C/{1.0 / until_c_rate!r}")
+    return run_discharge(hemisphere_on_collector(r_vox), h, outdir, params=p, protocol=proto, separator_um=h,
+                         comm=comm, write_fields=False, quiet=True, mesher=mesher, separator_growth=1.0,
+                         stepping=SteppingOptions(dt_initial_s=dt_initial_s, dt_max_s=dt_max_s, max_dV=0.05,
+                                                  cutoff_tol_V=1e-5))
+
+
+def hold_curve(result) -> HoldCurve:
+    """The hold (protocol step 2) of a :func:`voxel_cc_cv_run` result, in the units of HoldCurve
+    (from the potentials-only row at the switch on)."""
+    rows = [r for r in result.rows if r["step"] == 1]
+    i1c = result.summary["electrode"]["i_1c_A"]
+    t = np.array([r["time_s"] for r in rows])
+    return HoldCurve(t - t[0], np.array([r["current_A"] for r in rows]) / i1c, float(t[-1] - t[0]))
+
+
+def compare_holds(ours: HoldCurve, ref: HoldCurve, late_s: float = 60.0) -> dict:
+    """``max_dI_1C``: max |I - I_ref| / 1C over our hold's times within PyBaMM's hold;
+    ``max_dI_1C_late``: the same after the first ``late_s`` seconds (the initial fast decay is where
+    backward Euler's time error sits); ``max_rel_late``: max |I - I_ref| / I_ref after the first 10 %
+    of PyBaMM's hold; ``hold_ratio``: our hold's length (to the end current) / PyBaMM's;
+    ``charge_ratio``: the charge passed in our hold / in PyBaMM's."""
+    m = ours.time_s <= ref.hold_s
+    d = np.abs(ours.c_rate - np.interp(ours.time_s, ref.time_s, ref.c_rate))
+    late = m & (ours.time_s >= 0.1 * ref.hold_s)
+    rel = np.abs(ours.c_rate[late] / np.interp(ours.time_s[late], ref.time_s, ref.c_rate) - 1.0)
+    # charge passed in the hold (backward Euler: the end-of-step currents; PyBaMM: trapezoids)
+    q = float(np.sum(ours.c_rate[1:] * np.diff(ours.time_s)))
+    q_ref = float(np.sum(0.5 * (ref.c_rate[1:] + ref.c_rate[:-1]) * np.diff(ref.time_s)))
+    return {"max_dI_1C": float(d[m].max()), "max_dI_1C_late": float(d[m & (ours.time_s >= late_s)].max()),
+            "max_rel_late": float(rel.max()), "hold_ratio": ours.hold_s / ref.hold_s, "charge_ratio": q / q_ref}
+
+
 TABLE_HEADER = ("mesher", "R (voxels)", "unknowns", "max |dV| mV", "after 300 s mV", "capacity / pybamm",
                 "area / 2piR^2", "volume / true", "s")
 

@@ -6,7 +6,7 @@
 point. Sections:
 
 - ``protocol`` (text, e.g. ``"discharge 1C to 3.0 V; rest 10 min"``), ``params`` (a TOML file of
-  cell parameters, or null), ``mesher``;
+  cell parameters, or null), ``mesher``, ``temperature_K`` (K, or absent: the parameters' own);
 - ``separator``: thickness (um) and the growth factor of its mesh layers;
 - ``stepping``: the adaptive time stepping (:class:`SteppingOptions`);
 - ``solver``: linear solver and extra PETSc options;
@@ -42,6 +42,8 @@ DT_INITIAL_H = 0.01  #: first time step of a protocol step, fraction of an hour 
 DT_MAX_H = 0.05  #: largest time step, fraction of an hour at the C-rate (0.1 h wasted Newton steps)
 MAX_DV_V = 0.1  #: largest voltage change per time step before dt shrinks
 SATURATION_DT_H = 2e-4  #: a concentration failure below this dt (fraction of an hour) ends the step
+MAX_DI = 0.2  #: CV hold: largest relative change of the current per time step before dt shrinks
+CUTOFF_TOL_I = 0.01  #: CV hold: a step ending below its end current by more than this fraction is shortened
 SEPARATOR_UM = 30.0  #: the seed's LPSCl separator
 SEPARATOR_GROWTH = 1.5  #: graded separator mesh (a 30 um separator in 11 layers, curve within 1 mV)
 OUTPUT_EVERY = 10  #: XDMF fields every N accepted steps
@@ -121,6 +123,12 @@ class SteppingOptions:
     collapse_steps: int = 20
     stall_steps: int = 200
     stall_dt: float = 0.05
+    #: CV holds (the current is the output): dt shrinks when the current changed by more than
+    #: ``max_dI`` times itself in one step (else it grows by ``grow`` up to ``dt_max``); a time step
+    #: whose current ends below the hold's end current by more than ``cutoff_tol_I`` (relative) is
+    #: shortened (interpolated in ln|I|), like a CC step overshooting its cut-off voltage
+    max_dI: float = MAX_DI
+    cutoff_tol_I: float = CUTOFF_TOL_I
 
     def __post_init__(self):
         s = "stepping"
@@ -134,7 +142,9 @@ class SteppingOptions:
                 ("max_dV", "a voltage > 0 V", _positive, False), ("cutoff_tol_V", "a voltage > 0 V", _positive, False),
                 ("saturation_dt", "a fraction of an hour >= 0", _non_negative, False),
                 ("collapse_dt", "a fraction of an hour >= 0", _non_negative, False),
-                ("stall_dt", "a fraction of an hour >= 0", _non_negative, False)):
+                ("stall_dt", "a fraction of an hour >= 0", _non_negative, False),
+                ("max_dI", "a fraction > 0", _positive, False),
+                ("cutoff_tol_I", "a fraction in (0, 1)", lambda x: 0 < x < 1, False)):
             _set(self, name, _number(s, name, getattr(self, name), expected, ok, optional=opt))
         for name, lo in (("max_cutbacks", 0), ("easy_newton_its", 0), ("output_every", 1), ("collapse_steps", 0),
                          ("stall_steps", 0)):
@@ -235,8 +245,14 @@ class DischargeSettings:
     solver: SolverSettings = field(default_factory=SolverSettings)
     outputs: OutputSettings = field(default_factory=OutputSettings)
     checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
+    #: cell temperature in K (None: the parameter set's ``temperature_K``); k, D_s, D_e and kappa
+    #: follow their Arrhenius factors when the parameter set has activation energies
+    temperature_K: float | None = None
 
     def __post_init__(self):
+        _set(self, "temperature_K", _number("settings", "temperature_K", self.temperature_K,
+                                            "a temperature in [200, 400] K", lambda x: 200 <= x <= 400,
+                                            optional=True))
         if not isinstance(self.protocol, str) or not self.protocol.strip():
             raise InputError("protocol", "steps such as 'discharge 1C to 3.0 V; rest 10 min'", self.protocol)
         self.protocol_object()  # (parses: InputError on a bad step)
@@ -258,7 +274,8 @@ class DischargeSettings:
         """The :class:`~fem_twin.parameters.cell.ParameterSet` (defaults, or ``params`` read)."""
         from ..parameters.cell import ParameterSet
 
-        return ParameterSet.from_toml(self.params) if self.params else ParameterSet()
+        p = ParameterSet.from_toml(self.params) if self.params else ParameterSet()
+        return p.at_temperature(self.temperature_K)
 
     def stepping_options(self) -> SteppingOptions:
         """The time loop's options, with the fields cadence of ``outputs``."""
@@ -279,6 +296,8 @@ class DischargeSettings:
     # -- JSON --------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = {"protocol": self.protocol, "params": self.params, "mesher": self.mesher}
+        if self.temperature_K is not None:
+            d["temperature_K"] = self.temperature_K
         for name in _SECTIONS:
             sec = asdict(getattr(self, name))
             if name == "stepping":

@@ -1,7 +1,14 @@
 """Adaptive backward-Euler time loop over a protocol, and the whole run from a tagged mesh.
 
-Per protocol step (constant current or rest): the potentials are first solved alone at the new
-current (concentrations frozen; the instantaneous IR/kinetic jump), then time steps follow.
+Per protocol step (constant current, rest or constant-voltage hold): the potentials are first
+solved alone under the new control (concentrations frozen; the instantaneous IR/kinetic jump),
+then time steps follow. A CC step or a rest fixes the current (:class:`~fem_twin.fem.control.
+CurrentControl`), a hold the voltage (:class:`~fem_twin.fem.control.VoltageControl`): the same
+Newton system, only its global row changes, and the hold's current (the CSV's ``current_A``) is
+the interface current of each accepted state. A hold starts with the first time step of an hour
+at 1C (and its collapse and saturation guards count in that hour); its steps grow by ``grow`` while the current changes by less than ``max_dI`` of itself per
+step, up to ``dt_max`` of an hour at its end C-rate; a step whose current falls past the end
+current by more than ``cutoff_tol_I`` is shortened (interpolated in ln|I|).
 After each attempt:
 
 - Newton failed (SNES diverged, a PETSc error, or a concentration left (0, c_max)):
@@ -32,16 +39,29 @@ Restarts: the loop's position after an accepted step is a :class:`LoopState` (a 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from ..protocol import Protocol, Step
+from .control import CurrentControl, VoltageControl
 from .discharge import CONCENTRATION_FAILURE
 from .settings import SteppingOptions
-from .terminations import Accepted, Ended, Failed, SurfaceSaturation, accepted_terminations, beyond
+from .terminations import (Accepted, CurrentBelow, Ended, Failed, SurfaceSaturation, accepted_terminations,
+                           beyond)
 
 
 def _hour(step: Step) -> float:
-    return 3600.0 / step.c_rate if step.c_rate > 0 else (step.duration_s or 3600.0)
+    return step.time_scale_s()
+
+
+def control_of(step: Step, i_1c_A: float, t_step_s: float = 0.0):
+    """The :mod:`fem_twin.fem.control` object of a step: the applied current of a CC step or a rest,
+    the held voltage of a CV hold, a profile's current from ``t_step_s`` (s into the step) on."""
+    if step.potentiostatic:
+        return VoltageControl(step.hold_V)
+    if step.kind == "profile":
+        return CurrentControl(step.profile_current_A(t_step_s, i_1c_A))
+    return CurrentControl(step.current_A(i_1c_A))
 
 
 @dataclass
@@ -65,6 +85,9 @@ class LoopState:
     ended: bool = False
     reason: str = ""
     steps: list = field(default_factory=list)
+    #: energy delivered in the step (J, > 0 on discharge) and the last accepted current (A)
+    energy_J: float = 0.0
+    i_prev: float = 0.0
     #: step-collapse guard: accepted steps in a row below the floor, times of the last accepted steps
     short_steps: int = 0
     recent_t: list = field(default_factory=list)
@@ -124,44 +147,67 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
     from such a state, with the problem's fields, V and predictor history restored to it.
     """
     st = LoopState() if resume is None else LoopState.from_dict(resume.to_dict())
-    rules = accepted_terminations(options, st)  # (the collapse guard keeps its counters in st)
+    rules = accepted_terminations(options, st, i_1c_A)  # (the collapse guard keeps its counters in st)
     saturation = SurfaceSaturation(options, CONCENTRATION_FAILURE)
+    end_current = CurrentBelow(i_1c_A)
     last = len(protocol.steps) - 1
-    for k in range(st.step_index, len(protocol.steps)):
+    k = st.step_index - 1
+    while k + 1 < len(protocol.steps):
+        k += 1
         step = protocol.steps[k]
-        current = step.current_A(i_1c_A)
-        hour = _hour(step)
-        dt_max = options.max_dt_s(hour)
+        control = control_of(step, i_1c_A, st.t_step_s if resume is not None and k == st.step_index else 0.0)
+        cv = control.potentiostatic
+        dt_max = options.max_dt_s(_hour(step))
+        # the guards' (and the first step's) hour: a hold's current starts near the 1C scale
+        hour = 3600.0 if cv else _hour(step)
+        i_lim = end_current.limit_A(step)  # a hold's end current (A), else None
         t = st.t_s
         if resume is not None and k == st.step_index:  # continue inside this step
             dt, charge_C, t_step, v_prev = st.dt_s, st.charge_C, st.t_step_s, st.v_prev
+            energy_J, i_prev = st.energy_J, st.i_prev
             ended, reason = st.ended, st.reason
         else:
+            # a hold starts with the steps of an hour at 1C: its current may start large
             dt = options.first_dt_s(hour)
-            charge_C = 0.0
+            charge_C = energy_J = 0.0
             t_step = 0.0
-            # potentials at the new current, concentrations frozen
-            ok, its, lits, why = problem.solve(current, 1.0, transport=False)
+            # potentials under the new control, concentrations frozen
+            ok, its, lits, why = problem.solve(_solve_arg(control), 1.0, transport=False)
             if not ok:
                 return _fail(st.steps, k, step, t, f"the potentials at the start of step {k + 1} "
                              f"({step.describe()}) did not converge (SNES reason {why})")
             v_prev = float(problem.V.value)
-            row = _row(problem, t, k, current, charge_C, 0.0, its, lits)
+            row = _row(problem, t, k, None if cv else control.current_A, charge_C, 0.0, its, lits)
+            i_prev = row["current_A"]
             on_row and on_row(row)
             if k == 0:
                 on_fields and on_fields(t)
+            if step.until_V is not None and beyond(step, v_prev, step.until_V) and protocol.block_end(k) is not None \
+                    and k > 0:
+                # a step of a repeated block (a GITT pulse) that starts beyond its cut-off ends the block
+                end = protocol.block_end(k)
+                log and log(f"  step {k + 1} starts beyond its cut-off: the block ends (steps {k + 1}-{end} skipped)")
+                st.steps.append(step_summary(k, step, t, 0.0, v_prev, i_prev, 0.0, 0.0,
+                                             f"starts beyond the cut-off: steps {k + 1}-{end} of its block skipped"))
+                k = end - 1
+                continue
             if step.until_V is not None and beyond(step, v_prev, step.until_V):
                 return _fail(st.steps, k, step, t,
                              f"the cell starts beyond the cut-off of step {k + 1} ({step.describe()}): "
                              f"V = {v_prev:.4f} V at {step.c_rate:g}C", input_error=True)
             ended, reason = False, ""
+            if i_lim is not None and abs(i_prev) <= i_lim:
+                ended, reason = True, f"current below C/{1.0 / step.until_c_rate:g} at the start ({i_prev:.4g} A)"
             st.short_steps, st.recent_t = 0, []
         cutbacks = 0
         while not ended:
             if step.duration_s is not None:
                 dt = min(dt, step.duration_s - t_step)
+            if step.kind == "profile":  # piecewise constant: no step across a break
+                dt = min(dt, step.profile_next_break_s(t_step) - t_step)
+                control = control_of(step, i_1c_A, t_step)
             snap = problem.snapshot()
-            ok, its, lits, why = problem.solve(current, dt)
+            ok, its, lits, why = problem.solve(_solve_arg(control), dt)
             v = float(problem.V.value)
             if not ok:
                 problem.restore(snap)
@@ -183,16 +229,26 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                 frac = (v_prev - step.until_V) / (v_prev - v) if v != v_prev else 0.5
                 dt = max(dt * min(max(frac, 0.05), 0.9), options.dt_min_s)
                 continue
+            current = -problem.interface_current_A() if cv else control.current_A
+            if i_lim is not None and abs(current) < i_lim * (1.0 - options.cutoff_tol_I) \
+                    and abs(i_prev) > i_lim and dt > options.dt_min_s:
+                # the hold's current fell past its end value: shorten the step (ln|I| linear in t)
+                problem.restore(snap)
+                a0, a1 = math.log(abs(i_prev)), math.log(max(abs(current), 1e-300))
+                frac = (a0 - math.log(i_lim)) / (a0 - a1) if a0 != a1 else 0.5
+                dt = max(dt * min(max(frac, 0.05), 0.9), options.dt_min_s)
+                continue
             # accepted
             cutbacks = 0
-            problem.accept(dt, current)
+            problem.accept(dt, control.key)
             t += dt
             t_step += dt
-            charge_C += current * dt
+            charge_C += current * dt  # (backward Euler: the end-of-step current, as the Li balance)
+            energy_J += v * current * dt
             st.accepted += 1
             row = _row(problem, t, k, current, charge_C, dt, its, lits)
             on_row and on_row(row)
-            acc = Accepted(problem, step, v, row["mean_lithiation"], t, t_step, dt, hour, k + 1)
+            acc = Accepted(problem, step, v, row["mean_lithiation"], t, t_step, dt, hour, k + 1, current)
             verdict = next((x for x in (rule.check(acc) for rule in rules) if x is not None), None)
             if isinstance(verdict, Failed):
                 on_fields and on_fields(t)
@@ -203,22 +259,45 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                 on_fields and on_fields(t)
             # next dt
             grow = options.grow if its <= options.easy_newton_its else 1.0
-            dv = abs(v - v_prev)
-            if dv > options.max_dV:
-                grow = min(grow, max(0.3, options.max_dV / dv))
+            if cv:  # the current is the output: limit its relative change per step
+                di = abs(current - i_prev) / max(abs(i_prev), i_lim or 0.0, 1e-300)
+                if di > options.max_dI:
+                    grow = min(grow, max(0.3, options.max_dI / di))
+            else:
+                dv = abs(v - v_prev)
+                if dv > options.max_dV:
+                    grow = min(grow, max(0.3, options.max_dV / dv))
             dt = min(dt * grow, dt_max)
-            v_prev = v
+            v_prev, i_prev = v, current
             if on_accepted is not None and not (ended and k == last):
                 st.step_index, st.t_s, st.t_step_s, st.charge_C = k, t, t_step, charge_C
                 st.dt_s, st.v_prev, st.ended, st.reason = dt, v_prev, ended, reason
+                st.energy_J, st.i_prev = energy_J, i_prev
                 stop = on_accepted(st)
                 if stop:
                     return ProtocolOutcome(False, str(stop), st.steps, st.rejected, failed_step=k + 1, time_s=t,
                                            interrupted=True)
-        st.steps.append({"step": k + 1, "description": step.describe(), "end_time_s": t,
-                         "end_voltage_V": v_prev, "charge_C": charge_C, "ended_by": reason})
+        st.steps.append(step_summary(k, step, t, t_step, v_prev, i_prev, charge_C, energy_J, reason))
         st.t_s = t
     return ProtocolOutcome(True, "ok", st.steps, st.rejected)
+
+
+def step_summary(k: int, step: Step, t: float, duration_s: float, v_end: float, i_end: float, charge_C: float,
+                 energy_J: float, reason: str) -> dict:
+    """The summary of a finished protocol step: ``step`` (1-based), ``kind``, ``description``,
+    ``end_time_s``, ``duration_s`` (s), ``end_voltage_V``, ``end_current_A``, ``charge_C`` (C, > 0
+    discharge), ``energy_J`` (J, delivered: > 0 discharge), ``mean_voltage_V`` (energy / charge; None
+    without charge), ``ended_by``."""
+    return {"step": k + 1, "kind": step.kind, "description": step.describe(), "end_time_s": t,
+            "duration_s": duration_s, "end_voltage_V": v_end, "end_current_A": i_end, "charge_C": charge_C,
+            "energy_J": energy_J, "mean_voltage_V": energy_J / charge_C if charge_C != 0.0 else None,
+            "ended_by": reason}
+
+
+def _solve_arg(control):
+    """What ``problem.solve`` gets: the current in A of a galvanostatic step (the problem's plain
+    interface), the :class:`VoltageControl` of a hold."""
+    return control if control.potentiostatic else control.current_A
 
 
 def _fail(steps_summary, k, step, t, message, input_error=False) -> ProtocolOutcome:
@@ -226,10 +305,13 @@ def _fail(steps_summary, k, step, t, message, input_error=False) -> ProtocolOutc
 
 
 def _row(problem, t, k, current, charge_C, dt, its, lits) -> dict:
-    return {"time_s": float(t), "step": int(k), "voltage_V": float(problem.V.value), "current_A": float(current),
+    """A CSV row (collective); ``current`` None: the interface current (a hold's output)."""
+    i_if = -problem.interface_current_A()
+    return {"time_s": float(t), "step": int(k), "voltage_V": float(problem.V.value),
+            "current_A": float(i_if if current is None else current),
             "charge_C": float(charge_C), "mean_lithiation": problem.mean_lithiation(), "dt_s": float(dt),
             "newton_its": int(its), "linear_its": int(lits),
-            "interface_current_A": -problem.interface_current_A(), "li_current_A": problem.li_current_A(),
+            "interface_current_A": i_if, "li_current_A": problem.li_current_A(),
             "li_in_ncm_mol": problem.lithium_in_ncm_mol()}
 
 

@@ -6,6 +6,7 @@ After an accepted time step (:func:`accepted_terminations`, in this order; the f
 - :class:`MaxLithiation`: the mean lithiation reached ``max_lithiation`` (discharge) or
   ``1 - max_lithiation`` (charge) -> step ended;
 - :class:`Duration`: the step's duration has passed -> step ended;
+- :class:`CurrentBelow`: a CV hold's |current| fell to its end C-rate -> step ended ``current below C/20``;
 - :class:`StepCollapse`: the time step collapsed (``collapse_steps`` accepted steps in a row
   shorter than ``collapse_dt`` h, or the last ``stall_steps`` covering less than ``stall_dt`` h):
   step ended by surface saturation when the NCM surface is saturated (discharge) / emptied
@@ -63,8 +64,9 @@ class Accepted:
     t_s: float  #: time since the start of the protocol
     t_step_s: float  #: time since the start of the protocol step
     dt_s: float
-    hour_s: float  #: an hour at the step's C-rate (a rest: its duration)
+    hour_s: float  #: an hour at the step's C-rate (a rest: its duration; a hold: an hour at 1C)
     step_number: int  #: 1-based
+    current_A: float = 0.0  #: the current of the accepted state (A, > 0 discharge; a hold's output)
 
 
 def beyond(step: Step, v: float, limit: float) -> bool:
@@ -94,6 +96,25 @@ class Duration:
     def check(self, a: Accepted):
         if a.step.duration_s is not None and a.t_step_s >= a.step.duration_s * (1 - 1e-12):
             return Ended("duration")
+        return None
+
+
+class CurrentBelow:
+    """A CV hold ends when |current| <= ``until_c_rate`` x the 1C current ``i_1c_A`` (A)."""
+
+    def __init__(self, i_1c_A: float | None):
+        self.i_1c_A = i_1c_A
+
+    def limit_A(self, step: Step) -> float | None:
+        """The end current (A, > 0) of a hold step, None for other steps (or without a 1C current)."""
+        if step.kind != "hold" or step.until_c_rate is None or self.i_1c_A is None:
+            return None
+        return step.until_c_rate * self.i_1c_A
+
+    def check(self, a: Accepted):
+        lim = self.limit_A(a.step)
+        if lim is not None and abs(a.current_A) <= lim * (1 + 1e-12):
+            return Ended(f"current below C/{1.0 / a.step.until_c_rate:g} ({a.current_A:.4g} A)")
         return None
 
 
@@ -142,9 +163,10 @@ class StepCollapse:
         return Ended(f"{saturated} at x_mean = {a.mean_lithiation:.4f}, voltage {a.voltage:.4f} V ({why})")
 
 
-def accepted_terminations(options, state) -> list:
-    """The rules asked after each accepted time step, in order."""
-    return [CutOff(), MaxLithiation(), Duration(), StepCollapse(options, state)]
+def accepted_terminations(options, state, i_1c_A: float | None = None) -> list:
+    """The rules asked after each accepted time step, in order (``i_1c_A``: the 1C current, for
+    the end current of CV holds)."""
+    return [CutOff(), MaxLithiation(), Duration(), CurrentBelow(i_1c_A), StepCollapse(options, state)]
 
 
 class SurfaceSaturation:

@@ -68,7 +68,16 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "density_ncm_g_cm3": (0.5, 20.0, "g/cm3"),
     "li_exchange_current_A_m2": (1e-6, 1e6, "A/m2"),
     "interface_normal_sigma_vox": (0.5, 10.0, "voxels (Gaussian width of the smoothed-normal weights)"),
+    "reference_temperature_K": (200.0, 400.0, "K (the temperature of k, D and sigma as given)"),
+    "activation_energy_k_J_mol": (0.0, 3e5, "J/mol (0: k independent of temperature)"),
+    "activation_energy_d_ncm_J_mol": (0.0, 3e5, "J/mol (0: D_s independent of temperature)"),
+    "activation_energy_d_lpscl_J_mol": (0.0, 3e5, "J/mol (0: D_e independent of temperature)"),
+    "activation_energy_sigma_lpscl_J_mol": (0.0, 3e5, "J/mol (0: kappa independent of temperature)"),
 }
+#: the temperature fields and their defaults (left out of checkpoint fingerprints at these values)
+TEMPERATURE_DEFAULTS = {"reference_temperature_K": 303.15, "activation_energy_k_J_mol": 0.0,
+                        "activation_energy_d_ncm_J_mol": 0.0, "activation_energy_d_lpscl_J_mol": 0.0,
+                        "activation_energy_sigma_lpscl_J_mol": 0.0}
 _CHOICES = {"li_contact": ("butler-volmer", "ideal"), "interface_area": ("mesh", "smoothed-normal")}
 _BOOLS = ("freeze_electrolyte",)
 
@@ -132,6 +141,16 @@ class ParameterSet:
     freeze_electrolyte: bool = False
     #: NCM open-circuit potential [Chen2020] with the end-of-discharge term of [Xu2019]
     ocp: OpenCircuitPotential = field(default_factory=OpenCircuitPotential)
+    #: Temperature dependence (issue 18): k_ncm, d_ncm_m2_s, d_lpscl_m2_s and the LPSCl
+    #: conductivity are the values at ``reference_temperature_K`` (the seed's 30 degC); at
+    #: ``temperature_K`` each is multiplied by exp(-E_a / R (1/T - 1/T_ref)) (:meth:`at_temperature`,
+    #: applied by every discharge run). [assumed: all E_a = 0, off] -- the seed gives no activation
+    #: energies; set them in ``--params`` from measurements of your materials.
+    reference_temperature_K: float = 303.15
+    activation_energy_k_J_mol: float = 0.0
+    activation_energy_d_ncm_J_mol: float = 0.0
+    activation_energy_d_lpscl_J_mol: float = 0.0
+    activation_energy_sigma_lpscl_J_mol: float = 0.0
     #: where calibrated values come from: (parameter name, note) pairs, sorted by name; a dict is
     #: accepted (TOML: a table ``[calibration]``). Empty: no value of the set was calibrated
     calibration: tuple = ()
@@ -171,6 +190,29 @@ class ParameterSet:
         if s <= 0:
             raise InputError("sigma_lpscl_slope_S_cm", f"a formula positive at eps_NCM = {eps_ncm:.3f}", s)
         return s
+
+    def arrhenius_factor(self, activation_energy_J_mol: float) -> float:
+        """exp(-E_a / R (1/T - 1/T_ref)) at ``temperature_K`` (1 at the reference temperature)."""
+        return math.exp(-activation_energy_J_mol / GAS_CONSTANT
+                        * (1.0 / self.temperature_K - 1.0 / self.reference_temperature_K))
+
+    def at_temperature(self, temperature_K: float | None = None) -> "ParameterSet":
+        """The set at ``temperature_K`` (None: at its own ``temperature_K``): k_ncm, d_ncm_m2_s,
+        d_lpscl_m2_s and the LPSCl conductivity (formula and fixed value) scaled by their Arrhenius
+        factors, with the reference temperature moved there (so applying it twice changes nothing).
+        Without activation energies only ``temperature_K`` changes (RT/F)."""
+        p = self if temperature_K is None else self.with_overrides({"temperature_K": float(temperature_K)})
+        ea = (p.activation_energy_k_J_mol, p.activation_energy_d_ncm_J_mol, p.activation_energy_d_lpscl_J_mol,
+              p.activation_energy_sigma_lpscl_J_mol)
+        if not any(ea) or p.temperature_K == p.reference_temperature_K:
+            return p
+        fk, fds, fde, fsig = (p.arrhenius_factor(e) for e in ea)
+        return dataclasses.replace(p, k_ncm=p.k_ncm * fk, d_ncm_m2_s=p.d_ncm_m2_s * fds,
+                                   d_lpscl_m2_s=p.d_lpscl_m2_s * fde,
+                                   sigma_lpscl_slope_S_cm=p.sigma_lpscl_slope_S_cm * fsig,
+                                   sigma_lpscl_intercept_S_cm=p.sigma_lpscl_intercept_S_cm * fsig,
+                                   sigma_lpscl_S_m=p.sigma_lpscl_S_m * fsig,
+                                   reference_temperature_K=p.temperature_K)
 
     @property
     def frozen_ce(self) -> bool:
