@@ -184,10 +184,12 @@ def report(rows) -> dict:
                  "range": sorted([richardson(s0, s1, 1.0), richardson(s0, s1, 2.0)])}
             if f"{base} r2" in fam:
                 s2 = fam[f"{base} r2"][1][phase]["rel"]
-                if (s0 - s1) * (s1 - s2) > 0:  # monotone: the observed order
-                    p_obs = float(np.log2((s0 - s1) / (s1 - s2)))
+                p_obs = float(np.log2((s0 - s1) / (s1 - s2))) if (s0 - s1) * (s1 - s2) > 0 else 0.0
+                if p_obs > 0.25:  # a power law: the observed order (else no estimate: e.g. pinch-only NCM)
                     e = {"p": p_obs, "s_inf": richardson(s1, s2, p_obs),
                          "range": sorted([richardson(s1, s2, 1.0), richardson(s1, s2, 2.0)])}
+                else:
+                    e = {"p": p_obs, "s_inf": float("nan"), "range": [float("nan"), float("nan")]}
             est[phase] = e
         out["richardson"][f"{base} fixed geometry"] = est
         print(f"{base}, fixed geometry (refined at the same surface): " + "; ".join(
