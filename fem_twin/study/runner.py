@@ -323,15 +323,7 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
                 continue
             out(f"{head} running on {st.ranks} rank(s) -> {rd} ... ", end="", flush=True)
             fields = st.fields == "all" or (st.fields == "first-seed" and case.seed == first_seed)
-            restart = state == "interrupted"
-            prev_wall = 0.0
-            if (rd / "discharge.json").exists():  # an earlier attempt's summary must not pass for this one
-                (rd / "discharge.json").replace(rd / "discharge.previous.json")
-            if restart:
-                try:
-                    prev_wall = float(json.loads((rd / CASE_RECORD).read_text()).get("wall_s", 0.0))
-                except (OSError, ValueError):
-                    prev_wall = 0.0
+            restart, prev_wall = prepare_attempt(rd, state)
             log = rd / RUN_LOG
             if launcher.stop:  # (SIGTERM during the structure generation)
                 break
@@ -400,3 +392,19 @@ def finish_study(root: Path, rows: list[dict], cases: list[Case], out=print, plo
                           stacklevel=2)
     out("-> " + ", ".join(str(p) for p in written), flush=True)
     return written
+
+
+def prepare_attempt(rd: Path, state: str) -> tuple[bool, float]:
+    """Before a case in ``rd`` runs (again): an earlier attempt's discharge.json is moved to
+    discharge.previous.json (it must not pass for this one's); returns (restart: the case was
+    interrupted, so it continues from its checkpoint; wall seconds of the earlier attempts)."""
+    restart = state == "interrupted"
+    if (rd / "discharge.json").exists():
+        (rd / "discharge.json").replace(rd / "discharge.previous.json")
+    prev_wall = 0.0
+    if restart:
+        try:
+            prev_wall = float(json.loads((rd / CASE_RECORD).read_text()).get("wall_s", 0.0))
+        except (OSError, ValueError):
+            prev_wall = 0.0
+    return restart, prev_wall

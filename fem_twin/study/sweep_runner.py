@@ -26,7 +26,8 @@ import numpy as np
 
 from ..errors import FemTwinError, InputError
 from .cases import CASE_SETTINGS, StudySettings, read_summary, run_state, settings_mismatch
-from .runner import CASE_RECORD, RUN_LOG, _Launcher, _last_error_line, acquire_lock, case_row, release_lock
+from .runner import (CASE_RECORD, RUN_LOG, _Launcher, _last_error_line, acquire_lock, case_row, prepare_attempt,
+                     release_lock)
 from .sweep_cases import SweepCase
 from .sweep_keys import build_design, parameter_overrides
 from .sweep_worker import STRUCTURE_JOB, conductivity_file
@@ -367,15 +368,7 @@ def _discharge_case(root, case: SweepCase, sw: SweepSettings, command, launcher,
             return
         if parameter_overrides(sw.values(case)):
             (rd / CASE_PARAMS).write_text(parameters_toml(sw.parameters(case)))
-        restart = state == "interrupted"
-        prev_wall = 0.0
-        if (rd / "discharge.json").exists():
-            (rd / "discharge.json").replace(rd / "discharge.previous.json")
-        if restart:
-            try:
-                prev_wall = float(json.loads((rd / CASE_RECORD).read_text()).get("wall_s", 0.0))
-            except (OSError, ValueError):
-                prev_wall = 0.0
+        restart, prev_wall = prepare_attempt(rd, state)
         fields = st.fields == "all" or (st.fields == "first-seed" and case.seed == first_seed)
         say(f"{head} {case.label}: running on {st.ranks} rank(s) -> {rd}", flush=True)
         log = rd / RUN_LOG

@@ -11,7 +11,6 @@ mAh per g NCM and mAh/cm2; times s.
 
 from __future__ import annotations
 
-import csv
 import json
 import warnings
 from pathlib import Path
@@ -21,7 +20,7 @@ from .runner import CASE_RECORD, case_row
 from .sweep_cases import SweepCase
 from .sweep_keys import format_value
 from .sweep_worker import conductivity_file
-from .tables import _stats, write_csv
+from .tables import _stats, read_typed_csv, write_csv
 
 SWEEP_CSV = "sweep.csv"
 SWEEP_SUMMARY_CSV = "sweep_summary.csv"
@@ -136,24 +135,7 @@ def write_sweep_csv(path: Path, rows: list[dict], keys: list[str]) -> None:
 def read_sweep_csv(path: Path) -> list[dict]:
     """Rows of sweep.csv: numbers as float (seed, unknowns, steps, newton as int), True/False as
     bool, empty as None, other text as text."""
-    out = []
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            row = {}
-            for k, v in r.items():
-                if v == "":
-                    row[k] = None
-                elif v in ("True", "False"):
-                    row[k] = v == "True"
-                elif k in ("status", "structure_dir", "run_dir"):
-                    row[k] = v
-                else:
-                    try:
-                        row[k] = int(v) if k in ("seed", "unknowns", "steps", "newton") else float(v)
-                    except ValueError:
-                        row[k] = v
-            out.append(row)
-    return out
+    return read_typed_csv(path, text_columns=("status", "structure_dir", "run_dir"), any_bool=True)
 
 
 def summarise_sweep(rows: list[dict], keys: list[str]) -> list[dict]:

@@ -53,8 +53,14 @@ def write_study_csv(path: Path, rows: list[dict]) -> None:
     write_csv(path, rows, CSV_COLUMNS)
 
 
-def read_study_csv(path: Path) -> list[dict]:
-    """Rows of discharge_study.csv with numbers as floats/ints, ``complete`` as bool, empty as None."""
+#: integer columns of the study CSVs
+INT_COLUMNS = ("seed", "unknowns", "steps", "newton")
+
+
+def read_typed_csv(path: Path, text_columns=(), bool_columns=(), any_bool: bool = False) -> list[dict]:
+    """Rows of a study CSV: empty as None, ``bool_columns`` (or, with ``any_bool``, every
+    True/False) as bool, ``text_columns`` as text, :data:`INT_COLUMNS` as int, other numbers as
+    float, other text as text."""
     out = []
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
@@ -62,17 +68,22 @@ def read_study_csv(path: Path) -> list[dict]:
             for k, v in r.items():
                 if v == "":
                     row[k] = None
-                elif k == "complete":
+                elif k in bool_columns or (any_bool and v in ("True", "False")):
                     row[k] = v == "True"
-                elif k == "ended_by":
+                elif k in text_columns:
                     row[k] = v
                 else:
                     try:
-                        row[k] = int(v) if k in ("seed", "unknowns", "steps", "newton") else float(v)
+                        row[k] = int(v) if k in INT_COLUMNS else float(v)
                     except ValueError:
                         row[k] = v
             out.append(row)
     return out
+
+
+def read_study_csv(path: Path) -> list[dict]:
+    """Rows of discharge_study.csv with numbers as floats/ints, ``complete`` as bool, empty as None."""
+    return read_typed_csv(path, text_columns=("ended_by",), bool_columns=("complete",))
 
 
 def _stats(vals: list[float]) -> tuple:
