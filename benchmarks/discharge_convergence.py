@@ -14,6 +14,9 @@ and its time-stepping options, discharged at 1C to 3.0 V on:
   triangles 1:4 and meshing again with gmsh at h/2 gave zero-volume tetrahedra between coplanar
   surface points, and NaN residuals.)
 
+``--transport fv-matched``: the case with each phase's conductivity tensor matched to the voxel
+finite-volume conductances (:mod:`fem_twin.fem.transport_matching`), into OUT/CASE-matched/.
+
 One case per call (it may run under mpirun); results go to OUT/CASE/ and a finished case is not run
 again. ``--table`` prints capacity, max |dV| against a reference case (voltage compared at equal
 capacity over the part of the curve both reach), unknowns, Newton/GMRES counts and times.
@@ -61,7 +64,7 @@ def attached_fractions(labels: np.ndarray) -> dict:
     return out
 
 
-def run_case(case: str, out: Path, seed: int = 1) -> None:
+def run_case(case: str, out: Path, seed: int = 1, transport: str = "p1") -> None:
     from fem_twin._dolfinx import MPI
     from fem_twin.fem.checkpoint import CheckpointOptions
     from fem_twin.fem.discharge_run import run_discharge
@@ -70,7 +73,7 @@ def run_case(case: str, out: Path, seed: int = 1) -> None:
     from fem_twin.protocol import Protocol
 
     comm = MPI.COMM_WORLD
-    d = out / case
+    d = out / (case + ("-matched" if transport == "fv-matched" else ""))
     done = d / "discharge.json"
     if done.exists() and json.loads(done.read_text()).get("complete"):
         if comm.rank == 0:
@@ -100,6 +103,7 @@ def run_case(case: str, out: Path, seed: int = 1) -> None:
                   stepping=SteppingOptions(dt_initial_s=hour / 100, dt_max_s=0.05 * hour, max_dV=0.1,
                                            output_every=5, saturation_dt=2e-3),
                   checkpoint=CheckpointOptions(every=5, restart=(d / "checkpoint.npz").exists()),
+                  **({"transport": transport} if transport != "p1" else {}),
                   **({"overwrite": True} if _has_overwrite() else {}))
 
 
@@ -129,7 +133,8 @@ def load(out: Path, case: str):
 
 
 def table(out: Path, references: list[str], seed: int | None = None) -> None:
-    data = {c: load(out, c) for c in CASES}
+    names = [c + m for c in CASES for m in ("", "-matched")]
+    data = {c: load(out, c) for c in names}
     ref = next((c for c in references if data.get(c) and data[c][0].get("complete")), None)
     if seed is not None:
         f = attached_fractions(demo_image(seed).labels)
@@ -138,7 +143,7 @@ def table(out: Path, references: list[str], seed: int | None = None) -> None:
     print(f"| case | complete | capacity mAh/g | vs {ref} | max abs dV vs {ref} (mV): all / to 90 % of the common capacity | unknowns | Newton | GMRES | "
           f"GMRES/Newton | mesh s | loop s | ranks |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for c in CASES:
+    for c in names:
         if not data[c]:
             continue
         s, q, v = data[c]
@@ -163,6 +168,8 @@ def main() -> None:
     ap.add_argument("--out", default="out/convergence")
     ap.add_argument("--seed", type=int, default=1, help="generator seed of the demo piece (default 1)")
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--transport", default="p1", choices=["p1", "fv-matched"],
+                    help="the case's transport (fv-matched: into OUT/CASE-matched; fem_twin/fem/transport_matching.py)")
     ap.add_argument("--reference", default="smooth2,voxel2", help="reference cases for the table, first complete one")
     a = ap.parse_args()
     from fem_twin.log import console
@@ -170,7 +177,7 @@ def main() -> None:
     console()  # the library's progress lines
     out = Path(a.out)
     if a.case:
-        run_case(a.case, out, a.seed)
+        run_case(a.case, out, a.seed, a.transport)
     if a.table:
         table(out, a.reference.split(","), a.seed)
 

@@ -51,6 +51,9 @@ parser.add_argument("--separator-growth", type=float, default=S.SEPARATOR_GROWTH
                          f"(default {S.SEPARATOR_GROWTH:g}; 1: voxels)")
 parser.add_argument("--mesher", default=DEFAULT_MESHER, choices=MESHERS,
                     help="voxel (6 tetrahedra per voxel) or smooth (smoothed interfaces, gmsh)")
+parser.add_argument("--transport", default=S.DEFAULT_TRANSPORT, choices=S.TRANSPORTS,
+                    help="fv-matched (P1 with each phase's through-plane conductance matched to voxel finite "
+                         "volumes; fem_twin/fem/transport_matching.py) or p1 (plain)")
 parser.add_argument("--composition", default="70:28:2")
 parser.add_argument("--seed", type=int, default=2,
                     help="seed of the structure (default 2: the first 16 um piece whose NCM reaches the collector "
@@ -98,7 +101,7 @@ if comm.rank == 0:
 # moves by more than 0.1 V per step and near the cut-off. (With 1/10 h, 5 of 33 steps were rejected
 # and 50 of 141 Newton steps wasted; with 1/20 h, 1 rejected, and the capacity moves by 0.05 %.)
 settings = S.DischargeSettings(
-    protocol=S.default_protocol_text(args.c_rate, args.cutoff), mesher=args.mesher,
+    protocol=S.default_protocol_text(args.c_rate, args.cutoff), mesher=args.mesher, transport=args.transport,
     separator=S.SeparatorSettings(thickness_um=args.separator, growth=args.separator_growth),
     stepping=S.SteppingOptions(dt_max_h=args.dt_max), solver=S.SolverSettings(args.solver),
     outputs=S.OutputSettings(fields=not args.no_fields),

@@ -52,6 +52,7 @@ s = {"complete": not stop, "message": "interrupted (SIGTERM), checkpoint written
               "separator_growth": 1.5,
               "unknowns": 1234, "interface_area_um2": 100.0 + seed},
      "dead_clusters": {"dead_ncm_fraction": 0.01 * seed, "dead_lpscl_fraction": 0.002},
+     "transport": {"transport": "fv-matched"},
      "solver": {"newton_iterations": 40}, "accepted_rows": len(rows), "wall_time_s": 1.5}
 if stop:
     s["interrupted_at_time_s"] = rows[-1]["time_s"]
@@ -349,8 +350,12 @@ def test_a_run_with_another_separator_mesh_is_not_reused():
 
     st, case = StudySettings(mesher="voxel", size_x_um=16.0, size_y_um=16.0, separator_um=5.0), Case(70.0, 1.0, 1)
     summary = {"mesh": {"voxels": [32, 32, 78], "voxel_um": 0.5, "separator_um": 5.0, "separator_growth": 1.5},
-               "protocol": Protocol.parse(st.protocol_text(1.0)).describe(), "parameters": {}}
+               "protocol": Protocol.parse(st.protocol_text(1.0)).describe(), "parameters": {},
+               "transport": {"transport": "fv-matched"}}
     assert settings_mismatch(summary, case, st, {}) is None
+    # a run with the plain P1 transport (or from before the option: no record) is not this study's
+    assert "transport p1" in settings_mismatch({**summary, "transport": {"transport": "p1"}}, case, st, {})
+    assert "transport p1" in settings_mismatch({k: v for k, v in summary.items() if k != "transport"}, case, st, {})
     del summary["mesh"]["separator_growth"]  # a run from before the graded separator: voxel layers
     assert "separator growth 1.0" in settings_mismatch(summary, case, st, {})
     assert settings_mismatch(summary, case, StudySettings(mesher="voxel", size_x_um=16.0, size_y_um=16.0, separator_um=5.0,

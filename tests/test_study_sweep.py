@@ -299,6 +299,7 @@ s = {"complete": not stop, "message": "ok", "protocol": st.protocol_object().des
      "parameters": json.loads(json.dumps(ps.to_dict(), default=str)),
      "mesh": {"voxels": list(img.shape), "voxel_um": img.voxel_size_um, "separator_um": st.separator.thickness_um,
               "separator_growth": st.separator.growth, "mesher": st.mesher, "unknowns": 99},
+     "transport": {"transport": st.transport},
      "solver": {"newton_iterations": 7}, "accepted_rows": 6, "wall_time_s": 0.5}
 if stop:
     s["interrupted_at_time_s"] = 200.0

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..meshing.meshers import add_mesher_argument
+from .discharge import add_transport_argument
 
 
 def register(sub) -> None:
@@ -72,6 +73,7 @@ def register(sub) -> None:
                    help=f"separator mesh growth (default {S.SEPARATOR_GROWTH:g}; 1: voxel layers)")
     add_mesher_argument(p)
     p.set_defaults(mesher=None)
+    add_transport_argument(p)
     p.add_argument("--solver", default=None, choices=list(S.SOLVERS), help="linear solver (default auto)")
     p.add_argument("--fields", action="store_true", help="write the XDMF fields of every evaluation (default: none)")
     p.add_argument("-o", "--output", default=None, help="calibration directory (default DIR/calibration)")

@@ -49,6 +49,7 @@ def register(sub) -> None:
                         "1: voxel layers)")
     add_mesher_argument(p)
     p.set_defaults(mesher=None)  # (the settings' mesher unless given)
+    add_transport_argument(p)
     p.add_argument("--solver", default=None, choices=list(S.SOLVERS),
                    help="linear solver: mumps (direct), fieldsplit (GMRES + GAMG per field) or auto "
                         "(default: mumps up to 30k unknowns, fieldsplit above)")
@@ -78,6 +79,18 @@ def register(sub) -> None:
                    help="replace a complete result in the output directory (refused without it)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_discharge)
+
+
+def add_transport_argument(parser, default=None) -> None:
+    """``--transport fv-matched|p1`` (``default`` None: the settings')."""
+    from ..fem.transport_matching import DEFAULT_TRANSPORT, TRANSPORTS
+
+    parser.add_argument("--transport", default=default, choices=TRANSPORTS,
+                        help="conductivities of the P1 transport: fv-matched (each phase's conductivity scaled "
+                             "so that the mesh's through-plane conductance equals the voxel finite-volume one, "
+                             "which P1 overestimates by 20-30 %% at these resolutions; "
+                             "fem_twin/fem/transport_matching.py) or p1 (plain) "
+                             f"(default {DEFAULT_TRANSPORT})")
 
 
 def parse_temperature(text: str) -> float:
@@ -124,7 +137,8 @@ def settings_from_args(args):
             raise InputError(flag, "a thickness >= 0 um" if key == "separator" else "a factor >= 1", v)
     if getattr(args, "temperature", None) is not None:
         ch["temperature_K"] = parse_temperature(args.temperature)
-    for key, v in (("params", args.params), ("mesher", args.mesher), ("separator__thickness_um", args.separator),
+    for key, v in (("params", args.params), ("mesher", args.mesher), ("transport", getattr(args, "transport", None)),
+                   ("separator__thickness_um", args.separator),
                    ("separator__growth", args.separator_growth), ("solver__name", args.solver),
                    ("solver__petsc", tuple(args.petsc) if args.petsc is not None else None),
                    ("stepping__dt_initial_s", args.dt), ("stepping__dt_max_s", args.dt_max),

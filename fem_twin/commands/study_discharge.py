@@ -45,6 +45,7 @@ from ..study.runner import (CASE_RECORD, LOCK_FILE, RUN_LOG, _alive, acquire_loc
                             finish_study, release_lock, run_study, worker_command)
 from ..study.tables import (CSV_COLUMNS, STUDY_CSV, SUMMARY_COLUMNS, SUMMARY_CSV, read_study_csv,  # noqa: F401
                             summarise, summary_table, write_study_csv, write_summary_csv)
+from .discharge import add_transport_argument
 from .render import register  # noqa: F401 (fem-twin render, registered with this module until issue 17)
 
 
@@ -66,6 +67,7 @@ def register_study_discharge(kinds) -> None:
                    help="separator mesh layers grow by this factor away from the composite "
                         f"(default {S.SEPARATOR_GROWTH:g}; 1: voxel layers)")
     add_mesher_argument(d)
+    add_transport_argument(d, default=S.DEFAULT_TRANSPORT)
     d.add_argument("--cutoff", type=float, default=S.CUTOFF_V,
                    help=f"discharge cut-off voltage in V (default {S.CUTOFF_V:g})")
     d.add_argument("--ranks", type=int, default=2, help="MPI ranks per case (default 2)")
@@ -97,7 +99,8 @@ def settings_from_args(args) -> tuple[list[Case], StudySettings]:
     if not (math.isfinite(args.voxel) and args.voxel > 0):
         raise InputError("--voxel", "a voxel edge > 0 um", args.voxel)
     st = StudySettings(size_x_um=sx, size_y_um=sy, separator_um=args.separator,
-                       separator_growth=args.separator_growth, mesher=args.mesher, cutoff_V=args.cutoff,
+                       separator_growth=args.separator_growth, mesher=args.mesher, transport=args.transport,
+                       cutoff_V=args.cutoff,
                        ranks=args.ranks, voxel_um=args.voxel, params_file=args.params, solver=args.solver,
                        dt_max_h=args.dt_max, max_dod=args.max_dod, fields=args.fields,
                        output_every=args.output_every, mpirun=args.mpirun)

@@ -53,6 +53,7 @@ from ..study.cases import StudySettings, check_settings, parse_c_rates, parse_se
 from ..study.sweep_cases import check_axes, grid_points, lhs_points, parse_axis, parse_fixed, sweep_cases
 from ..study.sweep_keys import KEYS
 from ..study.sweep_runner import SweepSettings, check_sweep, run_sweep, structures
+from .discharge import add_transport_argument
 
 SWEEP_JSON = "sweep.json"
 
@@ -84,6 +85,7 @@ def register_study_sweep(kinds) -> None:
     p.add_argument("--separator-growth", type=float, default=S.SEPARATOR_GROWTH,
                    help=f"separator mesh growth factor (default {S.SEPARATOR_GROWTH:g}; 1: voxel layers)")
     add_mesher_argument(p)
+    add_transport_argument(p, default=S.DEFAULT_TRANSPORT)
     p.add_argument("--cutoff", type=float, default=S.CUTOFF_V, help=f"cut-off voltage in V (default {S.CUTOFF_V:g})")
     p.add_argument("--params", default=None, help="TOML file of cell parameters the parameter keys override")
     p.add_argument("--solver", default="auto", choices=["auto", "mumps", "fieldsplit"], help="linear solver")
@@ -123,7 +125,8 @@ def sweep_from_args(args):
     sx, sy = parse_size(args.size)
     points = lhs_points(axes, args.lhs, np.random.default_rng(args.lhs_seed)) if lhs else grid_points(axes)
     st = StudySettings(size_x_um=sx, size_y_um=sy, separator_um=args.separator,
-                       separator_growth=args.separator_growth, mesher=args.mesher, cutoff_V=args.cutoff,
+                       separator_growth=args.separator_growth, mesher=args.mesher, transport=args.transport,
+                       cutoff_V=args.cutoff,
                        ranks=args.ranks, voxel_um=args.voxel, params_file=args.params, solver=args.solver,
                        dt_max_h=args.dt_max, max_dod=args.max_dod, fields=args.fields,
                        output_every=args.output_every, mpirun=args.mpirun)

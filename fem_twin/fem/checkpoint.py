@@ -152,7 +152,8 @@ def _parameter_dict(params) -> dict:
 
 
 def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, params, protocol,
-                      stepping, separator_growth: float = 1.0, mesher: str = "voxel") -> dict:
+                      stepping, separator_growth: float = 1.0, mesher: str = "voxel",
+                      transport: str = "p1") -> dict:
     """Hashes of a run's inputs (known before meshing: a restart is refused early)."""
     lab = np.ascontiguousarray(np.asarray(labels, dtype=np.uint8))
     # (not the fields cadence; not the fractions of an hour when seconds override them: a run with
@@ -169,6 +170,8 @@ def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, 
         mesh.append(float(separator_growth))
     if mesher != "voxel":
         mesh.append(mesher)
+    if transport != "p1":  # (a p1 run hashes as before the option existed)
+        mesh.append(transport)
     return {"mesh": _hash(lab.tobytes() + json.dumps(mesh).encode()),
             "scheme": SCHEME,
             "parameters": _hash(_parameter_dict(params)),

@@ -300,15 +300,20 @@ class OhmSolution:
     iterations: int
     num_dofs: int
     phi: "dolfinx.fem.Function"
+    #: relative = sum_b f_b split_b with split_b = L int (d phi / d x_b)^2 dx / (A dV^2): the
+    #: dissipation along each direction b (the derivative of ``relative`` with respect to f_b)
+    split: tuple = ()
 
 
 def solve_ohm(msh, axis: int, lo: float, hi: float, cross_section_um2: float,
               solver: str = "gamg", rtol: float = 1e-10, voltage: float = 1.0,
-              cell_sigma: np.ndarray | None = None) -> OhmSolution:
+              cell_sigma: np.ndarray | None = None, tensor_diag: tuple | None = None) -> OhmSolution:
     """Solve the problem of the module docstring on ``msh`` between the planes x_axis = lo
     (phi = voltage) and x_axis = hi (phi = 0) with sigma = 1, or with the relative conductivity
     ``cell_sigma`` (one value per local cell, owned + ghost) of a heterogeneous conductor; the
-    result is then sigma_eff relative to the unit of ``cell_sigma``. Collective."""
+    result is then sigma_eff relative to the unit of ``cell_sigma``; ``tensor_diag`` (fx, fy, fz):
+    the conductivity is the tensor sigma diag(f) (an anisotropic conductor; the result is then the
+    axis's effective conductivity relative to sigma). Collective."""
     comm = msh.comm
     V = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
     tol = 1e-6 * (hi - lo)
@@ -323,7 +328,11 @@ def solve_ohm(msh, axis: int, lo: float, hi: float, cross_section_um2: float,
     else:
         sigma = dolfinx.fem.Function(dolfinx.fem.functionspace(msh, ("DG", 0)))
         sigma.x.array[:] = np.asarray(cell_sigma, dtype=float)
-    a = dolfinx.fem.form(sigma * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
+    if tensor_diag is None:
+        a = dolfinx.fem.form(sigma * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
+    else:
+        K = ufl.diag(ufl.as_vector([float(t) for t in tensor_diag]))
+        a = dolfinx.fem.form(sigma * ufl.inner(K * ufl.grad(u), ufl.grad(v)) * ufl.dx)
     A = dolfinx.fem.petsc.assemble_matrix(a, bcs=bcs)
     A.assemble()
     b = dolfinx.fem.petsc.create_vector(V)
@@ -337,12 +346,15 @@ def solve_ohm(msh, axis: int, lo: float, hi: float, cross_section_um2: float,
     A.destroy()
     phi, its = solvers.solve_once(P, b, V, solvers.ksp_options(solver, rtol=rtol), solvers.unique_prefix("conductivity"))
 
-    # I / sigma = int grad(phi) . grad(w) dx with w = (hi - x_a) / L
+    # I / sigma = int grad(phi) . grad(w) dx with w = (hi - x_a) / L (with diag(f): f_a times that)
     L = hi - lo
-    flux = dolfinx.fem.form(-sigma * phi.dx(axis) / L * ufl.dx)
+    k_a = 1.0 if tensor_diag is None else float(tensor_diag[axis])
+    flux = dolfinx.fem.form(-k_a * sigma * phi.dx(axis) / L * ufl.dx)
     current = comm.allreduce(dolfinx.fem.assemble_scalar(flux), op=MPI.SUM)
     relative = current * L / (cross_section_um2 * voltage)
-    return OhmSolution(float(relative), float(current), int(its), int(V.dofmap.index_map.size_global), phi)
+    split = tuple(comm.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(sigma * phi.dx(b) ** 2 * ufl.dx)),
+                                 op=MPI.SUM) * L / (cross_section_um2 * voltage ** 2) for b in range(3))
+    return OhmSolution(float(relative), float(current), int(its), int(V.dofmap.index_map.size_global), phi, split)
 
 
 def current_density(phi, sigma_S_per_m: float):

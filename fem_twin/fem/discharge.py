@@ -61,6 +61,7 @@ from .domains import DS_INTERFACE, DS_LI, DX_ELY, DX_NCM, Domains, top_dofs
 from .interface_nodal import NodalInterface, interface_vertices
 from .interface_weights import interface_weight_ufl
 from .kinetics import CE_MAX, CLIP, interface_current_ufl, li_current_ufl
+from .transport_matching import conductance_factor_field, is_plain
 
 PA = 1e12  # picoamperes per ampere
 CONCENTRATION_FAILURE = "concentration outside (0, c_max)"  # kinetics and ln() see concentrations clipped to [CLIP, 1 - CLIP]
@@ -86,12 +87,16 @@ class DischargeProblem(JacobianAssembly):
     """Fields, forms and the SNES of one cell; :meth:`solve` advances by ``dt``.
 
     ``eps_ncm`` is the composite's NCM volume fraction (for the LPSCl conductivity formula),
-    ``i_ref_A`` a current scale (the 1C current) for the Newton tolerances.
+    ``i_ref_A`` a current scale (the 1C current) for the Newton tolerances;
+    ``conductance_factors`` ({"ncm": f, "lpscl": f}, f a number or the diagonal (fx, fy, fz);
+    :mod:`fem_twin.fem.transport_matching`) turn sigma_s in NCM, and kappa, the ln c_e term and D_e
+    in the composite's LPSCl (not in the separator), into tensors sigma diag(f); None or all 1:
+    the plain conductivities.
     """
 
     def __init__(self, domains: Domains, params: ParameterSet, eps_ncm: float, i_ref_A: float,
                  solver: LinearSolverSpec | None = None, prefix: str = "discharge_",
-                 snes_options: dict | None = None):
+                 snes_options: dict | None = None, conductance_factors: dict | None = None):
         self.domains = d = domains
         self.params = p = params
         self.comm = d.parent.comm
@@ -99,6 +104,7 @@ class DischargeProblem(JacobianAssembly):
         self.prefix = prefix
         self.frozen_ce = p.frozen_ce
         self.kappa = p.sigma_lpscl(eps_ncm)
+        self.conductance_factors = dict(conductance_factors or {})
         if (p.interface_area == "smoothed-normal") != (d.interface_normal is not None):
             raise ValueError(f"interface_area = {p.interface_area!r} needs domains "
                              f"{'with' if p.interface_area != 'mesh' else 'without'} interface normals "
@@ -182,13 +188,24 @@ class DischargeProblem(JacobianAssembly):
         # only the rest (interface kinetics, the ln c_e flux) is assembled at every Newton step.
         tri = lambda u: ufl.TrialFunction(u.function_space)  # noqa: E731
         gg = lambda a, b: ufl.inner(ufl.grad(a), ufl.grad(b))  # noqa: E731
+        # conductance matching (transport_matching.py): a DG0 factor on the transport of NCM's
+        # electrons and of the composite's LPSCl; the plain forms when every factor is 1
+        if not is_plain(self.conductance_factors):
+            if d.cell_labels is None:
+                raise ValueError("conductance factors need domains with cell_labels (build_domains)")
+            self.conductance_factor = conductance_factor_field(d.parent, d.cell_labels, self.conductance_factors)
+            K = ufl.diag(self.conductance_factor)
+            gg_f = lambda a, b: ufl.inner(K * ufl.grad(a), ufl.grad(b))  # noqa: E731
+        else:
+            self.conductance_factor, K = None, None
+            gg_f = gg
         mass_cs, stiff_cs = FARADAY * cmax * 1e-6, FARADAY * cmax * p.d_ncm_m2_s * 1e6
         sig_s, kap = p.sigma_ncm_S_m * 1e6, self.kappa * 1e6
         lin = [  # (field, scale(dt, transport), bilinear form of the linear bulk term)
             (0, lambda dt, tr: mass_cs / dt, tri(th_s) * q_s * mNCM),
             (0, lambda dt, tr: stiff_cs * tr, gg(tri(th_s), q_s) * dNCM),
-            (1, lambda dt, tr: sig_s, gg(tri(psi), v_s) * dNCM),
-            (2, lambda dt, tr: kap, gg(tri(phi_e), w_e) * dELY),
+            (1, lambda dt, tr: sig_s, gg_f(tri(psi), v_s) * dNCM),
+            (2, lambda dt, tr: kap, gg_f(tri(phi_e), w_e) * dELY),
         ]
         # NCM mass balance (pA): F c_max [ (x - x_old)/dt q + D_s grad x . grad q ] + j q
         F_cs_lin = (mass_cs * (th_s - self.theta_s_old) / dt * q_s * mNCM
@@ -197,12 +214,13 @@ class DischargeProblem(JacobianAssembly):
         F_if = [tr * jw * q_s("+") * dG, jw * v_s("+") * dG, -jw * w_e("-") * dG]
         F_bulk = [None, None, None]
         # NCM charge balance (pA)
-        F_ps_lin = sig_s * gg(psi, v_s) * dNCM
+        F_ps_lin = sig_s * gg_f(psi, v_s) * dNCM
         # electrolyte charge balance (pA)
-        F_pe_lin = kap * gg(phi_e, w_e) * dELY
+        F_pe_lin = kap * gg_f(phi_e, w_e) * dELY
         if not self.frozen_ce:
-            F_bulk[2] = -kap * 2.0 * p.thermal_voltage * (1.0 - p.t_plus) * ufl.inner(
-                ufl.grad(th_e) / _clip(th_e, hi=CE_MAX), ufl.grad(w_e)) * dELY
+            flux_ln = (ufl.inner(ufl.grad(th_e) / _clip(th_e, hi=CE_MAX), ufl.grad(w_e)) if K is None else
+                       ufl.inner(K * ufl.grad(th_e) / _clip(th_e, hi=CE_MAX), ufl.grad(w_e)))
+            F_bulk[2] = -kap * 2.0 * p.thermal_voltage * (1.0 - p.t_plus) * flux_ln * dELY
         if j_li is not None:
             F_bulk[2] = _add(F_bulk[2], -j_li * w_e * dLI)
         F_lin = [F_cs_lin, F_ps_lin, F_pe_lin]
@@ -210,9 +228,9 @@ class DischargeProblem(JacobianAssembly):
             q_e = ufl.TestFunction(self.Vce)
             mass_ce, stiff_ce = FARADAY * ce0 * 1e-6, FARADAY * ce0 * p.d_lpscl_m2_s * 1e6
             lin += [(3, lambda dt, tr: mass_ce / dt, tri(th_e) * q_e * mELY),
-                    (3, lambda dt, tr: stiff_ce * tr, gg(tri(th_e), q_e) * dELY)]
+                    (3, lambda dt, tr: stiff_ce * tr, gg_f(tri(th_e), q_e) * dELY)]
             F_lin.append(mass_ce * (th_e - self.theta_e_old) / dt * q_e * mELY
-                         + tr * stiff_ce * gg(th_e, q_e) * dELY)
+                         + tr * stiff_ce * gg_f(th_e, q_e) * dELY)
             F_if.append(-tr * (1.0 - p.t_plus) * jw * q_e("-") * dG)
             F_bulk.append(-tr * (1.0 - p.t_plus) * j_li * q_e * dLI if j_li is not None else None)
         # the model (UFL, not compiled): the whole residual forms F (pA) and the galvanostatic

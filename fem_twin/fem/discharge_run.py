@@ -34,6 +34,7 @@ from .domains import build_domains, prune_dead_clusters
 from .interface_weights import attach_smoothed_normals
 from .settings import SEPARATOR_GROWTH, SEPARATOR_UM, DischargeSettings
 from .stepping import SteppingOptions, capacities, run_protocol
+from .transport_matching import check_transport, match_conductances
 from .summaries import add_step_numbers, cycle_summaries
 
 
@@ -83,7 +84,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                   stepping: SteppingOptions | None = None, comm=MPI.COMM_WORLD,
                   write_fields: bool = True, quiet: bool = False, mesher=None,
                   checkpoint: CheckpointOptions | None = None,
-                  separator_growth: float | None = None) -> DischargeResult:
+                  separator_growth: float | None = None, transport: str = "p1") -> DischargeResult:
     """Simulate ``protocol`` (default: 1C discharge to 3.0 V) on a composite label image.
 
     The pieces one by one; :func:`discharge` takes them as one :class:`DischargeSettings`.
@@ -98,6 +99,10 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
 
     ``checkpoint``: periodic/SIGTERM checkpoints and restart (default: every 10 accepted steps
     and on SIGTERM, no restart); see :mod:`fem_twin.fem.checkpoint`.
+
+    ``transport``: ``"p1"`` (plain P1 conductivities, the default here) or ``"fv-matched"`` (each
+    phase's conductivity scaled so that the mesh's through-plane conductance is the voxel
+    finite-volume one; :mod:`fem_twin.fem.transport_matching`, the default of the settings).
     """
     t0 = time.perf_counter()
     # k, D_s, D_e and kappa at the run's temperature (Arrhenius; a no-op without activation energies)
@@ -109,6 +114,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     if separator_growth is None:
         separator_growth = 1.0 if callable(mesher) else SEPARATOR_GROWTH
     outdir = Path(outdir)
+    check_transport(transport)
     check_protocol(protocol, params)
     if separator_um < 0:
         raise InputError("--separator", "a thickness >= 0 um", separator_um)
@@ -122,7 +128,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     num = electrode_numbers(labels, voxel_um, params)
     mesher_name = mesher if isinstance(mesher, str) else "voxel"
     fp_inputs = input_fingerprint(labels, voxel_um, separator_um, params, protocol, stepping, separator_growth,
-                                  mesher=mesher_name)
+                                  mesher=mesher_name, transport=transport)
     ckpt_path = outdir / checkpoint.name
     ckpt_data = None
     if checkpoint.restart:  # refuse a missing or foreign checkpoint before meshing
@@ -140,13 +146,17 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     if params.interface_area == "smoothed-normal":  # kinetics on the smooth surface's area
         attach_smoothed_normals(domains, pruned, voxel_um, params.interface_normal_sigma_vox)
     t_mesh = time.perf_counter() - t_mesh
+    # one Ohm solve per phase on this mesh and one on the image (transport_matching.py)
+    match = match_conductances(pruned, voxel_um, tm, mesher_name, comm, transport)
     with ExitStack() as own:  # PETSc objects and options, the CSV and XDMF files: released on any exit
-        problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver)
+        problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver,
+                                   conductance_factors=match.factors())
         own.callback(problem.destroy)
         say(f"fem-twin discharge: {labels.shape} voxels of {voxel_um:g} um + {separator_um:g} um separator, "
             f"{domains.num_cells_global} cells, {problem.num_dofs} unknowns on {comm.size} rank(s); "
             f"1C = {num['i_1c_A']:.4e} A; dead NCM {report.as_dict()['dead_ncm_fraction']:.2%}, "
             f"dead LPSCl {report.as_dict()['dead_lpscl_fraction']:.2%}; solver {problem.solver_spec.name}")
+        say(f"fem-twin discharge: {match.describe()}")
         if report.edge_contact_warning() is not None:
             say(f"fem-twin discharge: warning: {report.edge_contact_warning()}")
         fp = fingerprint(problem, fp_inputs)
@@ -215,6 +225,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                        "linear_iterations": sum(r["linear_its"] for r in rows),
                        "preconditioner_rebuilds_within_newton": problem.sys.rebuilds,
                        "timings": {**problem.timings, **{f"linear_{k}": v for k, v in problem.sys.timings.items()}}},
+            "transport": match.as_dict(),
             "stepping": stepping.as_dict(),
             "conservation": {"max_interface_vs_applied_rel_1C": max(cons) if cons else None,
                              "max_li_vs_applied_rel_1C": max(cons_li) if cons_li else None},
@@ -251,4 +262,4 @@ def discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                          separator_um=st.separator.thickness_um, separator_growth=st.separator.growth,
                          solver=st.solver.spec(), stepping=st.stepping_options(), comm=comm,
                          write_fields=st.outputs.fields, quiet=st.outputs.quiet, mesher=st.mesher,
-                         checkpoint=st.checkpoints.options(restart))
+                         checkpoint=st.checkpoints.options(restart), transport=st.transport)

@@ -128,6 +128,8 @@ class Domains:
     interface_normal: object = None
     interface_sigma_vox: float | None = None
     interface_weighted_area_um2: float | None = None  #: int_Gamma |n_s . n| dS (vertex rule)
+    #: phase label (fem_twin.phases) of every local parent cell, owned then ghost
+    cell_labels: np.ndarray | None = None
 
     @property
     def entity_maps(self):
@@ -205,7 +207,7 @@ def build_domains(tagged) -> Domains:
         raise InputError("structure", "NCM touching the current collector", "no NCM facet on the top plane")
 
     d = Domains(msh, ncm, ely, ent, collector, li_plane, z_top, z_bot, 0, 0, 0, 0, 0,
-                imap.size_global)
+                imap.size_global, cell_labels=lab)
     dx, dS, ds = d.measures()
     one = dolfinx.fem.Constant(msh, 1.0)
 

@@ -6,7 +6,7 @@
 point. Sections:
 
 - ``protocol`` (text, e.g. ``"discharge 1C to 3.0 V; rest 10 min"``), ``params`` (a TOML file of
-  cell parameters, or null), ``mesher``, ``temperature_K`` (K, or absent: the parameters' own);
+  cell parameters, or null), ``mesher``, ``transport``, ``temperature_K`` (K, or absent: the parameters' own);
 - ``separator``: thickness (um) and the growth factor of its mesh layers;
 - ``stepping``: the adaptive time stepping (:class:`SteppingOptions`);
 - ``solver``: linear solver and extra PETSc options;
@@ -34,6 +34,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..meshing.meshers import DEFAULT_MESHER, MESHERS
+from .transport_matching import DEFAULT_TRANSPORT, TRANSPORTS  # noqa: F401 (re-exported)
 
 # -- the defaults ------------------------------------------------------------------------------
 C_RATE = 1.0  #: discharge C-rate of the default protocol
@@ -248,6 +249,9 @@ class DischargeSettings:
     #: cell temperature in K (None: the parameter set's ``temperature_K``); k, D_s, D_e and kappa
     #: follow their Arrhenius factors when the parameter set has activation energies
     temperature_K: float | None = None
+    #: "fv-matched" (each phase's conductivity scaled so that the mesh's through-plane conductance is
+    #: the voxel finite-volume one, fem_twin/fem/transport_matching.py) or "p1" (plain P1)
+    transport: str = DEFAULT_TRANSPORT
 
     def __post_init__(self):
         _set(self, "temperature_K", _number("settings", "temperature_K", self.temperature_K,
@@ -260,6 +264,8 @@ class DischargeSettings:
             raise InputError("params", "the path of a TOML file or null", self.params)
         if self.mesher not in MESHERS:
             raise InputError("mesher", " or ".join(MESHERS), self.mesher)
+        if self.transport not in TRANSPORTS:
+            raise InputError("transport", " or ".join(TRANSPORTS), self.transport)
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 raise InputError(name, f"a {cls.__name__}", getattr(self, name))
@@ -295,7 +301,7 @@ class DischargeSettings:
 
     # -- JSON --------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        d = {"protocol": self.protocol, "params": self.params, "mesher": self.mesher}
+        d = {"protocol": self.protocol, "params": self.params, "mesher": self.mesher, "transport": self.transport}
         if self.temperature_K is not None:
             d["temperature_K"] = self.temperature_K
         for name in _SECTIONS:

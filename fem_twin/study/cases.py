@@ -129,6 +129,7 @@ class StudySettings:
     separator_um: float = S.SEPARATOR_UM
     separator_growth: float = S.SEPARATOR_GROWTH  #: graded separator mesh (1: voxel layers)
     mesher: str = DEFAULT_MESHER  #: voxel or smooth (fem_twin.meshing.meshers)
+    transport: str = S.DEFAULT_TRANSPORT  #: fv-matched or p1 (fem_twin.fem.transport_matching)
     cutoff_V: float = S.CUTOFF_V
     ranks: int = 2
     voxel_um: float = 0.5
@@ -161,6 +162,7 @@ class StudySettings:
         return S.DischargeSettings(
             protocol=self.protocol_text(c_rate),
             params=str(Path(self.params_file).resolve()) if self.params_file else None, mesher=self.mesher,
+            transport=self.transport,
             separator=S.SeparatorSettings(thickness_um=self.separator_um, growth=self.separator_growth),
             stepping=S.SteppingOptions(dt_max_h=self.dt_max_h), solver=S.SolverSettings(self.solver),
             outputs=S.OutputSettings(fields=bool(fields), output_every=self.output_every))
@@ -275,6 +277,9 @@ def settings_mismatch(summary: dict, case: Case, st: StudySettings, params_dict:
         return f"separator growth {mesh.get('separator_growth', 1.0)} (study: {st.separator_growth:g})"
     if mesh.get("mesher", "voxel") != st.mesher:
         return f"mesher {mesh.get('mesher', 'voxel')} (study: {st.mesher})"
+    transport = (summary.get("transport") or {}).get("transport", "p1")
+    if transport != st.transport:
+        return f"transport {transport} (study: {st.transport})"
     want = Protocol.parse(st.protocol_text(case.c_rate)).describe()
     if summary.get("protocol") != want:
         return f"protocol '{summary.get('protocol')}' (study: '{want}')"
