@@ -52,11 +52,11 @@ def main() -> None:
         tm = get_mesher(name)(pruned, h, args.separator, comm, separator_growth=args.separator_growth)
         t_mesh = time.perf_counter() - t0
         t0 = time.perf_counter()
-        match = match_conductances(pruned, h, tm, name, comm)
+        match = match_conductances(pruned, h, tm, comm)
         t_match = time.perf_counter() - t0
         for m in (match.ncm, match.lpscl):
             # an independent solve with the final tensor, per axis
-            meshes = _phase_meshes(pruned, h, phase_label(m.phase), tm, name.startswith("smooth"))
+            meshes = _phase_meshes(pruned, h, phase_label(m.phase), tm)
             for ax, axis in enumerate("xyz"):
                 msh, lo, hi, area = meshes[ax]
                 matched = solve_ohm(msh, ax, lo, hi, area, tensor_diag=m.factor).relative if msh is not None else 0.0

@@ -411,6 +411,8 @@ class DischargeEvaluator:
             self._structure = {"sha256": hashlib.sha256(lab.tobytes()).hexdigest(), "shape": list(lab.shape),
                                "voxel_um": self.voxel_um}
         st = {k: v for k, v in self.settings.to_dict().items() if k not in ("outputs", "checkpoints", "params")}
+        if st.get("transport") == "p1":  # (evaluations from before --transport were p1 and had no key)
+            del st["transport"]
         return _jsonable({"structure": self._structure, "parameters": params.to_dict(), "settings": st})
 
     def _find(self, key: dict) -> tuple[Path, str]:

@@ -203,7 +203,7 @@ def _column():
     return column_electrode()
 
 
-COMMON = ["--c-rate", "1", "--separator", "2", "--mesher", "voxel", "-q"]
+COMMON = ["--c-rate", "1", "--separator", "2", "--mesher", "voxel", "--transport", "p1", "-q"]  # (as run_discharge)
 
 
 @pytest.fixture

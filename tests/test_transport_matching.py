@@ -37,7 +37,7 @@ def test_straight_slabs_need_no_correction(mesher):
     comm = MPI.COMM_WORLD
     lab = laminate()
     tm = get_mesher(mesher)(lab, 1.0, 2.0, comm)
-    m = match_conductances(lab, 1.0, tm, mesher, comm)
+    m = match_conductances(lab, 1.0, tm, comm)
     for pm, eps in ((m.ncm, 2 / 6), (m.lpscl, 3 / 6)):
         assert pm.p1[0] == pytest.approx(eps, rel=1e-8) and pm.p1[2] == pytest.approx(eps, rel=1e-8)
         assert pm.fv[0] == pytest.approx(eps, rel=1e-8) and pm.fv[1] == 0.0
@@ -65,9 +65,9 @@ def test_matched_tensor_carries_the_finite_volume_conductance(mesher):
     comm = MPI.COMM_WORLD
     lab, _ = prune_dead_clusters(blobs(), 1.0)
     tm = get_mesher(mesher)(lab, 1.0, 3.0, comm)
-    m = match_conductances(lab, 1.0, tm, mesher, comm)
+    m = match_conductances(lab, 1.0, tm, comm)
     for pm in (m.ncm, m.lpscl):
-        meshes = _phase_meshes(lab, 1.0, phase_label(pm.phase), tm, mesher == "smooth")
+        meshes = _phase_meshes(lab, 1.0, phase_label(pm.phase), tm)
         for ax in range(3):
             if pm.fv[ax] == 0.0:
                 continue
@@ -85,9 +85,9 @@ def test_tensor_split_sums_to_the_conductance():
     # relative = sum_b f_b split_b exactly (the discrete energy identity the Newton update uses)
     lab, _ = prune_dead_clusters(blobs(5), 1.0)
     tm = get_mesher("voxel")(lab, 1.0, 0.0, MPI.COMM_SELF)
-    (msh, lo, hi, area) = _phase_meshes(lab, 1.0, phases.LPSCL, tm, False)[2]
+    (msh, lo, hi, area) = _phase_meshes(lab, 1.0, phases.LPSCL, tm)[2]
     f = (0.9, 0.6, 0.7)
-    s = solve_ohm(msh, 2, lo, hi, area, tensor_diag=f)
+    s = solve_ohm(msh, 2, lo, hi, area, tensor_diag=f, split=True)
     assert sum(fb * sb for fb, sb in zip(f, s.split)) == pytest.approx(s.relative, rel=1e-7)
     assert s.split[2] > s.split[0] > 0
 
@@ -114,12 +114,27 @@ def test_discharge_problem_scales_the_composite_not_the_separator():
         Ve = problem.Ve
         n_own = Ve.dofmap.index_map.size_local
         xyz = Ve.tabulate_dof_coordinates()[:n_own]
+        def quadratic(k, values):
+            M = [M for kk, _, M in problem.lin_mats if kk == k][-1]  # (the stiffness: after a mass block)
+            x, y = M.createVecs()
+            x.array[:] = values
+            M.mult(x, y)
+            return comm.allreduce(float(np.dot(x.array, y.array)), op=MPI.SUM)
+
         for ax in range(3):
-            x, y = K.createVecs()
-            x.array[:] = xyz[:, ax]
-            K.mult(x, y)
-            q = comm.allreduce(float(np.dot(x.array, y.array)), op=MPI.SUM)
-            assert q == pytest.approx(f_ely[ax] * v_comp + v_sep, rel=1e-9), ax  # (the block's scale kappa is kept apart)
+            assert quadratic(2, xyz[:, ax]) == pytest.approx(f_ely[ax] * v_comp + v_sep, rel=1e-9), ax
+            if not p.frozen_ce:  # D_e's block, on the same cells
+                assert quadratic(3, xyz[:, ax]) == pytest.approx(f_ely[ax] * v_comp + v_sep, rel=1e-9), ax
+        assert not p.frozen_ce
+        # NCM's sigma_s block (psi_s = 0 on the collector: rows and columns of those dofs are zero,
+        # so take z_top - z, which vanishes there): f_z V_NCM
+        Vs = problem.Vs
+        zs = Vs.tabulate_dof_coordinates()[: Vs.dofmap.index_map.size_local, 2]
+        v_ncm = comm.allreduce(float(np.count_nonzero(lab == phases.NCM)), op=MPI.SUM) / comm.size
+        assert quadratic(1, d.z_top_um - zs) == pytest.approx(f_ncm[2] * v_ncm, rel=1e-9)
+        # D_s is not scaled: its stiffness block gives V_NCM for x
+        xs = problem.Vcs.tabulate_dof_coordinates()[: problem.Vcs.dofmap.index_map.size_local, 0]
+        assert quadratic(0, xs) == pytest.approx(v_ncm, rel=1e-9)
     finally:
         problem.destroy()
 
@@ -132,18 +147,51 @@ def test_matched_discharge_conserves_and_records(shared_dir):
     comm = MPI.COMM_WORLD
     img = small_generated(seed=2)
     res = run_discharge(img.labels, img.voxel_size_um, shared_dir, protocol=Protocol.parse("discharge 2C for 400 s"),
-                        separator_um=2.0, comm=comm, quiet=True, write_fields=False, transport="fv-matched")
+                        separator_um=2.0, comm=comm, quiet=True, write_fields=True, transport="fv-matched")
     assert res.complete, res.message
     assert_conservation(res.rows)
     rec = res.summary["transport"]
     assert rec["transport"] == "fv-matched"
     for ph in ("ncm", "lpscl"):
         assert len(rec[ph]["factor"]) == 3 and all(0 < v <= 1.2 for v in rec[ph]["factor"])
+    assert (shared_dir / "fields_electrolyte.xdmf").exists()  # (i_e with the matched tensor)
     plain = run_discharge(img.labels, img.voxel_size_um, shared_dir / "p1", protocol=Protocol.parse("discharge 2C for 400 s"),
                           separator_um=2.0, comm=comm, quiet=True, write_fields=False)
     assert plain.summary["transport"]["transport"] == "p1"
     # less conductance, more polarisation: the matched cell's voltage is lower at the same charge
     assert res.rows[-1]["voltage_V"] < plain.rows[-1]["voltage_V"] - 1e-5
+
+
+def test_plain_factors_change_nothing():
+    from fem_twin.fem.checkpoint import input_fingerprint
+    from fem_twin.fem.discharge import DischargeProblem
+    from fem_twin.fem.stepping import SteppingOptions
+    from fem_twin.parameters.cell import ParameterSet
+    from fem_twin.protocol import Protocol
+
+    lab, _ = prune_dead_clusters(blobs(), 1.0)
+    d = build_domains(get_mesher("voxel")(lab, 1.0, 3.0, MPI.COMM_SELF))
+    pb = DischargeProblem(d, ParameterSet(), 0.4, 1e-9, conductance_factors={"ncm": 1.0, "lpscl": (1.0, 1.0, 1.0)})
+    try:
+        assert pb.conductance_factor is None
+    finally:
+        pb.destroy()
+    args = (lab, 1.0, 3.0, ParameterSet(), Protocol.discharge(1.0, 3.0), SteppingOptions())
+    assert input_fingerprint(*args, transport="p1") == input_fingerprint(*args)
+    assert input_fingerprint(*args, transport="fv-matched")["mesh"] != input_fingerprint(*args)["mesh"]
+
+
+def test_corner_contact_only_is_not_matched():
+    # two NCM blocks meeting at one corner: P1 conducts through it along z, finite volumes do not;
+    # the factor stays 1 and the record says why
+    lab = np.full((6, 6, 8), phases.LPSCL, np.uint8)
+    lab[1:3, 1:3, 0:4] = phases.NCM
+    lab[3:5, 3:5, 4:8] = phases.NCM
+    tm = get_mesher("voxel")(lab, 1.0, 0.0, MPI.COMM_SELF)
+    m = match_conductances(lab, 1.0, tm, MPI.COMM_SELF)
+    assert m.ncm.p1[2] > 0 and m.ncm.fv[2] == 0.0
+    assert m.ncm.factor == (1.0, 1.0, 1.0)
+    assert "edge or corner contacts only" in m.ncm.note
 
 
 def test_bad_transport_names_the_option():

@@ -86,10 +86,10 @@ def add_transport_argument(parser, default=None) -> None:
     from ..fem.transport_matching import DEFAULT_TRANSPORT, TRANSPORTS
 
     parser.add_argument("--transport", default=default, choices=TRANSPORTS,
-                        help="conductivities of the P1 transport: fv-matched (each phase's conductivity scaled "
-                             "so that the mesh's through-plane conductance equals the voxel finite-volume one, "
-                             "which P1 overestimates by 20-30 %% at these resolutions; "
-                             "fem_twin/fem/transport_matching.py) or p1 (plain) "
+                        help="conductivities of the P1 transport: fv-matched (each phase's conductivity a "
+                             "diagonal tensor such that the mesh's conductances along x, y and z equal the voxel "
+                             "finite-volume ones, which P1 overestimates by 20-75 %% at these resolutions; "
+                             "fem_twin/fem/transport_matching.py) or p1 (plain P1, as runs before this option) "
                              f"(default {DEFAULT_TRANSPORT})")
 
 

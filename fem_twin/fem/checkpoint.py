@@ -188,7 +188,8 @@ def fingerprint(problem, inputs: dict) -> dict:
 
 
 _WHAT = {"dofs": "number of dofs per field",
-         "mesh": "structure/mesh (voxels, voxel size, separator, separator growth, mesher)",
+         "mesh": "structure/mesh (voxels, voxel size, separator, separator growth, mesher, transport: "
+                 "runs from before --transport were p1)",
          "scheme": "discretisation (fem_twin version of the discharge forms)",
          "parameters": "parameters", "protocol": "protocol", "stepping": "time-stepping options"}
 

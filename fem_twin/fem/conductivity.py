@@ -307,13 +307,16 @@ class OhmSolution:
 
 def solve_ohm(msh, axis: int, lo: float, hi: float, cross_section_um2: float,
               solver: str = "gamg", rtol: float = 1e-10, voltage: float = 1.0,
-              cell_sigma: np.ndarray | None = None, tensor_diag: tuple | None = None) -> OhmSolution:
+              cell_sigma: np.ndarray | None = None, tensor_diag: tuple | None = None,
+              split: bool = False) -> OhmSolution:
     """Solve the problem of the module docstring on ``msh`` between the planes x_axis = lo
     (phi = voltage) and x_axis = hi (phi = 0) with sigma = 1, or with the relative conductivity
     ``cell_sigma`` (one value per local cell, owned + ghost) of a heterogeneous conductor; the
     result is then sigma_eff relative to the unit of ``cell_sigma``; ``tensor_diag`` (fx, fy, fz):
     the conductivity is the tensor sigma diag(f) (an anisotropic conductor; the result is then the
-    axis's effective conductivity relative to sigma). Collective."""
+    axis's effective conductivity relative to sigma; f enters as a Constant, so new values need no
+    new compiled form); ``split``: also the dissipation per direction (:attr:`OhmSolution.split`).
+    Collective."""
     comm = msh.comm
     V = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
     tol = 1e-6 * (hi - lo)
@@ -331,8 +334,8 @@ def solve_ohm(msh, axis: int, lo: float, hi: float, cross_section_um2: float,
     if tensor_diag is None:
         a = dolfinx.fem.form(sigma * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
     else:
-        K = ufl.diag(ufl.as_vector([float(t) for t in tensor_diag]))
-        a = dolfinx.fem.form(sigma * ufl.inner(K * ufl.grad(u), ufl.grad(v)) * ufl.dx)
+        kd = dolfinx.fem.Constant(msh, np.asarray(tensor_diag, dtype=PETSc.ScalarType))
+        a = dolfinx.fem.form(sigma * ufl.inner(ufl.diag(kd) * ufl.grad(u), ufl.grad(v)) * ufl.dx)
     A = dolfinx.fem.petsc.assemble_matrix(a, bcs=bcs)
     A.assemble()
     b = dolfinx.fem.petsc.create_vector(V)
@@ -348,11 +351,12 @@ def solve_ohm(msh, axis: int, lo: float, hi: float, cross_section_um2: float,
 
     # I / sigma = int grad(phi) . grad(w) dx with w = (hi - x_a) / L (with diag(f): f_a times that)
     L = hi - lo
-    k_a = 1.0 if tensor_diag is None else float(tensor_diag[axis])
-    flux = dolfinx.fem.form(-k_a * sigma * phi.dx(axis) / L * ufl.dx)
+    flux = dolfinx.fem.form(-sigma * phi.dx(axis) / L * ufl.dx)
     current = comm.allreduce(dolfinx.fem.assemble_scalar(flux), op=MPI.SUM)
+    if tensor_diag is not None:
+        current *= float(tensor_diag[axis])
     relative = current * L / (cross_section_um2 * voltage)
-    split = tuple(comm.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(sigma * phi.dx(b) ** 2 * ufl.dx)),
+    split = () if not split else tuple(comm.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(sigma * phi.dx(b) ** 2 * ufl.dx)),
                                  op=MPI.SUM) * L / (cross_section_um2 * voltage ** 2) for b in range(3))
     return OhmSolution(float(relative), float(current), int(its), int(V.dofmap.index_map.size_global), phi, split)
 

@@ -99,6 +99,18 @@ class InterfaceFields:
         self.j.x.array[i] = kin.j
 
 
+def _factor_on_submesh(factor, phase):
+    """The parent mesh's DG0 vector Function ``factor`` copied onto the phase submesh's cells."""
+    sub = phase.mesh
+    Q = dolfinx.fem.functionspace(sub, ("DG", 0, (3,)))
+    out = dolfinx.fem.Function(Q)
+    n = sub.topology.index_map(3).size_local + sub.topology.index_map(3).num_ghosts
+    parent = np.asarray(phase.entity_map.sub_topology_to_topology(np.arange(n, dtype=np.int32), False))
+    src = factor.x.array.reshape(-1, 3)[factor.function_space.dofmap.list[parent, 0]]
+    out.x.array.reshape(-1, 3)[Q.dofmap.list[:n, 0]] = src
+    return out
+
+
 class FieldWriter:
     """XDMF time series of the phase fields and the interface (see the module docstring)."""
 
@@ -116,6 +128,8 @@ class FieldWriter:
         grad_mu = ufl.grad(pb.phi_e)
         if not pb.frozen_ce:
             grad_mu = grad_mu - 2 * p.thermal_voltage * (1 - p.t_plus) * ufl.grad(pb.theta_e) / pb.theta_e
+        if pb.conductance_factor is not None:  # the matched conductivity tensor (transport_matching.py)
+            grad_mu = ufl.diag(_factor_on_submesh(pb.conductance_factor, pb.domains.electrolyte)) * grad_mu
         self.ie_expr = dolfinx.fem.Expression(-pb.kappa * 1e6 * grad_mu, Q.element.interpolation_points)
         self.iface = InterfaceFields(pb)
         self.files = {

@@ -147,7 +147,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         attach_smoothed_normals(domains, pruned, voxel_um, params.interface_normal_sigma_vox)
     t_mesh = time.perf_counter() - t_mesh
     # one Ohm solve per phase on this mesh and one on the image (transport_matching.py)
-    match = match_conductances(pruned, voxel_um, tm, mesher_name, comm, transport)
+    match = match_conductances(pruned, voxel_um, tm, comm, transport)
     with ExitStack() as own:  # PETSc objects and options, the CSV and XDMF files: released on any exit
         problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver,
                                    conductance_factors=match.factors())

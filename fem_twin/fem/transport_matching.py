@@ -108,10 +108,13 @@ MATCH_RTOL = 1e-3
 MATCH_MAX_ITERATIONS = 6
 
 
-def _phase_meshes(labels: np.ndarray, voxel_um: float, label: int, tagged, smooth: bool) -> list:
+def _phase_meshes(labels: np.ndarray, voxel_um: float, label: int, tagged) -> list:
     """Per axis: (P1 mesh of the phase's cells spanning the composite along it, or None, lo, hi,
-    cross-section in um2), as :func:`fem_twin.fem.conductivity.effective_conductivity` builds them."""
-    from .conductivity import active_mask, phase_submesh, smooth_phase_submesh
+    cross-section in um2). The phase's cells are those of its components through shared vertices
+    that touch both planes (:func:`fem_twin.fem.conductivity.smooth_phase_submesh`): what P1 couples
+    on any tagged mesh (on the Kuhn voxel mesh it is the image's 26-connectivity), so the smooth,
+    the voxel and a custom mesher are treated alike."""
+    from .conductivity import smooth_phase_submesh
 
     n = labels.shape
     out = []
@@ -119,36 +122,37 @@ def _phase_meshes(labels: np.ndarray, voxel_um: float, label: int, tagged, smoot
         length = n[ax] * voxel_um
         area = float(np.prod([n[i] * voxel_um for i in range(3) if i != ax]))
         lo = tagged.separator_um if ax == 2 else 0.0
-        if smooth:
-            msh, _, vol_active = smooth_phase_submesh(tagged, label, ax, lo, lo + length, 26)
-            msh = msh if vol_active > 0 else None
-        else:
-            active = active_mask(labels, label, ax, 26)
-            msh = phase_submesh(tagged, label, active) if active.any() else None
-        out.append((msh, lo, lo + length, area))
+        msh, _, vol_active = smooth_phase_submesh(tagged, label, ax, lo, lo + length, 26)
+        out.append((msh if vol_active > 0 else None, lo, lo + length, area))
     return out
 
 
-def _newton_update(f: list, fv: list, sols: dict, idx: list, fixed: list | None = None) -> list:
-    """One Newton step for the factors of the matched axes ``idx`` from the solves ``sols`` made
-    with diag(f): the conductance along a is sum_b f_b split_ab (homogeneous of degree 1 in f;
-    split_ab, the dissipation along b in the solve along a, is its derivative), so the tangent
-    system sum_b split_ab f'_b = fv_a is solved for f' (the other axes held at ``fixed``, default
-    f); a step that would make a factor <= 0 falls back to f_a fv_a / p1_a."""
-    hold = f if fixed is None else fixed
-    E = np.array([[sols[a].split[b] for b in idx] for a in idx])
-    rhs = np.array([fv[a] - sum(sols[a].split[b] * hold[b] for b in range(3) if b not in idx) for a in idx])
+def _newton_update(f: list, fv: list, sols: dict, ok: list) -> list:
+    """One Newton step from the solves ``sols`` (axis -> OhmSolution with ``split``) made with
+    diag(f). The conductance along a is sum_b f_b split_ab (homogeneous of degree 1 in f; split_ab,
+    the dissipation along b in the solve along a, is its derivative), so the tangent system
+    sum_b split_ab f'_b = fv_a is solved over the matched axes (``ok``); an unmatched axis is tied
+    to z (its column joins z's) when z is matched, else held at 1. A step that would make a factor
+    <= 0 falls back to f_a fv_a / p1_a."""
+    idx = [a for a in range(3) if ok[a]]
+    free = [a for a in range(3) if not ok[a]]
+    tie = ok[2]
+    E = np.array([[sols[a].split[b] + (sum(sols[a].split[u] for u in free) if tie and b == 2 else 0.0)
+                   for b in idx] for a in idx])
+    rhs = np.array([fv[a] - (0.0 if tie else sum(sols[a].split[u] for u in free)) for a in idx])
     try:
         new = np.linalg.solve(E, rhs)
     except np.linalg.LinAlgError:
         new = None
-    out = list(hold)
+    out = [1.0, 1.0, 1.0]
     for k, a in enumerate(idx):
         out[a] = float(new[k]) if new is not None and np.all(new > 0) else f[a] * fv[a] / sols[a].relative
+    for u in free:
+        out[u] = out[2] if tie else 1.0
     return out
 
 
-def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, mesher: str, comm) -> PhaseMatch:
+def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, comm) -> PhaseMatch:
     """Factors f (x, y, z) such that P1 on the phase's mesh with the tensor diag(f) has the
     finite-volume conductance along each axis: f = fv / p1 from the isotropic solves, then Newton
     steps (:func:`_newton_update`) until within MATCH_RTOL: the axes couple through the tortuous
@@ -157,27 +161,26 @@ def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, mesher
     from .conductivity import effective_conductivity, phase_label, solve_ohm
 
     label = phase_label(phase)
-    meshes = _phase_meshes(labels, voxel_um, label, tagged, mesher.startswith("smooth"))
+    meshes = _phase_meshes(labels, voxel_um, label, tagged)
     fv = [effective_conductivity(labels, voxel_um, phase, ax, method="fv", comm=comm).relative_conductivity
           for ax in "xyz"]
-    iso = [solve_ohm(m, ax, lo, hi, area) if m is not None else None for ax, (m, lo, hi, area) in enumerate(meshes)]
+    iso = [solve_ohm(m, ax, lo, hi, area, split=True) if m is not None else None
+           for ax, (m, lo, hi, area) in enumerate(meshes)]
     p1 = [s.relative if s is not None else 0.0 for s in iso]
     ok = [a > 0 and b > 0 for a, b in zip(p1, fv)]
-    fz = fv[2] / p1[2] if ok[2] else 1.0
-    f = [b / a if good else fz for a, b, good in zip(p1, fv, ok)]
+    f = [1.0, 1.0, 1.0]
     iterations, worst = 0, 0.0
-    idx = [a for a in range(3) if ok[a]]
-    if idx:
+    if any(ok):
         # the first Newton step from the isotropic solves (f = 1), then Newton until matched
-        f = [fa if good else (f[2] if ok[2] else 1.0)
-             for fa, good in zip(_newton_update([1.0, 1.0, 1.0], fv, {a: iso[a] for a in idx}, idx, f), ok)]
+        f = _newton_update(f, fv, {a: iso[a] for a in range(3) if ok[a]}, ok)
         for iterations in range(1, MATCH_MAX_ITERATIONS + 1):
-            sols = {a: solve_ohm(meshes[a][0], a, *meshes[a][1:], tensor_diag=tuple(f)) for a in idx}
-            worst = max(abs(sols[a].relative / fv[a] - 1.0) for a in idx)
+            sols = {a: solve_ohm(meshes[a][0], a, *meshes[a][1:], tensor_diag=tuple(f), split=True)
+                    for a in range(3) if ok[a]}
+            worst = max(abs(s.relative / fv[a] - 1.0) for a, s in sols.items())
             if worst < MATCH_RTOL or iterations == MATCH_MAX_ITERATIONS:
                 break
-            f = _newton_update(f, fv, sols, idx)
-            f = [fa if good else (f[2] if ok[2] else 1.0) for fa, good in zip(f, ok)]
+            f = _newton_update(f, fv, sols, ok)
+        f = comm.bcast(f, root=0)  # (bit-identical on every rank whatever the reductions did)
     bad = [ax for ax, good in zip("xyz", ok) if not good]
     notes = []
     if bad:
@@ -189,12 +192,11 @@ def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, mesher
     return PhaseMatch(phase, tuple(p1), tuple(fv), tuple(f), "; ".join(notes), iterations, worst)
 
 
-def match_conductances(labels: np.ndarray, voxel_um: float, tagged, mesher: str, comm,
+def match_conductances(labels: np.ndarray, voxel_um: float, tagged, comm,
                        transport: str = DEFAULT_TRANSPORT) -> TransportMatch:
-    """The factors of ``transport`` for the tagged discharge mesh ``tagged`` of the (pruned) image
-    ``labels`` made by ``mesher`` (a name: P1's phase cells are found as that mesher's
-    conductivity does): per phase and axis one P1 and one finite-volume Ohm solve. Collective;
-    the same on every rank."""
+    """The factors of ``transport`` for the tagged discharge mesh ``tagged`` (any mesher) of the
+    (pruned) image ``labels``: per phase and axis one finite-volume and a few P1 Ohm solves.
+    Collective; the same on every rank."""
     import time
 
     check_transport(transport)
@@ -202,8 +204,8 @@ def match_conductances(labels: np.ndarray, voxel_um: float, tagged, mesher: str,
         return PLAIN
     t0 = time.perf_counter()
     labels = np.asarray(labels)
-    ncm = _phase_match(labels, voxel_um, "ncm", tagged, mesher, comm)
-    ely = _phase_match(labels, voxel_um, "lpscl", tagged, mesher, comm)
+    ncm = _phase_match(labels, voxel_um, "ncm", tagged, comm)
+    ely = _phase_match(labels, voxel_um, "lpscl", tagged, comm)
     return TransportMatch(transport, ncm, ely, time.perf_counter() - t0)
 
 
@@ -232,7 +234,9 @@ def conductance_factor_field(parent, cell_labels: np.ndarray, factors: dict):
     per_cell[cell_labels == phases.NCM] = _diagonal(factors.get("ncm", 1.0))
     per_cell[cell_labels == phases.LPSCL] = _diagonal(factors.get("lpscl", 1.0))
     cells = V0.dofmap.list[:, 0]  # (block size 3: dof d holds entries 3d..3d+2)
+    if cells.size != per_cell.shape[0]:
+        raise ValueError(f"cell_labels: expected {cells.size} local cells (owned and ghost), got {per_cell.shape[0]}")
     arr = f.x.array.reshape(-1, 3)
-    arr[cells] = per_cell[: cells.size]
+    arr[cells] = per_cell
     f.x.scatter_forward()
     return f
