@@ -41,6 +41,7 @@ def test_straight_slabs_need_no_correction(mesher):
     for pm, eps in ((m.ncm, 2 / 6), (m.lpscl, 3 / 6)):
         assert pm.p1[0] == pytest.approx(eps, rel=1e-8) and pm.p1[2] == pytest.approx(eps, rel=1e-8)
         assert pm.fv[0] == pytest.approx(eps, rel=1e-8) and pm.fv[1] == 0.0
+        assert pm.fv_1x[2] == pytest.approx(eps, rel=1e-8) and pm.fv_2x[2] == pytest.approx(eps, rel=1e-8)
         assert pm.factor == pytest.approx((1.0, 1.0, 1.0), rel=1e-7)
         assert "not matched along y" in pm.note
 
@@ -192,6 +193,16 @@ def test_corner_contact_only_is_not_matched():
     assert m.ncm.p1[2] > 0 and m.ncm.fv[2] == 0.0
     assert m.ncm.factor == (1.0, 1.0, 1.0)
     assert "edge or corner contacts only" in m.ncm.note
+
+
+def test_extrapolation_and_upsampling():
+    from fem_twin.fem.transport_matching import FV_ORDER, extrapolated, upsampled
+
+    g = lambda h: 0.026 - 0.004 * h ** FV_ORDER  # noqa: E731  (an error of the assumed order)
+    assert extrapolated(g(1.0), g(0.5)) == pytest.approx(0.026, rel=1e-12)
+    lab = blobs()
+    up = upsampled(lab)
+    assert up.shape == (24, 24, 20) and np.array_equal(up[::2, ::2, ::2], lab) and np.array_equal(up[1::2, 1::2, 1::2], lab)
 
 
 def test_bad_transport_names_the_option():
