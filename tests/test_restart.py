@@ -307,3 +307,32 @@ def test_a_spent_wall_time_budget_stops_like_sigterm_and_restarts(reference, sha
     assert _compare(_csv(shared_dir / "discharge.csv"), _csv(ref.outdir / "discharge.csv")) <= TOL_V
     with pytest.raises(InputError, match="--max-wall-time"):
         CheckpointOptions(max_wall_s=0)
+
+
+def test_restart_inside_a_cv_hold_and_a_current_profile(tmp_path):
+    """Stopped inside a potentiostatic hold and again inside a current profile, then restarted
+    each time: the curve (voltage and current) is the uninterrupted run's (issue 18: restart
+    mid-profile). Checkpoints carry the control state (current or voltage) and the step's clock."""
+    comm = MPI.COMM_SELF
+    prof = tmp_path / "drive.csv"
+    prof.write_text("time_s,c_rate\n0,1\n60,-0.5\n100,2\n160,\n")
+    proto = f"discharge 2C for 120 s; hold at 4.0 V for 150 s; profile {prof}"
+    ref = _run(comm, tmp_path / "ref", protocol=proto, checkpoint=CheckpointOptions(every=0, on_sigterm=False))
+    assert ref.complete, ref.message
+    steps = [r["step"] for r in ref.rows]
+    first_hold, first_prof = steps.index(1), steps.index(2)
+    assert first_prof - first_hold > 3 and len(steps) - first_prof > 4
+    hold_i = [r["current_A"] for r in ref.rows if r["step"] == 1]
+    assert max(hold_i) > 1.5 * min(hold_i) > 0  # (the hold's current decays: a real CV step)
+    out = tmp_path / "run"
+    a = _run(comm, out, protocol=proto, checkpoint=CheckpointOptions(every=0, stop_after=first_hold + 2))
+    assert not a.complete and a.rows[-1]["step"] == 1  # stopped inside the hold
+    b = _run(comm, out, protocol=proto, checkpoint=CheckpointOptions(every=0, restart=True,
+                                                                     stop_after=first_prof + 2 - len(a.rows) + 1))
+    assert not b.complete and b.rows[-1]["step"] == 2  # stopped inside the profile
+    c = _run(comm, out, protocol=proto, checkpoint=CheckpointOptions(every=0, restart=True))
+    assert c.complete, c.message
+    assert _compare(c.rows, ref.rows) <= TOL_V
+    i, ir = np.array([r["current_A"] for r in c.rows]), np.array([r["current_A"] for r in ref.rows])
+    assert np.max(np.abs(i - ir)) <= 1e-6 * np.max(np.abs(ir))
+    assert [s["ended_by"] for s in c.summary["steps"]] == [s["ended_by"] for s in ref.summary["steps"]]
