@@ -124,7 +124,7 @@ def upsampled(labels: np.ndarray) -> np.ndarray:
     return np.repeat(np.repeat(np.repeat(np.asarray(labels), 2, axis=0), 2, axis=1), 2, axis=2)
 
 
-#: the matching iterates until every axis's P1 conductance (with the tensor) is this close to fv
+#: the matching iterates until every axis's P1 conductance (with the tensor) is this close to the target
 MATCH_RTOL = 1e-3
 MATCH_MAX_ITERATIONS = 6
 
@@ -174,11 +174,11 @@ def _newton_update(f: list, fv: list, sols: dict, ok: list) -> list:
 
 
 def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, comm) -> PhaseMatch:
-    """Factors f (x, y, z) such that P1 on the phase's mesh with the tensor diag(f) has the
-    finite-volume conductance along each axis: f = fv / p1 from the isotropic solves, then Newton
-    steps (:func:`_newton_update`) until within MATCH_RTOL: the axes couple through the tortuous
-    paths (on the demo electrode the isotropic z factor alone left x and y 4-8 % off, and
-    f_a <- f_a fv_a / p1_a needed 6 rounds for 2e-3)."""
+    """Factors f (x, y, z) such that P1 on the phase's mesh with the tensor diag(f) has the target
+    conductance (finite volumes extrapolated from 1x and 2x) along each axis: a Newton step from
+    the isotropic solves (f = 1), then Newton steps (:func:`_newton_update`) until within
+    MATCH_RTOL. The axes couple through the tortuous paths (on the demo electrode the isotropic z
+    factor alone left x and y 4-8 % off, and f_a <- f_a fv_a / p1_a needed 6 rounds for 2e-3)."""
     from .conductivity import effective_conductivity, phase_label, solve_ohm
 
     label = phase_label(phase)
