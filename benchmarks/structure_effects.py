@@ -38,15 +38,8 @@ from fem_twin.analysis.connectivity import label_clusters, touching
 from fem_twin.analysis.report import analyse
 from fem_twin.microstructure.generate import generate
 from fem_twin.phases import LPSCL, NCM
+from fem_twin.study.cases import parse_seeds
 from fem_twin.study.sweep_keys import build_design, parse_value, resolve_key
-
-
-def seeds_of(text: str) -> list[int]:
-    out = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
 
 
 def parse_case(text: str) -> dict:
@@ -173,7 +166,7 @@ def main():
     groups: dict = {}
     for vals in cases:
         for w in comps if not vals else [c for c in comps if c in case_comps]:
-            for seed in seeds_of(a.seeds):
+            for seed in parse_seeds(a.seeds):
                 tag = f"ncm{w:g}_{case_name(vals).replace('=', '-').replace(',', '_')}_s{seed}_L{a.size:g}"
                 f = rowdir / f"{tag}.json"
                 if f.exists():

@@ -22,14 +22,7 @@ from fem_twin.analysis.report import StructureReport, analyse
 from fem_twin.design import Composition, ElectrodeDesign
 from fem_twin.microstructure.generate import generate
 from fem_twin.microstructure.image import VoxelImage
-
-
-def seeds_of(text: str) -> list[int]:
-    out = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
+from fem_twin.study.cases import parse_seeds
 
 
 p = argparse.ArgumentParser()
@@ -42,7 +35,7 @@ sx, sy = (float(v) for v in args.size.split(","))
 root = Path(args.output)
 rows = []
 for w in (float(v) for v in args.compositions.split(",")):
-    for seed in seeds_of(args.seeds):
+    for seed in parse_seeds(args.seeds):
         d = root / f"ncm{w:g}_seed{seed}"
         if (d / "analysis.json").exists() and (d / "structure.npz").exists():
             rep = json.loads((d / "analysis.json").read_text())
