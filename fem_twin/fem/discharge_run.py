@@ -101,8 +101,9 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     and on SIGTERM, no restart); see :mod:`fem_twin.fem.checkpoint`.
 
     ``transport``: ``"p1"`` (plain P1 conductivities, the default here) or ``"fv-matched"`` (each
-    phase's conductivity scaled so that the mesh's through-plane conductance is the voxel
-    finite-volume one; :mod:`fem_twin.fem.transport_matching`, the default of the settings).
+    phase's conductivity a diagonal tensor such that the mesh's conductances along x, y and z equal
+    the voxel finite-volume ones extrapolated from 1x and 2x; :mod:`fem_twin.fem.transport_matching`,
+    the default of the settings).
     """
     t0 = time.perf_counter()
     # k, D_s, D_e and kappa at the run's temperature (Arrhenius; a no-op without activation energies)
@@ -146,7 +147,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     if params.interface_area == "smoothed-normal":  # kinetics on the smooth surface's area
         attach_smoothed_normals(domains, pruned, voxel_um, params.interface_normal_sigma_vox)
     t_mesh = time.perf_counter() - t_mesh
-    # one Ohm solve per phase on this mesh and one on the image (transport_matching.py)
+    # per phase and axis: finite volumes on the image (1x, 2x) and a few P1 solves on this mesh
+    # (transport_matching.py; nothing with transport = "p1")
     match = match_conductances(pruned, voxel_um, tm, comm, transport)
     with ExitStack() as own:  # PETSc objects and options, the CSV and XDMF files: released on any exit
         problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver,

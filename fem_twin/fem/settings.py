@@ -249,8 +249,9 @@ class DischargeSettings:
     #: cell temperature in K (None: the parameter set's ``temperature_K``); k, D_s, D_e and kappa
     #: follow their Arrhenius factors when the parameter set has activation energies
     temperature_K: float | None = None
-    #: "fv-matched" (each phase's conductivity scaled so that the mesh's through-plane conductance is
-    #: the voxel finite-volume one, fem_twin/fem/transport_matching.py) or "p1" (plain P1)
+    #: "fv-matched" (each phase's conductivity a diagonal tensor such that the mesh's conductances along
+    #: x, y, z equal the extrapolated voxel finite-volume ones, fem_twin/fem/transport_matching.py) or
+    #: "p1" (plain P1)
     transport: str = DEFAULT_TRANSPORT
 
     def __post_init__(self):
