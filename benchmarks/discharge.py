@@ -24,14 +24,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def worker(size: float, separator: float, steps: int, solver: str, growth: float = 1.0) -> None:
+def worker(size: float, separator: float, steps: int, solver: str, growth: float = 1.0,
+           mesher: str = "voxel") -> None:
     import resource
 
     import numpy as np
 
     from fem_twin._dolfinx import MPI
     from fem_twin.design import ElectrodeDesign
-    from fem_twin.fem.box_mesh import tagged_mesh
+    from fem_twin.meshing.meshers import get_mesher
     from fem_twin.fem.discharge import DischargeProblem
     from fem_twin.fem.discharge_run import electrode_numbers
     from fem_twin.fem.discharge_solvers import LinearSolverSpec
@@ -48,8 +49,8 @@ def worker(size: float, separator: float, steps: int, solver: str, growth: float
     num = electrode_numbers(img.labels, img.voxel_size_um, params)
     pruned, _ = prune_dead_clusters(img.labels, img.voxel_size_um)
     t1 = time.perf_counter()
-    dom = build_domains(tagged_mesh(pruned.astype(np.uint8), img.voxel_size_um, separator, comm,
-                                   separator_growth=growth))
+    dom = build_domains(get_mesher(mesher)(pruned.astype(np.uint8), img.voxel_size_um, separator, comm,
+                                           separator_growth=growth))
     t2 = time.perf_counter()
     pb = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"], LinearSolverSpec(solver))
     t3 = time.perf_counter()
@@ -73,7 +74,8 @@ def worker(size: float, separator: float, steps: int, solver: str, growth: float
                      "linear_setup_s": d["setup_s"], "linear_apply_s": d["apply_s"]})
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     peak = comm.allreduce(rss, op=MPI.MAX)
-    out = {"size_um": size, "separator_um": separator, "separator_growth": growth, "ranks": comm.size, "solver": pb.solver_spec.name,
+    out = {"size_um": size, "separator_um": separator, "separator_growth": growth, "mesher": mesher,
+           "ranks": comm.size, "solver": pb.solver_spec.name,
            "unknowns": pb.num_dofs, "cells": dom.num_cells_global, "mesh_s": t2 - t1,
            "generate_s": t1 - t0, "problem_setup_s": t3 - t2, "steps": rows, "peak_rss_MB_per_rank": peak}
     pb.destroy()
@@ -81,29 +83,30 @@ def worker(size: float, separator: float, steps: int, solver: str, growth: float
         print("RESULT " + json.dumps(out), flush=True)
 
 
-def run_case(size, separator, steps, solver, ranks, timeout, growth=1.0):
+def run_case(size, separator, steps, solver, ranks, timeout, growth=1.0, mesher="voxel"):
     exe = Path(sys.executable)
     mpirun = exe.parent / "mpirun"
     cmd = [str(mpirun), "-n", str(ranks), str(exe), str(Path(__file__).resolve()), "--worker",
-           str(size), str(separator), str(steps), solver, str(growth)]
+           str(size), str(separator), str(steps), solver, str(growth), mesher]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     t = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        return {"size_um": size, "ranks": ranks, "error": f"timeout after {timeout} s"}
+        return {"size_um": size, "ranks": ranks, "mesher": mesher, "error": f"timeout after {timeout} s"}
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
             r = json.loads(line[7:])
             r["process_wall_s"] = time.perf_counter() - t
             return r
-    return {"size_um": size, "ranks": ranks, "error": (p.stderr or p.stdout)[-800:]}
+    return {"size_um": size, "ranks": ranks, "mesher": mesher, "error": (p.stderr or p.stdout)[-800:]}
 
 
 def report(r) -> str:
     if "error" in r:
         return f"{r['size_um']:>5g} um  {r['ranks']} rank(s): FAILED {r['error'][:300]}"
-    lines = [f"{r['size_um']:>5g} um  {r['ranks']} rank(s)  {r['unknowns']} unknowns  {r['cells']} cells  "
+    lines = [f"{r['size_um']:>5g} um  {r.get('mesher', 'voxel')} mesh  {r['ranks']} rank(s)  {r['unknowns']} unknowns  "
+             f"{r['cells']} cells  "
              f"solver {r['solver']}  mesh {r['mesh_s']:.1f} s  set-up {r['problem_setup_s']:.1f} s  "
              f"peak {r['peak_rss_MB_per_rank']:.0f} MB/rank"]
     lines.append("   step   wall_s  newton  linear  assembly_s (jac)  lin_setup_s  lin_apply_s  s/newton")
@@ -131,17 +134,21 @@ def main(argv=None):
     ap.add_argument("--separator", type=float, default=5.0)
     ap.add_argument("--separator-growth", type=float, default=1.0, help="graded separator (e.g. 1.5)")
     ap.add_argument("--solver", default="auto", choices=["auto", "mumps", "fieldsplit"])
+    ap.add_argument("--mesher", default="voxel", choices=["voxel", "smooth", "smooth-coarse"],
+                    help="mesher of the structure (default voxel: the figures in the README)")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--json", default=None, help="write all results to this file")
-    ap.add_argument("--worker", nargs=5, metavar=("SIZE", "SEP", "STEPS", "SOLVER", "GROWTH"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", nargs=6, metavar=("SIZE", "SEP", "STEPS", "SOLVER", "GROWTH", "MESHER"),
+                    help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
-        worker(float(a.worker[0]), float(a.worker[1]), int(a.worker[2]), a.worker[3], float(a.worker[4]))
+        worker(float(a.worker[0]), float(a.worker[1]), int(a.worker[2]), a.worker[3], float(a.worker[4]),
+               a.worker[5])
         return 0
     results = []
     for size in [float(s) for s in a.sizes.split(",")]:
         for ranks in [int(n) for n in a.ranks.split(",")]:
-            r = run_case(size, a.separator, a.steps, a.solver, ranks, a.timeout, a.separator_growth)
+            r = run_case(size, a.separator, a.steps, a.solver, ranks, a.timeout, a.separator_growth, a.mesher)
             results.append(r)
             print(report(r), flush=True)
             if a.json:

@@ -12,7 +12,11 @@ the communication grows instead)::
     T_P = T_2 * (2 / P) / e ** log2(P / 2)     per Newton step, and likewise for the set-up
 
 Prints the efficiency, the projected time per Newton step and the projected wall time of the run
-(Newton steps x time per step + set-up).
+(Newton steps x time per step + set-up). A run made on 2 ranks is projected from its own time per
+Newton step (its time loop, a restarted run's earlier part included, over its Newton steps) and its
+own set-up (wall time - time loop), with the benchmark's efficiencies; otherwise from the benchmark's
+time per Newton step at the nearest size (pass the scaling JSON of the run's mesher:
+``discharge_scaling.py --mesher smooth``).
 """
 
 from __future__ import annotations
@@ -67,7 +71,24 @@ def main(argv=None) -> int:
         print(f"run {a.run}: {newton} Newton steps, {run['mesh']['unknowns']} unknowns -> "
               f"{newton * t2 / 60:.1f} min on 2 ranks at the benchmark's s/Newton, "
               f"projected {(newton * tp + sp) / 60:.1f} min on {a.ranks} ranks")
+        own = run_own_times(run)
+        if own is not None:
+            t2_run, s2_run = own
+            tp_run, sp_run = project(t2_run, e, a.ranks), project(s2_run, e_setup, a.ranks)
+            print(f"run's own 2-rank figures: {t2_run:.2f} s per Newton step, set-up {s2_run:.0f} s "
+                  f"({(newton * t2_run + s2_run) / 60:.1f} min) -> projected {tp_run:.2f} s per Newton step, "
+                  f"set-up {sp_run:.0f} s, {(newton * tp_run + sp_run) / 60:.1f} min on {a.ranks} ranks")
     return 0
+
+
+def run_own_times(run: dict) -> tuple[float, float] | None:
+    """(s per Newton step, set-up s) of a finished 2-rank run from its ``discharge.json``: the time
+    loop (with a restarted run's earlier part) over all its Newton steps, and the wall time outside
+    the time loop of its last start (mesh, transport matching, problem set-up)."""
+    if run.get("ranks") != 2 or not run.get("time_loop_s"):
+        return None
+    loop = run["time_loop_s"] + (run.get("restarted_from") or {}).get("time_loop_before_s", 0.0)
+    return loop / max(run["solver"]["newton_iterations"], 1), run["wall_time_s"] - run["time_loop_s"]
 
 
 if __name__ == "__main__":

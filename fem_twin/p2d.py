@@ -195,6 +195,34 @@ def area_of_3d_run(run_dir: str | Path) -> tuple[float, str]:
     raise FileFormatError(path, "no mesh.interface_area_um2")
 
 
+def mesher_of_3d_run(run_dir: str | Path) -> str:
+    """The mesher of a 3D run (``discharge.json`` ``mesh.mesher``; runs without it were voxel runs)."""
+    path = Path(run_dir) / "discharge.json"
+    return str(_get(_read_json(path, "the 3D run's summary"), path, "mesh").get("mesher") or "voxel")
+
+
+def conductances_of_3d_run(run_dir: str | Path) -> dict | None:
+    """{"ncm": (b, source), "lpscl": (b, source)}: the through-plane (z) sigma_eff / sigma a 3D run
+    with ``transport = "fv-matched"`` gave its phases (``discharge.json`` ``transport.<phase>.fv[2]``,
+    the extrapolated finite-volume target its P1 tensor was matched to), or None for a plain-P1 run
+    (whose conductances are the P1 ones of ``conductivity --method p1``). A phase whose z axis was
+    not matched is left out."""
+    path = Path(run_dir) / "discharge.json"
+    rec = _read_json(path, "the 3D run's summary").get("transport")
+    if not isinstance(rec, dict) or rec.get("transport") != "fv-matched":
+        return None
+    out = {}
+    for phase in CONDUCTIVITY_FILES:
+        m = rec.get(phase)
+        if not isinstance(m, dict):
+            continue
+        fv, p1 = m.get("fv") or (), m.get("p1") or ()
+        if len(fv) == 3 and len(p1) == 3 and all(isinstance(v, (int, float)) and v > 0 for v in (fv[2], p1[2])):
+            out[phase] = (float(fv[2]), f"{path}: transport.{phase}.fv[2] (the 3D run's matched target: "
+                                        "finite volumes 1x and 2x extrapolated)")
+    return out or None
+
+
 def _read_json(path: Path, hint: str) -> dict:
     from .outputs import read_json_object
 
@@ -226,11 +254,14 @@ def read_conductivity(d: Path, phase: str) -> tuple[float, str]:
 
 def inputs_from_directory(d: str | Path, separator_um: float, params: ParameterSet | None = None,
                           area_estimate: str | None = None, separator_source: str = "--separator",
-                          area_um2: tuple[float, str] | None = None) -> P2DInputs:
+                          area_um2: tuple[float, str] | None = None,
+                          conductances: dict | None = None) -> P2DInputs:
     """:class:`P2DInputs` of the structure in ``d`` from ``design.json``, ``analysis.json`` and
     ``conductivity_{ncm,lpscl}.json`` (InputError naming the missing file and the command that
     writes it). ``area_estimate``: 'raw', 'corrected' or None (:func:`area_estimate_for`);
-    ``area_um2``: (area in um2, its source) to use instead, e.g. :func:`area_of_3d_run`."""
+    ``area_um2``: (area in um2, its source) to use instead, e.g. :func:`area_of_3d_run`;
+    ``conductances``: {phase: (sigma_eff / sigma along z, source)} to use instead of a phase's
+    conductivity file, e.g. :func:`conductances_of_3d_run`."""
     from .design import ElectrodeDesign
 
     d = Path(d)
@@ -257,8 +288,9 @@ def inputs_from_directory(d: str | Path, separator_um: float, params: ParameterS
     else:
         area = float(area_um2[0]) / (shape[0] * shape[1] * shape[2] * h ** 3) * 1e6
         area_src = area_um2[1]
-    b_ncm, src_ncm = read_conductivity(d, "ncm")
-    b_lps, src_lps = read_conductivity(d, "lpscl")
+    given = conductances or {}
+    b_ncm, src_ncm = given["ncm"] if "ncm" in given else read_conductivity(d, "ncm")
+    b_lps, src_lps = given["lpscl"] if "lpscl" in given else read_conductivity(d, "lpscl")
     sources = {
         "thickness_um": "analysis.json: shape[2] x voxel_size_um",
         "face_area_um2": "analysis.json: shape[0] x shape[1] x voxel_size_um^2",

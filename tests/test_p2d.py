@@ -99,6 +99,56 @@ def test_inputs_of_a_slab_structure_and_the_cli_run(tmp_path, capsys):
     assert "interface_weighted_area_um2" in run_area.sources["area_per_volume_per_m"]
 
 
+def _fake_run(path, mesher, transport):
+    """A 3D run's folder: a short curve and a ``discharge.json`` with ``mesh`` and ``transport``."""
+    path.mkdir()
+    path.joinpath("discharge.csv").write_text(
+        "time_s,step,voltage_V,current_A,capacity_mAh_per_g,capacity_mAh_per_cm2\n"
+        "0,0,4.1,1e-9,0,0\n100,0,3.9,1e-9,50,0\n200,0,3.5,1e-9,100,0\n")
+    path.joinpath("discharge.json").write_text(json.dumps({"complete": True, "transport": transport, "mesh": {
+        "mesher": mesher, "separator_um": 5.0, "interface_area_um2": 40.0, "interface_weighted_area_um2": None}}))
+    return path
+
+
+def test_inputs_follow_a_matched_smooth_3d_run(tmp_path, capsys):
+    """With ``--discharge`` of a smooth-mesh run with fv-matched transport, ``auto`` takes B from the
+    run's matched targets (not the P1 conductivity files) and the area its kinetics integrated over
+    (the smooth surface, not the voxel faces); a plain-P1 voxel run keeps the files and the raw area."""
+    d = _slabs(tmp_path)
+    matched = {"transport": "fv-matched", "time_s": 1.0,
+               "ncm": {"phase": "ncm", "p1": [0.6, 0.6, 0.55], "fv": [0.4, 0.4, 0.35], "factor": [0.7, 0.7, 0.64],
+                       "note": "", "iterations": 2, "mismatch": 1e-4},
+               "lpscl": {"phase": "lpscl", "p1": [0.3, 0.3, 0.0], "fv": [0.2, 0.2, 0.0], "factor": [0.7, 0.7, 1.0],
+                         "note": "lpscl not matched along z (no span on the mesh): factor 1 there"}}
+    run = _fake_run(tmp_path / "run_smooth", "smooth", matched)
+    b = p2d.conductances_of_3d_run(run)
+    assert set(b) == {"ncm"} and b["ncm"][0] == 0.35 and "transport.ncm.fv[2]" in b["ncm"][1]
+    assert p2d.mesher_of_3d_run(run) == "smooth"
+    rc = main(["p2d", str(d), "--c-rate", "2", "--discharge", str(run), "-o", str(tmp_path / "o1")])
+    assert rc == 0, capsys.readouterr().err
+    inp = json.loads((tmp_path / "o1" / "p2d.json").read_text())["inputs"]
+    assert inp["b_ncm"] == 0.35 and "transport.ncm.fv[2]" in inp["sources"]["b_ncm"]
+    assert inp["b_lpscl"] == pytest.approx(0.5, rel=1e-6) and "conductivity_lpscl.json" in inp["sources"]["b_lpscl"]
+    assert not (d / "conductivity_ncm.json").exists()  # (not needed, not computed)
+    assert inp["area_estimate"] == "3d-run" and inp["area_per_volume_per_m"] == pytest.approx(40.0 / 96.0 * 1e6)
+    # --conductances files: the P1 file for both phases
+    rc = main(["p2d", str(d), "--c-rate", "2", "--discharge", str(run), "--conductances", "files",
+               "-o", str(tmp_path / "o2")])
+    assert rc == 0, capsys.readouterr().err
+    inp = json.loads((tmp_path / "o2" / "p2d.json").read_text())["inputs"]
+    assert inp["b_ncm"] == pytest.approx(0.5, rel=1e-6)
+    # a plain-P1 voxel run: files and the raw voxel-face area; --conductances 3d-run is refused
+    plain = _fake_run(tmp_path / "run_p1", "voxel", {"transport": "p1", "ncm": None, "lpscl": None})
+    assert p2d.conductances_of_3d_run(plain) is None
+    rc = main(["p2d", str(d), "--c-rate", "2", "--discharge", str(plain), "-o", str(tmp_path / "o3")])
+    assert rc == 0, capsys.readouterr().err
+    inp = json.loads((tmp_path / "o3" / "p2d.json").read_text())["inputs"]
+    assert inp["area_estimate"] == "raw" and inp["b_ncm"] == pytest.approx(0.5, rel=1e-6)
+    _one_line_exit_2(capsys, ["p2d", str(d), "--discharge", str(plain), "--conductances", "3d-run"],
+                     "--conductances", "fv-matched")
+    _one_line_exit_2(capsys, ["p2d", str(d), "--conductances", "3d-run"], "--conductances", "--discharge")
+
+
 def _spm_limit_params():
     return ParameterSet().with_overrides({"sigma_ncm_S_m": 10.0, "sigma_lpscl_S_m": 10.0, "li_contact": "ideal",
                                           "freeze_electrolyte": True})

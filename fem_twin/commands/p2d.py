@@ -21,6 +21,7 @@ from pathlib import Path
 from ..errors import InputError
 
 AREA_CHOICES = ("auto", "raw", "corrected", "3d-run")
+CONDUCTANCE_CHOICES = ("auto", "files", "3d-run")
 
 
 def register(sub) -> None:
@@ -39,7 +40,13 @@ def register(sub) -> None:
     p.add_argument("--area", default="auto", choices=AREA_CHOICES,
                    help="reacting area: raw (voxel faces) or corrected (x 2/3) from analysis.json, 3d-run (the area "
                         "the --discharge run's kinetics integrated over, from its discharge.json), or auto (default: "
-                        "raw for interface_area = 'mesh'; for 'smoothed-normal' 3d-run with --discharge, else corrected)")
+                        "3d-run for a --discharge run on a smooth mesh or with interface_area = 'smoothed-normal'; "
+                        "else raw for interface_area = 'mesh', corrected for 'smoothed-normal')")
+    p.add_argument("--conductances", default="auto", choices=CONDUCTANCE_CHOICES,
+                   help="sigma_eff / sigma of NCM and LPSCl along z: files (DIR/conductivity_{ncm,lpscl}.json, "
+                        "computed with the P1 method when missing), 3d-run (the matched finite-volume targets in "
+                        "the --discharge run's discharge.json, transport fv-matched), or auto (default: 3d-run for a "
+                        "--discharge run with fv-matched transport, else files)")
     p.add_argument("--params", default=None, help="TOML file overriding parameters (as for 'fem-twin discharge')")
     p.add_argument("--points", type=int, default=30, help="P2D mesh points across the electrode (default 30)")
     p.add_argument("--no-run", action="store_true",
@@ -84,9 +91,9 @@ def _separator(args, run_dir: Path | None) -> tuple[float, str]:
     return 30.0, "default 30 um ('fem-twin discharge' default)"
 
 
-def ensure_inputs(d: Path, image, method: str = "p1", say=print) -> list[str]:
-    """Compute DIR/analysis.json and DIR/conductivity_{ncm,lpscl}.json (along z, ``method``) when
-    missing; returns what was computed."""
+def ensure_inputs(d: Path, image, method: str = "p1", say=print, phases=("ncm", "lpscl")) -> list[str]:
+    """Compute DIR/analysis.json and DIR/conductivity_<phase>.json of ``phases`` (along z,
+    ``method``) when missing; returns what was computed."""
     from .._dolfinx import MPI
     from ..analysis.report import analyse
     from ..fem.conductivity import effective_conductivity
@@ -98,7 +105,7 @@ def ensure_inputs(d: Path, image, method: str = "p1", say=print) -> list[str]:
         analyse(image).save(d / "analysis.json")
         done.append("analysis.json")
     for phase, name in CONDUCTIVITY_FILES.items():
-        if not (d / name).exists():
+        if phase in phases and not (d / name).exists():
             say(f"fem-twin p2d: computing {d / name} (method {method}, along z)")
             r = effective_conductivity(image.labels, image.voxel_size_um, phase, "z", method=method,
                                        comm=MPI.COMM_SELF)
@@ -134,17 +141,25 @@ def cmd_p2d(args) -> int:
                              str(run_dir))
     if args.area == "3d-run" and run_dir is None:
         raise InputError("--area", "--discharge RUN with --area 3d-run", "no --discharge")
+    if args.conductances == "3d-run" and run_dir is None:
+        raise InputError("--conductances", "--discharge RUN with --conductances 3d-run", "no --discharge")
+    conductances = None
+    if run_dir is not None and args.conductances != "files":
+        conductances = p2d.conductances_of_3d_run(run_dir)
+        if conductances is None and args.conductances == "3d-run":
+            raise InputError("--conductances", f"a --discharge run with transport fv-matched "
+                             f"({run_dir / 'discharge.json'}: transport.<phase>.fv)", "a plain-P1 run")
     p2d._pybamm()  # fail early (exit 2) when PyBaMM is missing
     image = VoxelImage.load(d)
     if not args.no_run:
-        ensure_inputs(d, image)
+        ensure_inputs(d, image, phases=[ph for ph in p2d.CONDUCTIVITY_FILES if ph not in (conductances or {})])
     sep, sep_src = _separator(args, run_dir)
     area_um2 = None
-    if args.area == "3d-run" or (args.area == "auto" and run_dir is not None
-                                 and params.interface_area == "smoothed-normal"):
+    if args.area == "3d-run" or (args.area == "auto" and run_dir is not None and (
+            params.interface_area == "smoothed-normal" or p2d.mesher_of_3d_run(run_dir) != "voxel")):
         area_um2 = p2d.area_of_3d_run(run_dir)
     inputs = p2d.inputs_from_directory(d, sep, params, None if args.area in ("auto", "3d-run") else args.area,
-                                       sep_src, area_um2)
+                                       sep_src, area_um2, conductances)
     label = run_label(protocol)
     t0 = time.perf_counter()
     try:
