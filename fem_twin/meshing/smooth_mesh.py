@@ -215,8 +215,9 @@ def _surface_groups(gmsh, surf: LabelledSurface) -> None:
         gmsh.model.addPhysicalGroup(2, (np.flatnonzero(tag == t) + 1).tolist(), int(t))
 
 
-def quality(x: np.ndarray, tets: np.ndarray) -> dict:
-    """Minimum dihedral angle (deg) and radius ratio (3 r_in / r_circ, 1 for the regular tet)."""
+def tet_measures(x: np.ndarray, tets: np.ndarray) -> tuple:
+    """(volume um3, radius ratio 3 r_in / r_circ (1 for the regular tet), minimum dihedral angle
+    in degrees) of every tetrahedron."""
     p = x[tets]
     e = {(i, j): p[:, j] - p[:, i] for i in range(4) for j in range(4) if i < j}
     vol = np.abs(np.einsum("ij,ij->i", np.cross(e[0, 1], e[0, 2]), e[0, 3])) / 6.0
@@ -230,16 +231,25 @@ def quality(x: np.ndarray, tets: np.ndarray) -> dict:
     s1, s2, s3 = a * A, b * B, c * C
     prod = np.maximum((s1 + s2 + s3) * (s1 + s2 - s3) * (s1 - s2 + s3) * (-s1 + s2 + s3), 0)
     r_circ = np.sqrt(prod) / np.maximum(24 * vol, 1e-300)
-    rr = 3 * r_in / np.maximum(r_circ, 1e-300)
-    deg = min_dihedral_deg(x, tets)
+    return vol, 3 * r_in / np.maximum(r_circ, 1e-300), min_dihedral_deg(x, tets)
+
+
+def quality_of(measures: tuple, mask: np.ndarray | None = None) -> dict:
+    """Summary of :func:`tet_measures` (of the tetrahedra in ``mask``)."""
+    vol, rr, deg = (m if mask is None else m[mask] for m in measures)
     return {"min_dihedral_deg": float(deg.min()), "dihedral_p01_deg": float(np.percentile(deg, 1)),
             "tets_below_5deg": int((deg < 5).sum()), "tets_below_10deg": int((deg < 10).sum()),
             "min_radius_ratio": float(rr.min()), "radius_ratio_p01": float(np.percentile(rr, 1)),
             "mean_radius_ratio": float(rr.mean()), "min_volume_um3": float(vol.min())}
 
 
+def quality(x: np.ndarray, tets: np.ndarray) -> dict:
+    """Minimum dihedral angle (deg) and radius ratio (3 r_in / r_circ, 1 for the regular tet)."""
+    return quality_of(tet_measures(x, tets))
+
+
 def fidelity(full: np.ndarray, voxel_volume_um3: np.ndarray, x: np.ndarray, tets: np.ndarray,
-             tet_label: np.ndarray) -> dict:
+             tet_label: np.ndarray, tet_volume_um3: np.ndarray | None = None) -> dict:
     """The mesh against its image, per phase: volumes (relative difference), and connected
     components of the cells through shared facets (to compare with the image's 6-connectivity) and
     through shared vertices (what a P1 space couples; the image's 26-connectivity is its analogue).
@@ -248,9 +258,12 @@ def fidelity(full: np.ndarray, voxel_volume_um3: np.ndarray, x: np.ndarray, tets
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
-    p = x[tets]
-    vol = np.abs(np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])) / 6
-    del p
+    if tet_volume_um3 is None:
+        p = x[tets]
+        vol = np.abs(np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])) / 6
+        del p
+    else:
+        vol = tet_volume_um3
     # cells sharing a facet: sort the facets by one integer key (three sorted vertex numbers)
     faces = np.sort(np.concatenate([tets[:, [1, 2, 3]], tets[:, [0, 2, 3]], tets[:, [0, 1, 3]], tets[:, [0, 1, 2]]]),
                     axis=1).astype(np.int64)
@@ -324,13 +337,18 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
         gm.stats["time_surface_s"] = t_surf
         gm.stats["cpu_surface_s"] = c_surf
         gm.stats["coarsening"] = coarsening
-        gm.stats["quality"] = quality(gm.x, gm.tets)
+        measures = tet_measures(gm.x, gm.tets)
+        gm.stats["quality"] = quality_of(measures)
         conducting = np.isin(gm.tet_label, (phases.NCM, phases.LPSCL, phases.SEPARATOR))
-        gm.stats["quality_conducting_phases"] = quality(gm.x, gm.tets[conducting])
+        gm.stats["quality_conducting_phases"] = quality_of(measures, conducting)
+        tet_volume = measures[0]
+        del measures
         gm.stats["interface_area_um2"] = {"ncm|lpscl smooth surface": surf.area_between(phases.NCM, phases.LPSCL)}
         full, z_um = composite_with_separator(labels, h, separator_um, separator_growth)
         dz = np.diff(z_um) if z_um is not None else np.full(full.shape[2], h)
-        gm.stats["fidelity"] = fidelity(full, np.broadcast_to(h * h * dz, full.shape), gm.x, gm.tets, gm.tet_label)
+        gm.stats["fidelity"] = fidelity(full, np.broadcast_to(h * h * dz, full.shape), gm.x, gm.tets, gm.tet_label,
+                                        tet_volume)
+        del tet_volume
         x, cells, cell_label, stats = gm.x, gm.tets, gm.tet_label, gm.stats
     else:
         x, cells = np.zeros((0, 3)), np.zeros((0, 4), np.int64)
