@@ -208,3 +208,40 @@ def test_extrapolation_and_upsampling():
 def test_bad_transport_names_the_option():
     with pytest.raises(InputError, match="--transport"):
         check_transport("fv")
+
+
+def _tet_and_sliver():
+    """Two tetrahedra on one rank: a regular-ish one (NCM) and, on its face z = 0, a sliver (LPSCl)
+    whose fourth vertex lies 1e-3 below that face's centre (dihedral angles ~0.1 deg)."""
+    import basix.ufl
+    import ufl
+
+    from fem_twin._dolfinx import dolfinx
+
+    x = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0.3, 0.3, 1.0], [1 / 3, 1 / 3, -1e-3]], float)
+    cells = np.array([[0, 1, 2, 3], [0, 1, 2, 4]], np.int64)
+    domain = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
+    comm = MPI.COMM_SELF
+    msh = dolfinx.mesh.create_mesh(comm, cells, domain, x)
+    orig = np.asarray(msh.topology.original_cell_index)
+    return msh, np.array([phases.NCM, phases.LPSCL], np.int32)[orig]
+
+
+def test_slivers_carry_no_conduction_in_the_factor_field():
+    """``sliver_cells`` finds the flat cell and only it; the factor field keeps each phase's matched
+    diagonal on sound cells and SLIVER_FACTOR times it on the sliver; without the angle it is the
+    plain diagonal everywhere."""
+    from fem_twin.fem.transport_matching import SLIVER_FACTOR, conductance_factor_field, sliver_cells
+
+    msh, lab = _tet_and_sliver()
+    flat = sliver_cells(msh, 1.0)
+    assert flat.tolist() == (lab == phases.LPSCL).tolist()
+    assert not sliver_cells(msh, 0.0).any()
+    factors = {"ncm": (0.5, 0.6, 0.7), "lpscl": (0.8, 0.9, 1.1)}
+    ff, gf = conductance_factor_field(msh, lab, factors, 1.0), conductance_factor_field(msh, lab, factors, 0.0)
+    dofs = ff.function_space.dofmap.list[:, 0]  # (cell -> its DG0 dof)
+    f, g = ff.x.array.reshape(-1, 3)[dofs], gf.x.array.reshape(-1, 3)[dofs]
+    for c in range(2):
+        want = np.array(factors["ncm" if lab[c] == phases.NCM else "lpscl"])
+        assert np.allclose(g[c], want, rtol=0, atol=1e-15)
+        assert np.allclose(f[c], want * (SLIVER_FACTOR if flat[c] else 1.0), rtol=1e-12, atol=0)

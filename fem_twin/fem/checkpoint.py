@@ -171,7 +171,10 @@ def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, 
     if mesher != "voxel":
         mesh.append(mesher)
     if transport != "p1":  # (a p1 run hashes as before the option existed)
+        from .transport_matching import SLIVER_ANGLE_DEG
+
         mesh.append(transport)
+        mesh.append(f"slivers<{SLIVER_ANGLE_DEG:g}deg")  # (fv-matched checkpoints from before: refused)
     return {"mesh": _hash(lab.tobytes() + json.dumps(mesh).encode()),
             "scheme": SCHEME,
             "parameters": _hash(_parameter_dict(params)),
@@ -189,7 +192,8 @@ def fingerprint(problem, inputs: dict) -> dict:
 
 _WHAT = {"dofs": "number of dofs per field",
          "mesh": "structure/mesh (voxels, voxel size, separator, separator growth, mesher, transport: "
-                 "runs from before --transport were p1)",
+                 "runs from before --transport were p1, fv-matched runs from before 2026-12-05 conducted "
+                 "through slivers)",
          "scheme": "discretisation (fem_twin version of the discharge forms)",
          "parameters": "parameters", "protocol": "protocol", "stepping": "time-stepping options"}
 

@@ -91,12 +91,15 @@ class DischargeProblem(JacobianAssembly):
     ``conductance_factors`` ({"ncm": f, "lpscl": f}, f a number or the diagonal (fx, fy, fz);
     :mod:`fem_twin.fem.transport_matching`) turn sigma_s in NCM, and kappa, the ln c_e term and D_e
     in the composite's LPSCl (not in the separator), into tensors sigma diag(f); None or all 1:
-    the plain conductivities.
+    the plain conductivities. ``sliver_angle_deg`` > 0: NCM and LPSCl cells with a dihedral angle
+    below it carry (almost) no conduction in those terms (``transport_matching.SLIVER_ANGLE_DEG``,
+    part of the fv-matched transport).
     """
 
     def __init__(self, domains: Domains, params: ParameterSet, eps_ncm: float, i_ref_A: float,
                  solver: LinearSolverSpec | None = None, prefix: str = "discharge_",
-                 snes_options: dict | None = None, conductance_factors: dict | None = None):
+                 snes_options: dict | None = None, conductance_factors: dict | None = None,
+                 sliver_angle_deg: float = 0.0):
         self.domains = d = domains
         self.params = p = params
         self.comm = d.parent.comm
@@ -105,6 +108,7 @@ class DischargeProblem(JacobianAssembly):
         self.frozen_ce = p.frozen_ce
         self.kappa = p.sigma_lpscl(eps_ncm)
         self.conductance_factors = dict(conductance_factors or {})
+        self.sliver_angle_deg = float(sliver_angle_deg)
         if (p.interface_area == "smoothed-normal") != (d.interface_normal is not None):
             raise ValueError(f"interface_area = {p.interface_area!r} needs domains "
                              f"{'with' if p.interface_area != 'mesh' else 'without'} interface normals "
@@ -190,10 +194,11 @@ class DischargeProblem(JacobianAssembly):
         gg = lambda a, b: ufl.inner(ufl.grad(a), ufl.grad(b))  # noqa: E731
         # conductance matching (transport_matching.py): a DG0 factor on the transport of NCM's
         # electrons and of the composite's LPSCl; the plain forms when every factor is 1
-        if not is_plain(self.conductance_factors):
+        if not is_plain(self.conductance_factors) or self.sliver_angle_deg > 0:
             if d.cell_labels is None:
                 raise ValueError("conductance factors need domains with cell_labels (build_domains)")
-            self.conductance_factor = conductance_factor_field(d.parent, d.cell_labels, self.conductance_factors)
+            self.conductance_factor = conductance_factor_field(d.parent, d.cell_labels, self.conductance_factors,
+                                                               self.sliver_angle_deg)
             K = ufl.diag(self.conductance_factor)
             gg_f = lambda a, b: ufl.inner(K * ufl.grad(a), ufl.grad(b))  # noqa: E731
         else:

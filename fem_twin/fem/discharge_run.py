@@ -152,7 +152,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     match = match_conductances(pruned, voxel_um, tm, comm, transport)
     with ExitStack() as own:  # PETSc objects and options, the CSV and XDMF files: released on any exit
         problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver,
-                                   conductance_factors=match.factors())
+                                   conductance_factors=match.factors(), sliver_angle_deg=match.sliver_angle_deg)
         own.callback(problem.destroy)
         say(f"fem-twin discharge: {labels.shape} voxels of {voxel_um:g} um + {separator_um:g} um separator, "
             f"{domains.num_cells_global} cells, {problem.num_dofs} unknowns on {comm.size} rank(s); "

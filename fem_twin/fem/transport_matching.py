@@ -62,7 +62,9 @@ class PhaseMatch:
     """One phase's conductances along x, y, z, relative to the intrinsic conductivity."""
 
     phase: str  #: "ncm" or "lpscl"
-    p1: tuple  #: sigma_eff / sigma of P1 on the discharge mesh (composite cells of the phase), x, y, z
+    #: sigma_eff / sigma of P1 on the discharge mesh (composite cells of the phase, slivers not
+    #: conducting: :data:`SLIVER_ANGLE_DEG`), x, y, z
+    p1: tuple
     #: the target: finite volumes extrapolated to h -> 0 from fv_1x and fv_2x (:func:`extrapolated`)
     fv: tuple
     factor: tuple  #: the diagonal of what multiplies the phase's conductivity in the discharge
@@ -71,6 +73,7 @@ class PhaseMatch:
     mismatch: float = 0.0  #: largest |p1(diag(factor)) / fv - 1| over the matched axes, last iteration
     fv_1x: tuple = ()  #: finite volumes on the pruned image (6-connectivity)
     fv_2x: tuple = ()  #: finite volumes on the image upsampled 2x (every voxel split into 8: the same staircase)
+    slivers: tuple = ()  #: cells of the phase's mesh along x, y, z that carry no conduction (:func:`sliver_cells`)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -84,6 +87,8 @@ class TransportMatch:
     ncm: PhaseMatch | None
     lpscl: PhaseMatch | None
     time_s: float = 0.0
+    #: cells of NCM and LPSCl with a dihedral angle below this carry no conduction (0: none)
+    sliver_angle_deg: float = 0.0
 
     def factors(self) -> dict:
         """{"ncm": (fx, fy, fz), "lpscl": (fx, fy, fz)}: the diagonal conductivity factors the
@@ -92,7 +97,7 @@ class TransportMatch:
                 for name, m in (("ncm", self.ncm), ("lpscl", self.lpscl))}
 
     def as_dict(self) -> dict:
-        return {"transport": self.transport, "time_s": self.time_s,
+        return {"transport": self.transport, "time_s": self.time_s, "sliver_angle_deg": self.sliver_angle_deg,
                 "ncm": self.ncm.as_dict() if self.ncm else None,
                 "lpscl": self.lpscl.as_dict() if self.lpscl else None}
 
@@ -102,11 +107,24 @@ class TransportMatch:
         fmt = lambda t: "/".join(f"{v:.4g}" for v in t)  # noqa: E731
         parts = [f"{m.phase} p1 {fmt(m.p1)} fv {fmt(m.fv)} factor {fmt(m.factor)}" + (f" ({m.note})" if m.note else "")
                  for m in (self.ncm, self.lpscl)]
-        return "transport fv-matched (x/y/z): " + "; ".join(parts)
+        out = "transport fv-matched (x/y/z): " + "; ".join(parts)
+        if self.sliver_angle_deg > 0:
+            n = [f"{m.phase} {m.slivers[2]}" for m in (self.ncm, self.lpscl) if m is not None and len(m.slivers) == 3]
+            out += f"; cells with a dihedral angle < {self.sliver_angle_deg:g} deg not conducting (z meshes: {', '.join(n)})"
+        return out
 
 
 PLAIN = TransportMatch("p1", None, None)
 
+
+#: cells of NCM and LPSCl with a dihedral angle below this (degrees) carry no conduction in the
+#: fv-matched transport (:func:`sliver_cells`): a P1 sliver's stiffness grows like 1 / its height and
+#: costs GAMG its convergence, for no physical volume. On the demo electrode's smooth mesh (324 of
+#: 383,385 cells) it cut the GMRES iterations per Newton step by 40-60 % and moved the P1 conductances
+#: by -0.01 % (LPSCl) and -0.13 % (NCM), which the matching then removes (docs/fidelity.md 9f).
+SLIVER_ANGLE_DEG = 1.0
+#: what multiplies a sliver's conductivity (not 0: a vertex whose cells are all slivers stays regular)
+SLIVER_FACTOR = 1e-6
 
 #: observed order of the finite volumes' conductance error on these images (docs/fidelity.md section 9:
 #: on the seed-1 16 um piece fv 1x / 2x with this order extrapolate to where P1 with the pinch
@@ -146,6 +164,21 @@ def _phase_meshes(labels: np.ndarray, voxel_um: float, label: int, tagged) -> li
         msh, _, vol_active = smooth_phase_submesh(tagged, label, ax, lo, lo + length, 26)
         out.append((msh if vol_active > 0 else None, lo, lo + length, area))
     return out
+
+
+def sliver_cells(msh, angle_deg: float = SLIVER_ANGLE_DEG) -> np.ndarray:
+    """(local cells,) bool: the cells (owned and ghost) of ``msh`` with a dihedral angle below
+    ``angle_deg`` degrees (P1 geometry)."""
+    from ..meshing.smooth_mesh import min_dihedral_deg
+
+    if angle_deg <= 0:
+        return np.zeros(msh.geometry.dofmaps[0].shape[0], bool)
+    return min_dihedral_deg(msh.geometry.x, msh.geometry.dofmaps[0]) < angle_deg
+
+
+def _sliver_sigma(msh) -> np.ndarray:
+    """Relative conductivity per local cell of a phase mesh: :data:`SLIVER_FACTOR` on slivers, else 1."""
+    return np.where(sliver_cells(msh), SLIVER_FACTOR, 1.0)
 
 
 def _newton_update(f: list, fv: list, sols: dict, ok: list) -> list:
@@ -190,7 +223,10 @@ def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, comm) 
              for ax in "xyz"]
     del fine
     fv = [extrapolated(a, b) if a > 0 and b > 0 else 0.0 for a, b in zip(fv_1x, fv_2x)]
-    iso = [solve_ohm(m, ax, lo, hi, area, split=True) if m is not None else None
+    sig = [_sliver_sigma(m) if m is not None else None for m, *_ in meshes]
+    n_sl = tuple(int(comm.allreduce(int((s[: m.topology.index_map(3).size_local] < 1).sum()))) if m is not None else 0
+                 for s, (m, *_) in zip(sig, meshes))
+    iso = [solve_ohm(m, ax, lo, hi, area, split=True, cell_sigma=sig[ax]) if m is not None else None
            for ax, (m, lo, hi, area) in enumerate(meshes)]
     p1 = [s.relative if s is not None else 0.0 for s in iso]
     ok = [a > 0 and b > 0 for a, b in zip(p1, fv)]
@@ -200,7 +236,8 @@ def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, comm) 
         # the first Newton step from the isotropic solves (f = 1), then Newton until matched
         f = _newton_update(f, fv, {a: iso[a] for a in range(3) if ok[a]}, ok)
         for iterations in range(1, MATCH_MAX_ITERATIONS + 1):
-            sols = {a: solve_ohm(meshes[a][0], a, *meshes[a][1:], tensor_diag=tuple(f), split=True)
+            sols = {a: solve_ohm(meshes[a][0], a, *meshes[a][1:], tensor_diag=tuple(f), split=True,
+                                 cell_sigma=sig[a])
                     for a in range(3) if ok[a]}
             worst = max(abs(s.relative / fv[a] - 1.0) for a, s in sols.items())
             if worst < MATCH_RTOL or iterations == MATCH_MAX_ITERATIONS:
@@ -216,7 +253,7 @@ def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, comm) 
     if worst >= MATCH_RTOL:
         notes.append(f"matched to {worst:.1e} after {iterations} iterations")
     return PhaseMatch(phase, tuple(p1), tuple(fv), tuple(f), "; ".join(notes), iterations, worst,
-                      tuple(fv_1x), tuple(fv_2x))
+                      tuple(fv_1x), tuple(fv_2x), n_sl)
 
 
 def match_conductances(labels: np.ndarray, voxel_um: float, tagged, comm,
@@ -233,7 +270,7 @@ def match_conductances(labels: np.ndarray, voxel_um: float, tagged, comm,
     labels = np.asarray(labels)
     ncm = _phase_match(labels, voxel_um, "ncm", tagged, comm)
     ely = _phase_match(labels, voxel_um, "lpscl", tagged, comm)
-    return TransportMatch(transport, ncm, ely, time.perf_counter() - t0)
+    return TransportMatch(transport, ncm, ely, time.perf_counter() - t0, SLIVER_ANGLE_DEG)
 
 
 def _diagonal(v) -> tuple:
@@ -248,11 +285,13 @@ def is_plain(factors: dict | None) -> bool:
     return not factors or all(_diagonal(v) == (1.0, 1.0, 1.0) for v in factors.values())
 
 
-def conductance_factor_field(parent, cell_labels: np.ndarray, factors: dict):
+def conductance_factor_field(parent, cell_labels: np.ndarray, factors: dict, sliver_angle_deg: float = 0.0):
     """DG0 vector Function (fx, fy, fz) on the parent mesh: ``factors["ncm"]`` on NCM cells,
     ``factors["lpscl"]`` on the composite's LPSCl cells, (1, 1, 1) elsewhere (the separator among
     them); a factor is a number or its (x, y, z) diagonal. ``cell_labels``: phase label of every
-    local cell (owned and ghost). The conductivity tensor of a cell is sigma diag(f)."""
+    local cell (owned and ghost). The conductivity tensor of a cell is sigma diag(f).
+    ``sliver_angle_deg`` > 0: NCM and LPSCl cells with a dihedral angle below it get
+    :data:`SLIVER_FACTOR` times their factor (:func:`sliver_cells`)."""
     from .._dolfinx import dolfinx
 
     V0 = dolfinx.fem.functionspace(parent, ("DG", 0, (3,)))
@@ -260,6 +299,8 @@ def conductance_factor_field(parent, cell_labels: np.ndarray, factors: dict):
     per_cell = np.ones((cell_labels.size, 3))
     per_cell[cell_labels == phases.NCM] = _diagonal(factors.get("ncm", 1.0))
     per_cell[cell_labels == phases.LPSCL] = _diagonal(factors.get("lpscl", 1.0))
+    if sliver_angle_deg > 0:
+        per_cell[sliver_cells(parent, sliver_angle_deg) & np.isin(cell_labels, (phases.NCM, phases.LPSCL))] *= SLIVER_FACTOR
     cells = V0.dofmap.list[:, 0]  # (block size 3: dof d holds entries 3d..3d+2)
     if cells.size != per_cell.shape[0]:
         raise ValueError(f"cell_labels: expected {cells.size} local cells (owned and ghost), got {per_cell.shape[0]}")
