@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def worker(size: float, separator: float, steps: int, solver: str, growth: float = 1.0,
-           mesher: str = "voxel") -> None:
+           mesher: str = "voxel", transport: str = "p1") -> None:
     import resource
 
     import numpy as np
@@ -37,6 +37,7 @@ def worker(size: float, separator: float, steps: int, solver: str, growth: float
     from fem_twin.fem.discharge_run import electrode_numbers
     from fem_twin.fem.discharge_solvers import LinearSolverSpec
     from fem_twin.fem.domains import build_domains, prune_dead_clusters
+    from fem_twin.fem.transport_matching import match_conductances
     from fem_twin.microstructure.generate import generate
     from fem_twin.parameters.cell import ParameterSet
 
@@ -49,10 +50,15 @@ def worker(size: float, separator: float, steps: int, solver: str, growth: float
     num = electrode_numbers(img.labels, img.voxel_size_um, params)
     pruned, _ = prune_dead_clusters(img.labels, img.voxel_size_um)
     t1 = time.perf_counter()
-    dom = build_domains(get_mesher(mesher)(pruned.astype(np.uint8), img.voxel_size_um, separator, comm,
-                                           separator_growth=growth))
+    tm = get_mesher(mesher)(pruned.astype(np.uint8), img.voxel_size_um, separator, comm, separator_growth=growth)
+    dom = build_domains(tm)
+    t_mesh = time.perf_counter() - t1
     t2 = time.perf_counter()
-    pb = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"], LinearSolverSpec(solver))
+    match = match_conductances(pruned, img.voxel_size_um, tm, comm, transport)
+    t_match = time.perf_counter() - t2
+    t2 = time.perf_counter()
+    pb = DischargeProblem(dom, params, num["eps_ncm"], num["i_1c_A"], LinearSolverSpec(solver),
+                          conductance_factors=match.factors(), sliver_angle_deg=match.sliver_angle_deg)
     t3 = time.perf_counter()
     current, dt = num["i_1c_A"], 36.0
     rows = []
@@ -75,39 +81,42 @@ def worker(size: float, separator: float, steps: int, solver: str, growth: float
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     peak = comm.allreduce(rss, op=MPI.MAX)
     out = {"size_um": size, "separator_um": separator, "separator_growth": growth, "mesher": mesher,
+           "transport": transport, "matching_s": t_match,
            "ranks": comm.size, "solver": pb.solver_spec.name,
-           "unknowns": pb.num_dofs, "cells": dom.num_cells_global, "mesh_s": t2 - t1,
+           "unknowns": pb.num_dofs, "cells": dom.num_cells_global, "mesh_s": t_mesh,
            "generate_s": t1 - t0, "problem_setup_s": t3 - t2, "steps": rows, "peak_rss_MB_per_rank": peak}
     pb.destroy()
     if comm.rank == 0:
         print("RESULT " + json.dumps(out), flush=True)
 
 
-def run_case(size, separator, steps, solver, ranks, timeout, growth=1.0, mesher="voxel"):
+def run_case(size, separator, steps, solver, ranks, timeout, growth=1.0, mesher="voxel", transport="p1"):
     exe = Path(sys.executable)
     mpirun = exe.parent / "mpirun"
     cmd = [str(mpirun), "-n", str(ranks), str(exe), str(Path(__file__).resolve()), "--worker",
-           str(size), str(separator), str(steps), solver, str(growth), mesher]
+           str(size), str(separator), str(steps), solver, str(growth), mesher, transport]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     t = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        return {"size_um": size, "ranks": ranks, "mesher": mesher, "error": f"timeout after {timeout} s"}
+        return {"size_um": size, "ranks": ranks, "mesher": mesher, "transport": transport, "error": f"timeout after {timeout} s"}
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
             r = json.loads(line[7:])
             r["process_wall_s"] = time.perf_counter() - t
             return r
-    return {"size_um": size, "ranks": ranks, "mesher": mesher, "error": (p.stderr or p.stdout)[-800:]}
+    return {"size_um": size, "ranks": ranks, "mesher": mesher, "transport": transport, "error": (p.stderr or p.stdout)[-800:]}
 
 
 def report(r) -> str:
     if "error" in r:
         return f"{r['size_um']:>5g} um  {r['ranks']} rank(s): FAILED {r['error'][:300]}"
-    lines = [f"{r['size_um']:>5g} um  {r.get('mesher', 'voxel')} mesh  {r['ranks']} rank(s)  {r['unknowns']} unknowns  "
+    lines = [f"{r['size_um']:>5g} um  {r.get('mesher', 'voxel')} mesh  {r.get('transport', 'p1')}  {r['ranks']} rank(s)  "
+             f"{r['unknowns']} unknowns  "
              f"{r['cells']} cells  "
-             f"solver {r['solver']}  mesh {r['mesh_s']:.1f} s  set-up {r['problem_setup_s']:.1f} s  "
+             f"solver {r['solver']}  mesh {r['mesh_s']:.1f} s  matching {r.get('matching_s', 0):.1f} s  "
+             f"set-up {r['problem_setup_s']:.1f} s  "
              f"peak {r['peak_rss_MB_per_rank']:.0f} MB/rank"]
     lines.append("   step   wall_s  newton  linear  assembly_s (jac)  lin_setup_s  lin_apply_s  s/newton")
     for s in r["steps"]:
@@ -136,19 +145,23 @@ def main(argv=None):
     ap.add_argument("--solver", default="auto", choices=["auto", "mumps", "fieldsplit"])
     ap.add_argument("--mesher", default="voxel", choices=["voxel", "smooth", "smooth-coarse"],
                     help="mesher of the structure (default voxel: the figures in the README)")
+    ap.add_argument("--transport", default="p1", choices=["p1", "fv-matched"],
+                    help="transport of the discharge (default p1: the README's figures; fv-matched: the "
+                         "discharge default, with its matching time and its non-conducting slivers)")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--json", default=None, help="write all results to this file")
-    ap.add_argument("--worker", nargs=6, metavar=("SIZE", "SEP", "STEPS", "SOLVER", "GROWTH", "MESHER"),
+    ap.add_argument("--worker", nargs=7, metavar=("SIZE", "SEP", "STEPS", "SOLVER", "GROWTH", "MESHER", "TRANSPORT"),
                     help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
         worker(float(a.worker[0]), float(a.worker[1]), int(a.worker[2]), a.worker[3], float(a.worker[4]),
-               a.worker[5])
+               a.worker[5], a.worker[6])
         return 0
     results = []
     for size in [float(s) for s in a.sizes.split(",")]:
         for ranks in [int(n) for n in a.ranks.split(",")]:
-            r = run_case(size, a.separator, a.steps, a.solver, ranks, a.timeout, a.separator_growth, a.mesher)
+            r = run_case(size, a.separator, a.steps, a.solver, ranks, a.timeout, a.separator_growth, a.mesher,
+                         a.transport)
             results.append(r)
             print(report(r), flush=True)
             if a.json:

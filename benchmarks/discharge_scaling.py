@@ -14,7 +14,8 @@ size (50 um, 30 um separator) on 2 ranks.
 
     python benchmarks/discharge_scaling.py --sizes 16,24,32,50 --ranks 1,2 --steps 2
     python benchmarks/discharge_scaling.py --sizes 16,32 --ranks 2 --json out/scaling.json
-    python benchmarks/discharge_scaling.py --sizes 24 --ranks 1,2 --mesher smooth --json out/scaling_smooth.json
+    python benchmarks/discharge_scaling.py --sizes 24 --ranks 1,2 --mesher smooth --transport fv-matched \
+        --separator 30 --separator-growth 1.5 --json out/scaling_smooth.json
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def main(argv=None):
     ap.add_argument("--separator-growth", type=float, default=1.0, help="graded separator (e.g. 1.5)")
     ap.add_argument("--mesher", default="voxel", choices=["voxel", "smooth", "smooth-coarse"],
                     help="mesher of the structures (default voxel: the README's table)")
+    ap.add_argument("--transport", default="p1", choices=["p1", "fv-matched"],
+                    help="discharge transport (default p1: the README's table; fv-matched: the discharge default)")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
@@ -85,7 +88,7 @@ def main(argv=None):
     for size in [float(s) for s in a.sizes.split(",")]:
         for ranks in [int(n) for n in a.ranks.split(",")]:
             r = bench.run_case(size, a.separator, a.steps, "fieldsplit", ranks, a.timeout, a.separator_growth,
-                               a.mesher)
+                               a.mesher, a.transport)
             results.append(r)
             print(bench.report(r), flush=True)
             s = summarise(r)

@@ -35,7 +35,7 @@ def per_newton(case: dict) -> float:
 
 
 def setup_s(case: dict) -> float:
-    return case["mesh_s"] + case["problem_setup_s"]
+    return case["mesh_s"] + case.get("matching_s", 0.0) + case["problem_setup_s"]
 
 
 def project(t2: float, e: float, ranks: int) -> float:
