@@ -74,6 +74,24 @@ def test_recovers_from_a_far_too_large_step(tmp_path):
     assert len(res.rows) > 5 and res.rows[-1]["time_s"] > 300.0
 
 
+def test_a_time_step_over_the_newton_limit_is_cut_back(tmp_path):
+    # 100 s steps at 2C take 4-6 Newton iterations; under a limit of 3 each is cut back until it
+    # converges within 3, and the run ends at the same time within a mV of the unlimited one (the
+    # steps differ). (Steps below saturation_dt of an hour keep SNES's limit: test_recovers_... above.)
+    def run(n, sub):
+        return _run(MPI.COMM_SELF, tmp_path / sub, protocol="discharge 2C for 300 s", write_fields=False,
+                    stepping=SteppingOptions(dt_initial_s=100.0, dt_max_s=100.0, newton_max_its=n))
+
+    free, limited = run(25, "a"), run(3, "b")
+    assert free.complete and limited.complete, (free.message, limited.message)
+    assert free.summary["rejected_steps"] == 0 and max(r["newton_its"] for r in free.rows[1:]) > 3
+    assert limited.summary["rejected_steps"] >= 1
+    # (row 0: the potentials' solve at the start keeps SNES's own limit)
+    assert max(r["newton_its"] for r in limited.rows[1:]) <= 3
+    assert limited.rows[-1]["time_s"] == pytest.approx(300.0)
+    assert abs(limited.rows[-1]["voltage_V"] - free.rows[-1]["voltage_V"]) < 1e-3
+
+
 def test_files_csv_json_png_xdmf(tmp_path):
     import json
 

@@ -169,8 +169,11 @@ def test_checkpoints_of_runs_with_explicit_time_steps_still_match():
         return input_fingerprint(np.ones((4, 4, 4), np.uint8), 0.5, 5.0, ParameterSet(), Protocol.discharge(1.0, 3.0),
                                  stepping, 1.0)["stepping"]
 
-    old = S.SteppingOptions(dt_initial_s=36.0, dt_max_s=180.0, max_dV=0.1, output_every=5, saturation_dt=2e-3)
+    # (runs from before newton_max_its had SNES's 25 for every time step: with 25 they still match)
+    old = S.SteppingOptions(dt_initial_s=36.0, dt_max_s=180.0, max_dV=0.1, output_every=5, saturation_dt=2e-3,
+                            newton_max_its=25)
     assert fp(old) == "527c200f8b2f5b88"  # (the hash of these options before issue 17)
     assert fp(old) == fp(S.SteppingOptions(dt_initial_s=36.0, dt_max_s=180.0, max_dV=0.1, saturation_dt=2e-3,
-                                           dt_initial_h=0.5, dt_max_h=0.5))
+                                           dt_initial_h=0.5, dt_max_h=0.5, newton_max_its=25))
+    assert fp(old) != fp(S.SteppingOptions(dt_initial_s=36.0, dt_max_s=180.0, max_dV=0.1, saturation_dt=2e-3))
     assert fp(S.SteppingOptions()) != fp(S.SteppingOptions(dt_max_h=0.02))

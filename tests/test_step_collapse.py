@@ -40,7 +40,7 @@ class CollapsingProblem:
         self.surface_max, self.t_bad, self.dt_ok, self.max_solves = surface_max, t_bad, dt_ok, max_solves
         self.solves = 0
 
-    def solve(self, current, dt, transport=True):
+    def solve(self, current, dt, transport=True, max_its=None):
         self.solves += 1
         if self.solves > self.max_solves:
             raise RuntimeError("the time loop did not end")

@@ -164,6 +164,10 @@ def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, 
     from .settings import CUTOFF_TOL_I, MAX_DI
 
     skip |= {k for k, v in (("max_dI", MAX_DI), ("cutoff_tol_I", CUTOFF_TOL_I)) if getattr(stepping, k) == v}
+    # (nor the time steps' Newton limit at 25, SNES's limit that every time step had before the option:
+    # a checkpoint from then is continued by a run with ``newton_max_its = 25``)
+    if stepping.newton_max_its == 25:
+        skip.add("newton_max_its")
     step_opts = {k: v for k, v in stepping.as_dict().items() if k not in skip}
     mesh = [list(lab.shape), float(voxel_um), float(separator_um)]
     if separator_growth != 1.0:

@@ -407,11 +407,14 @@ class DischargeProblem(JacobianAssembly):
         potentiostatic solve, else the applied current ``I``."""
         return self._voltage_control or CurrentControl(float(self.I.value) / PA)
 
-    def solve(self, control, dt: float, transport: bool = True) -> tuple[bool, int, int, str]:
+    def solve(self, control, dt: float, transport: bool = True,
+              max_its: int | None = None) -> tuple[bool, int, int, str]:
         """Newton for one backward-Euler step of length ``dt`` (s) under ``control``: an applied
         current in A (> 0 discharge), a :class:`~fem_twin.fem.control.CurrentControl` or a
         :class:`~fem_twin.fem.control.VoltageControl` (V held; the current is then the output,
         ``-interface_current_A()``).
+
+        ``max_its`` (optional) lowers SNES's iteration limit for this solve (a time step fails fast).
 
         Returns (converged, Newton iterations, linear iterations, reason). Linear iterations are
         Krylov iterations on the bordered system (fieldsplit) or direct solves (mumps). On
@@ -435,6 +438,9 @@ class DischargeProblem(JacobianAssembly):
                 out[self.n] = float(self.V.value)
         self.sys.linear_its = 0
         self.sys.new_solve()
+        own_max = self.snes.getTolerances()[3]
+        if max_its is not None and max_its < own_max:
+            self.snes.setTolerances(max_it=int(max_its))
         try:
             self.snes.solve(None, self.X)
             reason = self.snes.getConvergedReason()
@@ -442,6 +448,8 @@ class DischargeProblem(JacobianAssembly):
             why = str(reason)
         except PETSc.Error as exc:  # e.g. a failed factorisation or inner Krylov solve
             ok, why = False, f"PETSc error {exc.ierr}"
+        finally:
+            self.snes.setTolerances(max_it=own_max)
         its = self.snes.getIterationNumber()
         lits = self.sys.linear_its if self.sys.exact else self.snes.getLinearSolveIterations()
         self._load(self.X)

@@ -45,6 +45,7 @@ MAX_DV_V = 0.1  #: largest voltage change per time step before dt shrinks
 SATURATION_DT_H = 2e-4  #: a concentration failure below this dt (fraction of an hour) ends the step
 MAX_DI = 0.2  #: CV hold: largest relative change of the current per time step before dt shrinks
 CUTOFF_TOL_I = 0.01  #: CV hold: a step ending below its end current by more than this fraction is shortened
+NEWTON_MAX_ITS = 12  #: Newton iterations of a time step before it is cut back (SNES's own limit: 25)
 SEPARATOR_UM = 30.0  #: the seed's LPSCl separator
 SEPARATOR_GROWTH = 1.5  #: graded separator mesh (a 30 um separator in 11 layers, curve within 1 mV)
 OUTPUT_EVERY = 10  #: XDMF fields every N accepted steps
@@ -109,6 +110,11 @@ class SteppingOptions:
     cut: float = 0.25
     max_cutbacks: int = 10
     easy_newton_its: int = 5
+    #: a time step longer than ``saturation_dt`` whose Newton solve has not converged after this
+    #: many iterations is cut back (fail fast: on the seed's full cell an iteration costs 10-40 s and
+    #: the accepted steps take 3-8); shorter steps and the potentials' solve at the start of a
+    #: protocol step keep SNES's own limit (``discharge_snes_max_it``, 25), which also caps this one
+    newton_max_its: int = NEWTON_MAX_ITS
     max_dV: float = MAX_DV_V
     cutoff_tol_V: float = 2e-3
     output_every: int = OUTPUT_EVERY  #: XDMF fields every N accepted steps (and at each step's end)
@@ -148,7 +154,7 @@ class SteppingOptions:
                 ("cutoff_tol_I", "a fraction in (0, 1)", lambda x: 0 < x < 1, False)):
             _set(self, name, _number(s, name, getattr(self, name), expected, ok, optional=opt))
         for name, lo in (("max_cutbacks", 0), ("easy_newton_its", 0), ("output_every", 1), ("collapse_steps", 0),
-                         ("stall_steps", 0)):
+                         ("stall_steps", 0), ("newton_max_its", 1)):
             _integer(s, name, getattr(self, name), lo)
 
     def first_dt_s(self, hour_s: float) -> float:

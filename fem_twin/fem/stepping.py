@@ -11,7 +11,9 @@ step, up to ``dt_max`` of an hour at its end C-rate; a step whose current falls 
 current by more than ``cutoff_tol_I`` is shortened (interpolated in ln|I|).
 After each attempt:
 
-- Newton failed (SNES diverged, a PETSc error, or a concentration left (0, c_max)):
+- Newton failed (SNES diverged, not converged within ``newton_max_its`` iterations -- a step
+  longer than ``saturation_dt`` of an hour; shorter ones keep SNES's limit --, a PETSc error, or
+  a concentration left (0, c_max)):
   restore the last accepted state, cut dt by ``cut`` and retry, at most ``max_cutbacks`` times
   in a row and never below ``dt_min_s``; otherwise the run stops (incomplete);
 - the voltage crossed the step's cut-off by more than ``cutoff_tol_V``: retry with the step
@@ -207,7 +209,10 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
                 dt = min(dt, step.profile_next_break_s(t_step) - t_step)
                 control = control_of(step, i_1c_A, t_step)
             snap = problem.snapshot()
-            ok, its, lits, why = problem.solve(_solve_arg(control), dt)
+            # (steps shorter than the saturation threshold keep SNES's own limit: near a saturated
+            # surface Newton needs its iterations to show the concentration bound that ends the step)
+            limit = options.newton_max_its if dt > options.saturation_dt * hour else None
+            ok, its, lits, why = problem.solve(_solve_arg(control), dt, max_its=limit)
             v = float(problem.V.value)
             if not ok:
                 problem.restore(snap)
