@@ -161,12 +161,12 @@ def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, 
     skip = {"output_every"} | ({"dt_initial_h"} if stepping.dt_initial_s else set()) \
         | ({"dt_max_h"} if stepping.dt_max_s else set())
     # (nor the CV-hold options at their defaults: they came after checkpoints existed)
-    from .settings import CUTOFF_TOL_I, MAX_DI
+    from .settings import CUTOFF_TOL_I, MAX_DI, SNES_MAX_ITS
 
     skip |= {k for k, v in (("max_dI", MAX_DI), ("cutoff_tol_I", CUTOFF_TOL_I)) if getattr(stepping, k) == v}
     # (nor the time steps' Newton limit at 25, SNES's limit that every time step had before the option:
     # a checkpoint from then is continued by a run with ``newton_max_its = 25``)
-    if stepping.newton_max_its == 25:
+    if stepping.newton_max_its == SNES_MAX_ITS:
         skip.add("newton_max_its")
     step_opts = {k: v for k, v in stepping.as_dict().items() if k not in skip}
     mesh = [list(lab.shape), float(voxel_um), float(separator_um)]

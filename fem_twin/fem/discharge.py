@@ -61,6 +61,7 @@ from .domains import DS_INTERFACE, DS_LI, DX_ELY, DX_NCM, Domains, top_dofs
 from .interface_nodal import NodalInterface, interface_vertices
 from .interface_weights import interface_weight_ufl
 from .kinetics import CE_MAX, CLIP, interface_current_ufl, li_current_ufl
+from .settings import SNES_MAX_ITS
 from .transport_matching import conductance_factor_field, is_plain
 
 PA = 1e12  # picoamperes per ampere
@@ -310,7 +311,7 @@ class DischargeProblem(JacobianAssembly):
         snes.setOptionsPrefix(self.prefix)
         snes.setFunction(self._residual, self.R)
         snes.setJacobian(self._jacobian, self.Jshell, self.Jshell)
-        opts = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "snes_max_it": 25,
+        opts = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "snes_max_it": SNES_MAX_ITS,
                 "snes_atol": 1e-10 * i_ref_pA, "snes_rtol": 1e-14, "snes_stol": 1e-14,
                 "snes_divergence_tolerance": -1}
         opts.update(outer_ksp_options(self.solver_spec, i_ref_pA))
