@@ -78,13 +78,35 @@ class CollapsingProblem:
 
 
 def test_collapsing_time_step_ends_the_step_as_surface_saturation():
-    pb = CollapsingProblem(surface_max=0.9995)
+    # (Newton fails only above saturation_dt = 0.72 s at 1C, so the failures do not end the step
+    # themselves: the accepted steps below the floor do, after collapse_steps of them)
+    pb = CollapsingProblem(surface_max=0.9995, dt_ok=0.73)
     out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V; rest 1 min"), 1.0, SteppingOptions())
     assert out.complete, out.message
     first = out.steps[0]["ended_by"]
     assert first.startswith("surface saturation at x_mean = ") and "accepted steps" in first, first
     assert out.steps[1]["ended_by"] == "duration"  # the protocol went on
     assert pb.solves < 2000
+
+
+def test_a_short_failed_step_at_a_saturated_surface_ends_the_step():
+    """Any failure (here a linear solve, -3) of a step shorter than saturation_dt ends the step as
+    surface saturation when the NCM surface is saturated, at the first such failure: no
+    collapse_steps tiny steps first (each ~2 min on the seed's full cell)."""
+    pb = CollapsingProblem(surface_max=0.9995)
+    out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V; rest 1 min"), 1.0, SteppingOptions())
+    assert out.complete, out.message
+    first = out.steps[0]
+    assert first["ended_by"].startswith("surface saturation at x_mean = ") and "failed: -3" in first["ended_by"]
+    floor = SteppingOptions().saturation_dt * 3600.0
+    dt_failed = float(first["ended_by"].split("a step of ")[1].split(" s failed")[0])
+    assert floor * SteppingOptions().cut < dt_failed < floor  # the first failure below the floor ended it
+    assert out.steps[1]["ended_by"] == "duration"
+    assert out.rejected_steps <= 6  # the cut-backs from the step size before the failures down to the floor
+    # an unsaturated surface: the same failures are cut back (and the collapse guard ends the run)
+    pb = CollapsingProblem(surface_max=0.98)
+    out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V"), 1.0, SteppingOptions())
+    assert not out.complete and "time step collapse" in out.message and "not saturated" in out.message
 
 
 def test_collapse_without_a_saturated_surface_is_a_failed_run():

@@ -217,7 +217,7 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
             if not ok:
                 problem.restore(snap)
                 cutbacks += 1
-                verdict = saturation.check(why, step, dt, hour, cutbacks, t, k + 1)
+                verdict = saturation.check(why, step, dt, hour, cutbacks, t, k + 1, problem)
                 if isinstance(verdict, Ended):
                     ended, reason = True, verdict.reason
                     on_fields and on_fields(t)

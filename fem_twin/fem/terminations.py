@@ -18,7 +18,11 @@ it with ``--restart``).
 
 After a failed time step (:class:`SurfaceSaturation`): a concentration-bound failure of a current
 step with dt below ``saturation_dt`` h, or after every cut-back, ends the step (the surfaces are
-saturated: the kinetics sqrt(c_max - c_s) cannot carry the current).
+saturated: the kinetics sqrt(c_max - c_s) cannot carry the current). So does any other failure
+(Newton diverging, a linear solve failing) of a step shorter than ``saturation_dt`` when the NCM
+surface of the last accepted state is saturated (discharge) / emptied (charge): the same end the
+collapse guard would reach after ``collapse_steps`` more tiny steps (on the seed's full cell, ~2 min
+each).
 
 Each returns None (go on), :class:`Ended` (the protocol step ends, the protocol goes on) or
 :class:`Failed` (the run stops incomplete).
@@ -176,10 +180,19 @@ class SurfaceSaturation:
     def __init__(self, options, concentration_failure: str):
         self.options, self.concentration_failure = options, concentration_failure
 
-    def check(self, why: str, step: Step, dt: float, hour: float, cutbacks: int, t: float, step_number: int):
+    def check(self, why: str, step: Step, dt: float, hour: float, cutbacks: int, t: float, step_number: int,
+              problem=None):
+        """``problem``: restored to the last accepted state (its NCM surface is looked at, collectively,
+        when a non-concentration failure happens below ``saturation_dt``; None: never)."""
         o = self.options
+        short = dt < o.saturation_dt * hour
         bounds = why == self.concentration_failure and step.kind != "rest"
-        if not (bounds and dt < o.saturation_dt * hour) and cutbacks <= o.max_cutbacks \
+        if short and not bounds and problem is not None and step.kind in ("discharge", "charge"):
+            saturated = surface_saturated(problem, step)
+            if saturated:
+                return Ended(f"{saturated} at x_mean = {problem.mean_lithiation():.4f}, voltage "
+                             f"{float(problem.V.value):.4f} V (a step of {dt:.3g} s failed: {why})")
+        if not (bounds and short) and cutbacks <= o.max_cutbacks \
                 and dt * o.cut >= o.dt_min_s:
             return None
         if bounds:
