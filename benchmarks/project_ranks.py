@@ -15,8 +15,8 @@ Prints the efficiency, the projected time per Newton step and the projected wall
 (Newton steps x time per step + set-up). A run made on 2 ranks is projected from its own time per
 Newton step (its time loop, a restarted run's earlier part included, over its Newton steps) and its
 own set-up (wall time - time loop), with the benchmark's efficiencies; otherwise from the benchmark's
-time per Newton step at the nearest size (pass the scaling JSON of the run's mesher:
-``discharge_scaling.py --mesher smooth``).
+time per Newton step and set-up at the nearest size, scaled by the ratio of unknowns (pass the
+scaling JSON of the run's mesher: ``discharge_scaling.py --mesher smooth``).
 """
 
 from __future__ import annotations
@@ -68,9 +68,13 @@ def main(argv=None) -> int:
     print(f"projected on {a.ranks} ranks: {tp:.2f} s per Newton step, set-up {sp:.1f} s")
     if run:
         newton = run["solver"]["newton_iterations"]
-        print(f"run {a.run}: {newton} Newton steps, {run['mesh']['unknowns']} unknowns -> "
-              f"{newton * t2 / 60:.1f} min on 2 ranks at the benchmark's s/Newton, "
-              f"projected {(newton * tp + sp) / 60:.1f} min on {a.ranks} ranks")
+        # (time per Newton step and set-up grow about like the unknowns between the largest sizes:
+        # README, "Scaling"; the benchmark's figures are scaled by the ratio of unknowns)
+        r = run["mesh"]["unknowns"] / n
+        print(f"run {a.run}: {newton} Newton steps, {run['mesh']['unknowns']} unknowns (x{r:.2f} the benchmark's) -> "
+              f"{newton * t2 * r / 60:.1f} min + set-up {s2 * r / 60:.1f} min on 2 ranks at the benchmark's "
+              f"s/Newton and set-up scaled by the unknowns, projected {(newton * tp + sp) * r / 60:.1f} min "
+              f"on {a.ranks} ranks")
         own = run_own_times(run)
         if own is not None:
             t2_run, s2_run = own
