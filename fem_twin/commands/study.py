@@ -46,6 +46,9 @@ def register(sub) -> None:
     from .study_sweep import register_study_sweep
 
     register_study_sweep(kinds)
+    from .study_size import register_study_size
+
+    register_study_size(kinds)
     s.set_defaults(func=lambda args: (s.print_help(), 2)[1])
 
 

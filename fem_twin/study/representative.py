@@ -1,0 +1,191 @@
+"""The representative size of a domain-size study (issue 19, part 1): which lateral size x = y of the
+generated piece gives the capacities of the largest one.
+
+Input: the ``sweep.csv`` of one or more ``fem-twin study sweep --vary size_um=...`` folders (one row
+per case: ``size_um``, the other varied keys such as ``ncm_wt``, ``seed``, ``c_rate``,
+``capacity_mAh_per_g``, ``complete``). Pure functions, no MPI, no files except :func:`read_size_rows`.
+
+The rule (:func:`representative_size`), per group (the other varied keys and the C-rate) against the
+reference size (the largest, unless given):
+
+- **mean**: |mean(size) - mean(ref)| <= ``mean_tol`` x mean(ref) (default 3 %, the issue's figure);
+- **spread**: sample std over the seeds(size) <= ``spread_factor`` x std(ref) + ``spread_floor`` x
+  mean(ref) (default 2 x and 1 %: "a seed spread like the reference's"; the floor keeps a reference
+  whose seeds happen to agree closely from rejecting every size);
+- every case of the group complete at both sizes, and at least 2 seeds at the reference for the spread
+  (with 1 seed only the mean is judged, and the verdict says so).
+
+The representative size is the smallest size whose every group passes; the reference size if none does.
+Capacities in mAh per g NCM; sizes in um.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import FileFormatError, InputError
+from .sweep_tables import read_sweep_csv
+
+SIZE_KEY = "size_um"
+CAPACITY = "capacity_mAh_per_g"
+MEAN_TOL = 0.03
+SPREAD_FACTOR = 2.0
+SPREAD_FLOOR = 0.01
+
+
+@dataclass(frozen=True)
+class SizeGroup:
+    """Capacity statistics of one size and group over its seeds (mAh/g NCM)."""
+
+    size_um: float
+    group: tuple  #: ((key, value), ...) of the other varied keys, then ("c_rate", C)
+    n_cases: int
+    n_complete: int
+    mean: float | None
+    std: float | None  #: sample standard deviation (0 for one seed)
+    min: float | None
+    max: float | None
+    seeds: tuple = ()
+
+
+@dataclass(frozen=True)
+class SizeVerdict:
+    """One size and group against the reference size."""
+
+    size_um: float
+    group: tuple
+    mean: float | None
+    std: float | None
+    ref_mean: float | None
+    ref_std: float | None
+    mean_deviation: float | None  #: (mean - ref_mean) / ref_mean
+    mean_ok: bool
+    spread_ok: bool | None  #: None: not judged (fewer than 2 seeds at the reference)
+    complete: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.complete and self.mean_ok and self.spread_ok is not False
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["group"] = dict(self.group)
+        d["ok"] = self.ok
+        return d
+
+
+def read_size_rows(sweep_dirs) -> tuple[list[dict], list[str]]:
+    """The rows of every ``DIR/sweep.csv`` (numbers as float, True/False as bool, empty as None) and
+    the varied keys other than the size (the columns before ``seed``, common to every file).
+
+    Raises :class:`FileFormatError` for a missing or unreadable file or one without a ``size_um``
+    column, :class:`InputError` when the files vary different keys."""
+    rows, keys = [], None
+    for d in sweep_dirs:
+        path = Path(d) / "sweep.csv"
+        try:
+            with open(path, newline="") as f:
+                header = next(csv.reader(f), [])
+            file_rows = read_sweep_csv(path)
+        except OSError as exc:
+            raise FileFormatError(path, f"cannot be read ({exc.strerror or exc}); a sweep writes it when it "
+                                        f"ends (run the same 'fem-twin study sweep' command again)") from exc
+        if SIZE_KEY not in header or "seed" not in header or CAPACITY not in header:
+            raise FileFormatError(path, f"expected the columns {SIZE_KEY}, seed and {CAPACITY} (a sweep with "
+                                        f"--vary {SIZE_KEY}=...), got {', '.join(header[:8])}, ...")
+        these = [k for k in header[:header.index("seed")] if k != SIZE_KEY]
+        if keys is not None and these != keys:
+            raise InputError(str(path), f"the varied keys of the other folders ({', '.join(keys) or 'size only'})",
+                             ", ".join(these) or "size only")
+        keys = these
+        rows += file_rows
+    if not rows:
+        raise InputError("sweep folders", "at least one folder whose sweep.csv has cases", list(map(str, sweep_dirs)))
+    return rows, keys
+
+
+def size_groups(rows: list[dict], keys: list[str]) -> list[SizeGroup]:
+    """Per size and group (``keys`` and the C-rate): the capacity statistics over the complete cases
+    (a case whose piece carries no current is complete with 0 mAh/g, as in the sweep's summary)."""
+    groups: dict = {}
+    for r in rows:
+        if r.get("c_rate") is None:
+            continue
+        g = tuple((k, r.get(k)) for k in keys) + (("c_rate", r["c_rate"]),)
+        groups.setdefault((float(r[SIZE_KEY]), g), []).append(r)
+    out = []
+    for (size, g), sel in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        ok = [r for r in sel if r.get("complete") and r.get(CAPACITY) is not None]
+        vals = [float(r[CAPACITY]) for r in ok]
+        n = len(vals)
+        mean = sum(vals) / n if n else None
+        std = (math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0) if n else None
+        out.append(SizeGroup(size, g, len(sel), n, mean, std, min(vals) if n else None, max(vals) if n else None,
+                             tuple(sorted(int(r["seed"]) for r in ok))))
+    return out
+
+
+def representative_size(groups: list[SizeGroup], reference_um: float | None = None, mean_tol: float = MEAN_TOL,
+                        spread_factor: float = SPREAD_FACTOR,
+                        spread_floor: float = SPREAD_FLOOR) -> tuple[float, list[SizeVerdict]]:
+    """(the representative size in um, every size's verdicts against the reference); see the module
+    docstring for the rule. ``reference_um``: the reference size (default the largest present)."""
+    if not groups:
+        raise InputError("size study", "at least one size with cases", "none")
+    sizes = sorted({g.size_um for g in groups})
+    ref = max(sizes) if reference_um is None else float(reference_um)
+    if ref not in sizes:
+        raise InputError("--reference", f"one of the sizes present ({', '.join(f'{s:g}' for s in sizes)})", ref)
+    refs = {g.group: g for g in groups if g.size_um == ref}
+    verdicts = []
+    for g in groups:
+        if g.size_um == ref:
+            continue
+        r = refs.get(g.group)
+        complete = r is not None and g.n_complete == g.n_cases > 0 and r.n_complete == r.n_cases > 0
+        if not complete or g.mean is None or r.mean is None:
+            verdicts.append(SizeVerdict(g.size_um, g.group, g.mean, g.std, r and r.mean, r and r.std, None,
+                                        False, None, False))
+            continue
+        dev = (g.mean - r.mean) / r.mean if r.mean else (0.0 if g.mean == 0 else math.inf)
+        spread_ok = None if r.n_complete < 2 else g.std <= spread_factor * r.std + spread_floor * abs(r.mean)
+        verdicts.append(SizeVerdict(g.size_um, g.group, g.mean, g.std, r.mean, r.std, dev,
+                                    abs(dev) <= mean_tol, spread_ok, True))
+    for s in sizes:
+        if s == ref:
+            continue
+        judged = {v.group: v for v in verdicts if v.size_um == s}
+        # every reference group must be judged, and pass, at this size
+        if set(refs) <= set(judged) and all(judged[g].ok for g in refs):
+            return s, verdicts
+    return ref, verdicts
+
+
+def verdict_markdown(groups: list[SizeGroup], verdicts: list[SizeVerdict], reference_um: float) -> str:
+    """A Markdown table: per group and size, mean ± std (min-max) over n seeds, the deviation from the
+    reference mean and the verdict."""
+    by = {(v.size_um, v.group): v for v in verdicts}
+    head = ["group", "size um", "mAh/g NCM: mean ± std (min-max)", "n", "vs reference", "verdict"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for g in sorted(groups, key=lambda g: (str(g.group), g.size_um)):
+        label = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in g.group)
+        stats = "" if g.mean is None else f"{g.mean:.1f} ± {g.std:.1f} ({g.min:.1f}-{g.max:.1f})"
+        v = by.get((g.size_um, g.group))
+        if g.size_um == reference_um:
+            dev, verdict = "", "reference"
+        elif v is None or v.mean_deviation is None:
+            dev, verdict = "", "incomplete"
+        else:
+            dev = f"{100 * v.mean_deviation:+.1f} %"
+            parts = ["mean ok" if v.mean_ok else "mean off",
+                     {True: "spread ok", False: "spread too wide", None: "spread not judged"}[v.spread_ok]]
+            verdict = ", ".join(parts)
+        lines.append(f"| {label} | {g.size_um:g} | {stats} | {g.n_complete}/{g.n_cases} | {dev} | {verdict} |")
+    return "\n".join(lines)
+
+
+__all__ = ["SizeGroup", "SizeVerdict", "read_size_rows", "size_groups", "representative_size", "verdict_markdown",
+           "MEAN_TOL", "SPREAD_FACTOR", "SPREAD_FLOOR"]

@@ -1,0 +1,128 @@
+"""The representative size of a domain-size study (issue 19, part 1): fem_twin/study/representative.py
+and ``fem-twin study size``, on sweep.csv files written by the sweep's own writer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fem_twin.cli import main
+from fem_twin.errors import FileFormatError, InputError
+from fem_twin.study import representative as R
+from fem_twin.study.sweep_tables import write_sweep_csv
+
+
+def write_sizes(root, capacities, keys=("size_um", "ncm_wt")):
+    """One sweep folder per size: ``capacities[size][(ncm_wt, c_rate)]`` = per-seed mAh/g (None: an
+    incomplete case). Returns the folders."""
+    dirs = []
+    for size, by_group in capacities.items():
+        rows = []
+        for (wt, rate), values in by_group.items():
+            for seed, q in enumerate(values, start=1):
+                rows.append({"size_um": size, "ncm_wt": wt, "seed": seed, "c_rate": rate,
+                             "capacity_mAh_per_g": q, "complete": q is not None,
+                             "status": "ok" if q is not None else "failed"})
+        d = root / f"size{size:g}"
+        d.mkdir()
+        write_sweep_csv(d / "sweep.csv", rows, list(keys))
+        dirs.append(d)
+    return dirs
+
+
+REF = {(70, 1.0): [150.0, 152.0, 148.0], (80, 1.0): [110.0, 114.0, 106.0]}
+
+
+def shifted(factor, spread=1.0):
+    """REF scaled by ``factor`` with the deviations from each mean times ``spread``."""
+    out = {}
+    for g, vals in REF.items():
+        m = sum(vals) / len(vals)
+        out[g] = [factor * (m + spread * (v - m)) for v in vals]
+    return out
+
+
+def test_the_smallest_size_within_the_mean_and_spread_is_chosen(tmp_path):
+    dirs = write_sizes(tmp_path, {16: shifted(0.90), 24: shifted(1.02, 1.5), 50: REF})
+    rows, keys = R.read_size_rows(dirs)
+    assert keys == ["ncm_wt"] and len(rows) == 18
+    groups = R.size_groups(rows, keys)
+    g = next(x for x in groups if x.size_um == 50 and dict(x.group) == {"ncm_wt": 70, "c_rate": 1.0})
+    assert (g.mean, g.std, g.n_complete, g.seeds) == (150.0, 2.0, 3, (1, 2, 3))
+    size, verdicts = R.representative_size(groups)
+    assert size == 24
+    v16 = [v for v in verdicts if v.size_um == 16]
+    assert all(not v.mean_ok and v.mean_deviation == pytest.approx(-0.10) for v in v16)
+    v24 = [v for v in verdicts if v.size_um == 24]
+    assert all(v.ok and v.mean_deviation == pytest.approx(0.02) for v in v24)
+
+
+def test_a_wide_spread_or_a_mean_just_outside_fails(tmp_path):
+    # 24 um: mean within 3 % but the seeds 3x as spread as the reference's (2 x std + 1 % of the mean allowed)
+    dirs = write_sizes(tmp_path, {16: shifted(1.031), 24: shifted(1.0, 3.0), 50: REF})
+    size, verdicts = R.representative_size(R.size_groups(*R.read_size_rows(dirs)))
+    assert size == 50  # the reference: no smaller size passes
+    by = {(v.size_um, dict(v.group)["ncm_wt"]): v for v in verdicts}
+    assert not by[(16, 70)].mean_ok and by[(16, 70)].spread_ok
+    # 70 wt%: std 6 > 2 x 2 + 1.5 = 5.5; 80 wt%: std 12 > 2 x 4 + 1.1
+    assert by[(24, 70)].mean_ok and by[(24, 70)].spread_ok is False and not by[(24, 70)].ok
+    # a looser rule accepts 16 um
+    size, _ = R.representative_size(R.size_groups(*R.read_size_rows(dirs)), mean_tol=0.04)
+    assert size == 16
+
+
+def test_incomplete_or_missing_groups_are_never_representative(tmp_path):
+    small = shifted(1.0)
+    small[(80, 1.0)] = [110.0, None, 106.0]
+    dirs = write_sizes(tmp_path, {16: small, 24: {(70, 1.0): REF[(70, 1.0)]}, 50: REF})
+    size, verdicts = R.representative_size(R.size_groups(*R.read_size_rows(dirs)))
+    assert size == 50
+    v = next(v for v in verdicts if v.size_um == 16 and dict(v.group)["ncm_wt"] == 80)
+    assert not v.complete and not v.ok
+    md = R.verdict_markdown(R.size_groups(*R.read_size_rows(dirs)), verdicts, 50)
+    assert "| ncm_wt 80, c_rate 1 | 16 |" in md and "incomplete" in md and "reference" in md
+
+
+def test_one_seed_at_the_reference_judges_the_mean_only(tmp_path):
+    dirs = write_sizes(tmp_path, {16: shifted(1.01, 5.0), 50: {g: v[:1] for g, v in REF.items()}})
+    size, verdicts = R.representative_size(R.size_groups(*R.read_size_rows(dirs)))
+    assert all(v.spread_ok is None for v in verdicts)
+    # the means: 70 wt% 151.5 against 150 (+1 %), 80 wt% 111.1 against 110 (+1 %)
+    assert size == 16
+
+
+def test_cli_writes_the_record_and_names_bad_input(tmp_path, capsys):
+    dirs = write_sizes(tmp_path, {16: shifted(0.9), 24: shifted(0.99), 50: REF})
+    assert main(["study", "size", *map(str, dirs), "-o", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    assert "representative size: 24 um" in text and "-10.0 %" in text
+    rec = json.loads((tmp_path / "out" / "size_study.json").read_text())
+    assert rec["representative_size_um"] == 24 and rec["reference_size_um"] == 50
+    assert rec["rule"] == {"mean_tol": 0.03, "spread_factor": 2.0, "spread_floor": 0.01}
+    assert len(rec["verdicts"]) == 4 and len(rec["groups"]) == 6
+    # a folder without sweep.csv: exit 2 naming the file
+    (tmp_path / "empty").mkdir()
+    assert main(["study", "size", str(tmp_path / "empty")]) == 2
+    assert "empty/sweep.csv" in capsys.readouterr().err
+    with pytest.raises(FileFormatError, match="sweep.csv"):
+        R.read_size_rows([tmp_path / "empty"])
+    assert main(["study", "size", *map(str, dirs), "--reference", "32"]) == 2
+    assert "--reference: expected one of the sizes present (16, 24, 50)" in capsys.readouterr().err
+    assert main(["study", "size", str(dirs[0]), "--mean-tol", "-1"]) == 2
+
+
+def test_folders_varying_other_keys_are_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    a = write_sizes(tmp_path / "a", {16: REF})
+    b_root = tmp_path / "b"
+    b_root.mkdir()
+    write_sweep_csv(b_root / "sweep.csv", [{"size_um": 50, "seed": 1, "c_rate": 1.0, "capacity_mAh_per_g": 1.0,
+                                           "complete": True}], ["size_um"])
+    with pytest.raises(InputError, match="varied keys"):
+        R.read_size_rows([a[0], b_root])
+    no_size = tmp_path / "c"
+    no_size.mkdir()
+    write_sweep_csv(no_size / "sweep.csv", [{"ncm_wt": 70, "seed": 1, "c_rate": 1.0}], ["ncm_wt"])
+    with pytest.raises(FileFormatError, match="size_um"):
+        R.read_size_rows([no_size])
