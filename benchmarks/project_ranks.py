@@ -73,7 +73,8 @@ def main(argv=None) -> int:
         r = run["mesh"]["unknowns"] / n
         print(f"run {a.run}: {newton} Newton steps, {run['mesh']['unknowns']} unknowns (x{r:.2f} the benchmark's) -> "
               f"{newton * t2 * r / 60:.1f} min + set-up {s2 * r / 60:.1f} min on 2 ranks at the benchmark's "
-              f"s/Newton and set-up scaled by the unknowns, projected {(newton * tp + sp) * r / 60:.1f} min "
+              f"s/Newton and set-up scaled linearly by the unknowns (an estimate: iterative solves; a direct solver "
+              f"grows faster), projected {(newton * tp + sp) * r / 60:.1f} min "
               f"on {a.ranks} ranks")
         own = run_own_times(run)
         if own is not None:

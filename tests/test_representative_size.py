@@ -67,9 +67,51 @@ def test_a_wide_spread_or_a_mean_just_outside_fails(tmp_path):
     assert not by[(16, 70)].mean_ok and by[(16, 70)].spread_ok
     # 70 wt%: std 6 > 2 x 2 + 1.5 = 5.5; 80 wt%: std 12 > 2 x 4 + 1.1
     assert by[(24, 70)].mean_ok and by[(24, 70)].spread_ok is False and not by[(24, 70)].ok
-    # a looser rule accepts 16 um
-    size, _ = R.representative_size(R.size_groups(*R.read_size_rows(dirs)), mean_tol=0.04)
-    assert size == 16
+    # a looser mean passes 16 um, but 24 um between it and the reference still fails: not representative
+    groups = R.size_groups(*R.read_size_rows(dirs))
+    size, verdicts = R.representative_size(groups, mean_tol=0.04)
+    assert size == 50 and all(v.ok for v in verdicts if v.size_um == 16)
+    # with a looser spread too, both pass: the smallest is chosen
+    assert R.representative_size(groups, mean_tol=0.04, spread_factor=3.0)[0] == 16
+    # a size above the reference is never chosen
+    assert R.representative_size(groups, reference_um=24, mean_tol=0.04, spread_factor=3.0)[0] == 16
+    assert R.representative_size(groups, reference_um=24)[0] == 24
+
+
+def test_one_seed_at_a_size_cannot_match_the_reference_spread(tmp_path):
+    dirs = write_sizes(tmp_path, {16: {g: v[:1] for g, v in REF.items()}, 50: REF})
+    size, verdicts = R.representative_size(R.size_groups(*R.read_size_rows(dirs)))
+    assert size == 50 and all(v.spread_ok is False and v.mean_ok for v in verdicts)
+    assert "one seed: spread unknown" in R.verdict_markdown(R.size_groups(*R.read_size_rows(dirs)), verdicts, 50)
+
+
+def test_overlapping_folders_count_a_case_once_and_must_agree(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = write_sizes(tmp_path / "a", {16: shifted(1.0), 50: REF})
+    b = write_sizes(tmp_path / "b", {16: shifted(1.0)})
+    rows, keys = R.read_size_rows(a + b)
+    assert len(rows) == 12
+    (tmp_path / "c").mkdir()
+    c = write_sizes(tmp_path / "c", {16: shifted(1.01)})
+    with pytest.raises(InputError, match="the same case as"):
+        R.read_size_rows(a + c)
+
+
+def test_bad_values_name_the_file_and_line(tmp_path):
+    d = write_sizes(tmp_path, {16: REF})[0]
+    lines = (d / "sweep.csv").read_text().splitlines()
+    head = lines[0].split(",")
+    row = lines[2].split(",")
+    row[head.index("capacity_mAh_per_g")] = "lots"
+    (d / "sweep.csv").write_text("\n".join([lines[0], lines[1], ",".join(row)] + lines[3:]) + "\n")
+    with pytest.raises(FileFormatError, match=r"sweep.csv: line 3: capacity_mAh_per_g must be a number"):
+        R.read_size_rows([d])
+    row[head.index("capacity_mAh_per_g")] = "1"
+    row[head.index("size_um")] = ""
+    (d / "sweep.csv").write_text("\n".join([lines[0], lines[1], ",".join(row)] + lines[3:]) + "\n")
+    with pytest.raises(FileFormatError, match="line 3: size_um must be a number"):
+        R.read_size_rows([d])
 
 
 def test_incomplete_or_missing_groups_are_never_representative(tmp_path):
@@ -126,3 +168,13 @@ def test_folders_varying_other_keys_are_refused(tmp_path):
     write_sweep_csv(no_size / "sweep.csv", [{"ncm_wt": 70, "seed": 1, "c_rate": 1.0}], ["ncm_wt"])
     with pytest.raises(FileFormatError, match="size_um"):
         R.read_size_rows([no_size])
+
+
+def test_a_group_without_a_reference_is_shown_not_judged(tmp_path):
+    extra = {**shifted(1.0), (90, 1.0): [50.0, 52.0, 51.0]}
+    dirs = write_sizes(tmp_path, {16: extra, 50: REF})
+    groups = R.size_groups(*R.read_size_rows(dirs))
+    size, verdicts = R.representative_size(groups)
+    assert size == 16 and len(verdicts) == 2  # judged on the reference's two groups only
+    assert "| ncm_wt 90, c_rate 1 | 16 | 51.0 ± 1.0 (50.0-52.0) | 3/3 |  | no reference group: not judged |" \
+        in R.verdict_markdown(groups, verdicts, 50)

@@ -32,13 +32,16 @@ class CollapsingProblem:
     cut-off); ``max_solves`` turns that into an error so the test fails instead of hanging.
     """
 
-    def __init__(self, surface_max=0.999, t_bad=100.0, dt_ok=1e-3, max_solves=20000):
+    def __init__(self, surface_max=0.999, t_bad=100.0, dt_ok=1e-3, max_solves=20000, surface_min=0.27,
+                 fails=lambda current: current > 0):
         self.params = ParameterSet()
         self.V = SimpleNamespace(value=4.2)
         self.theta_s = "theta_s"
         self.t = 0.0
         self.surface_max, self.t_bad, self.dt_ok, self.max_solves = surface_max, t_bad, dt_ok, max_solves
+        self.surface_min, self.fails = surface_min, fails
         self.solves = 0
+        self.accepted = []  #: the accepted time steps (s)
 
     def solve(self, current, dt, transport=True, max_its=None):
         self.solves += 1
@@ -47,7 +50,7 @@ class CollapsingProblem:
         if not transport:
             return True, 1, 1, "2"
         self._dt = dt
-        if current > 0 and self.t > self.t_bad and dt > self.dt_ok:
+        if self.fails(current) and self.t > self.t_bad and dt > self.dt_ok:
             return False, 50, 50, "-3"
         self.V.value = 4.2 - 1e-4 * (self.t + dt)
         return True, 1, 1, "2"
@@ -60,6 +63,7 @@ class CollapsingProblem:
 
     def accept(self, dt, current):
         self.t += dt
+        self.accepted.append(dt)
 
     def mean_lithiation(self):
         return 0.27 + 1e-4 * self.t
@@ -74,13 +78,13 @@ class CollapsingProblem:
         return 0.0
 
     def field_range(self, u):
-        return 0.27, self.surface_max
+        return self.surface_min, self.surface_max
 
 
 def test_collapsing_time_step_ends_the_step_as_surface_saturation():
     # (Newton fails only above saturation_dt = 0.72 s at 1C, so the failures do not end the step
     # themselves: the accepted steps below the floor do, after collapse_steps of them)
-    pb = CollapsingProblem(surface_max=0.9995, dt_ok=0.73)
+    pb = CollapsingProblem(surface_max=0.9995, dt_ok=SteppingOptions().saturation_dt * 3600.0 * 1.01)
     out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V; rest 1 min"), 1.0, SteppingOptions())
     assert out.complete, out.message
     first = out.steps[0]["ended_by"]
@@ -91,22 +95,51 @@ def test_collapsing_time_step_ends_the_step_as_surface_saturation():
 
 def test_a_short_failed_step_at_a_saturated_surface_ends_the_step():
     """Any failure (here a linear solve, -3) of a step shorter than saturation_dt ends the step as
-    surface saturation when the NCM surface is saturated, at the first such failure: no
-    collapse_steps tiny steps first (each ~2 min on the seed's full cell)."""
+    surface saturation once the time step creeps (the last accepted step below collapse_dt) and the
+    NCM surface is saturated: no collapse_steps tiny steps first (each ~2 min on the seed's full
+    cell). The first failures below the floor, before any short step was accepted, are cut back."""
+    opts = SteppingOptions()
+    floor = opts.saturation_dt * 3600.0
     pb = CollapsingProblem(surface_max=0.9995)
-    out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V; rest 1 min"), 1.0, SteppingOptions())
+    out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V; rest 1 min"), 1.0, opts)
     assert out.complete, out.message
     first = out.steps[0]
     assert first["ended_by"].startswith("surface saturation at x_mean = ") and "failed: -3" in first["ended_by"]
-    floor = SteppingOptions().saturation_dt * 3600.0
     dt_failed = float(first["ended_by"].split("a step of ")[1].split(" s failed")[0])
-    assert floor * SteppingOptions().cut < dt_failed < floor  # the first failure below the floor ended it
-    assert out.steps[1]["ended_by"] == "duration"
-    assert out.rejected_steps <= 6  # the cut-backs from the step size before the failures down to the floor
+    assert dt_failed < floor
+    short = [dt for dt in pb.accepted if dt < floor]
+    assert 1 <= len(short) < opts.collapse_steps  # creeping, but ended long before the collapse guard
+    assert out.steps[1]["ended_by"] == "duration"  # the protocol went on
     # an unsaturated surface: the same failures are cut back (and the collapse guard ends the run)
     pb = CollapsingProblem(surface_max=0.98)
-    out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V"), 1.0, SteppingOptions())
+    out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V"), 1.0, opts)
     assert not out.complete and "time step collapse" in out.message and "not saturated" in out.message
+
+
+def test_a_short_failure_without_a_creeping_time_step_is_cut_back():
+    """A protocol step that starts on a saturated surface (a C/10 top-up right after a 1C discharge)
+    and fails a few times: its failures below saturation_dt are cut back until a short step is
+    accepted, not taken as the end at once."""
+    opts = SteppingOptions(collapse_steps=0)
+    pb = CollapsingProblem(surface_max=0.9995, t_bad=-1.0, dt_ok=0.5)  # fails above 0.5 s from the start
+    out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V"), 1.0, opts)
+    assert out.complete, out.message
+    # dt 36 s -> 9 -> 2.25 -> 0.5625 s (below the 0.72 s floor, but nothing accepted yet: cut back)
+    # -> 0.14 s accepted, growing to 0.576 s, which fails and ends the step
+    assert pb.accepted[0] == pytest.approx(36.0 * opts.cut ** 4)
+    assert out.steps[0]["ended_by"].endswith("(a step of 0.576 s failed: -3)"), out.steps[0]["ended_by"]
+
+
+def test_charge_ends_by_surface_delithiation_and_rests_are_never_ended():
+    """Charge: the emptied surface (<= 0.01) ends a creeping, failing charge step; a rest whose solves
+    fail below the floor is cut back and fails the run (a rest has no surface to saturate)."""
+    pb = CollapsingProblem(surface_min=0.005, surface_max=0.5, fails=lambda current: current < 0)
+    out = run_protocol(pb, Protocol.parse("charge 1C to 4.3 V"), 1.0, SteppingOptions())
+    assert out.complete, out.message
+    assert out.steps[0]["ended_by"].startswith("surface delithiation at x_mean = ")
+    pb = CollapsingProblem(surface_max=0.9995, fails=lambda current: current == 0, t_bad=-1.0, dt_ok=0.0)
+    out = run_protocol(pb, Protocol.parse("rest 10 min"), 1.0, SteppingOptions())
+    assert not out.complete and "time step failed" in out.message
 
 
 def test_collapse_without_a_saturated_surface_is_a_failed_run():

@@ -42,7 +42,7 @@ CUTOFF_V = 3.0  #: its cut-off voltage
 DT_INITIAL_H = 0.01  #: first time step of a protocol step, fraction of an hour at its C-rate
 DT_MAX_H = 0.05  #: largest time step, fraction of an hour at the C-rate (0.1 h wasted Newton steps)
 MAX_DV_V = 0.1  #: largest voltage change per time step before dt shrinks
-SATURATION_DT_H = 2e-4  #: a concentration failure below this dt (fraction of an hour) ends the step
+SATURATION_DT_H = 2e-4  #: a failure below this dt (fraction of an hour) may end the step (SurfaceSaturation)
 MAX_DI = 0.2  #: CV hold: largest relative change of the current per time step before dt shrinks
 CUTOFF_TOL_I = 0.01  #: CV hold: a step ending below its end current by more than this fraction is shortened
 SNES_MAX_ITS = 25  #: SNES's Newton limit of the discharge (``discharge_snes_max_it``)
@@ -120,7 +120,9 @@ class SteppingOptions:
     cutoff_tol_V: float = 2e-3
     output_every: int = OUTPUT_EVERY  #: XDMF fields every N accepted steps (and at each step's end)
     #: a concentration-bound failure with dt below this fraction of an hour at the C-rate ends the
-    #: step as "surface saturated" (the kinetics sqrt(c_max - c_s) cannot carry the current)
+    #: step as "surface saturated" (the kinetics sqrt(c_max - c_s) cannot carry the current); so
+    #: does any failure below it once the time step creeps (the last accepted step shorter than
+    #: ``collapse_dt``) with the NCM surface saturated (fem_twin/fem/terminations.py)
     saturation_dt: float = SATURATION_DT_H
     #: step-collapse guard: ``collapse_steps`` accepted steps in a row shorter than ``collapse_dt``
     #: (fraction of an hour at the C-rate), or the last ``stall_steps`` accepted steps together

@@ -23,7 +23,10 @@ After each attempt:
 
 A discharge ends at the cut-off voltage, when the mean lithiation reaches ``max_lithiation``, or
 when the NCM surface saturates (c_s -> c_max: the step fails for concentration bounds even after
-every cut-back; the kinetic factor sqrt(c_max - c_s) vanishes and the current cannot be carried).
+every cut-back, or for concentration bounds below ``saturation_dt``, or for any reason below
+``saturation_dt`` once the time step creeps with a saturated surface:
+:class:`~fem_twin.fem.terminations.SurfaceSaturation`; the kinetic factor sqrt(c_max - c_s)
+vanishes and the current cannot be carried).
 
 Step-collapse guard: no run goes on for ever with a vanishing time step. When ``collapse_steps``
 accepted steps in a row are shorter than ``collapse_dt`` hours, or the last ``stall_steps``
@@ -150,7 +153,7 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
     """
     st = LoopState() if resume is None else LoopState.from_dict(resume.to_dict())
     rules = accepted_terminations(options, st, i_1c_A)  # (the collapse guard keeps its counters in st)
-    saturation = SurfaceSaturation(options, CONCENTRATION_FAILURE)
+    saturation = SurfaceSaturation(options, CONCENTRATION_FAILURE, st)
     end_current = CurrentBelow(i_1c_A)
     last = len(protocol.steps) - 1
     k = st.step_index - 1

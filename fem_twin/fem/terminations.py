@@ -19,10 +19,12 @@ it with ``--restart``).
 After a failed time step (:class:`SurfaceSaturation`): a concentration-bound failure of a current
 step with dt below ``saturation_dt`` h, or after every cut-back, ends the step (the surfaces are
 saturated: the kinetics sqrt(c_max - c_s) cannot carry the current). So does any other failure
-(Newton diverging, a linear solve failing) of a step shorter than ``saturation_dt`` when the NCM
-surface of the last accepted state is saturated (discharge) / emptied (charge): the same end the
-collapse guard would reach after ``collapse_steps`` more tiny steps (on the seed's full cell, ~2 min
-each).
+(Newton diverging, a linear solve failing) of a step shorter than ``saturation_dt`` once the time
+step is creeping -- the last accepted step of this protocol step was shorter than ``collapse_dt``
+as well -- and the NCM surface of the last accepted state is saturated (discharge) / emptied
+(charge): the end the collapse guard would reach after ``collapse_steps`` more tiny steps (on the
+seed's full cell, ~2 min each). A single failure without a creeping time step (e.g. the first
+steps after a protocol step starts on a saturated surface) is cut back as before.
 
 Each returns None (go on), :class:`Ended` (the protocol step ends, the protocol goes on) or
 :class:`Failed` (the run stops incomplete).
@@ -177,8 +179,9 @@ class SurfaceSaturation:
     """After a failed time step: does the failure end the step (saturated surfaces), fail the run
     (no more cut-backs), or is the step cut back (None)?"""
 
-    def __init__(self, options, concentration_failure: str):
-        self.options, self.concentration_failure = options, concentration_failure
+    def __init__(self, options, concentration_failure: str, state=None):
+        # (state: the loop state, whose ``short_steps`` says whether the time step is creeping)
+        self.options, self.concentration_failure, self.state = options, concentration_failure, state
 
     def check(self, why: str, step: Step, dt: float, hour: float, cutbacks: int, t: float, step_number: int,
               problem=None):
@@ -187,7 +190,8 @@ class SurfaceSaturation:
         o = self.options
         short = dt < o.saturation_dt * hour
         bounds = why == self.concentration_failure and step.kind != "rest"
-        if short and not bounds and problem is not None and step.kind in ("discharge", "charge"):
+        creeping = self.state is not None and self.state.short_steps > 0
+        if short and creeping and not bounds and problem is not None and step.kind in ("discharge", "charge"):
             saturated = surface_saturated(problem, step)
             if saturated:
                 return Ended(f"{saturated} at x_mean = {problem.mean_lithiation():.4f}, voltage "

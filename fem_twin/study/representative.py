@@ -15,7 +15,10 @@ reference size (the largest, unless given):
 - every case of the group complete at both sizes, and at least 2 seeds at the reference for the spread
   (with 1 seed only the mean is judged, and the verdict says so).
 
-The representative size is the smallest size whose every group passes; the reference size if none does.
+The representative size is the smallest size below the reference from which every size up to the
+reference passes in every reference group (a size that passes below one that fails does not count); the
+reference size if the next size below it fails. Groups without a reference are shown, not judged; two
+folders holding the same case must agree on it.
 Capacities in mAh per g NCM; sizes in um.
 """
 
@@ -96,6 +99,15 @@ def read_size_rows(sweep_dirs) -> tuple[list[dict], list[str]]:
         if SIZE_KEY not in header or "seed" not in header or CAPACITY not in header:
             raise FileFormatError(path, f"expected the columns {SIZE_KEY}, seed and {CAPACITY} (a sweep with "
                                         f"--vary {SIZE_KEY}=...), got {', '.join(header[:8])}, ...")
+        for i, r in enumerate(file_rows, start=2):
+            for col in (SIZE_KEY, "seed"):
+                if not isinstance(r.get(col), (int, float)) or isinstance(r.get(col), bool) \
+                        or not math.isfinite(r[col]):
+                    raise FileFormatError(path, f"line {i}: {col} must be a number, got {r.get(col)!r}")
+            q = r.get(CAPACITY)
+            if q is not None and (isinstance(q, (bool, str)) or not math.isfinite(float(q))):
+                raise FileFormatError(path, f"line {i}: {CAPACITY} must be a number or empty, got {q!r}")
+            r["_source"] = f"{path}:{i}"
         these = [k for k in header[:header.index("seed")] if k != SIZE_KEY]
         if keys is not None and these != keys:
             raise InputError(str(path), f"the varied keys of the other folders ({', '.join(keys) or 'size only'})",
@@ -104,7 +116,21 @@ def read_size_rows(sweep_dirs) -> tuple[list[dict], list[str]]:
         rows += file_rows
     if not rows:
         raise InputError("sweep folders", "at least one folder whose sweep.csv has cases", list(map(str, sweep_dirs)))
-    return rows, keys
+    return _unique(rows, keys), keys
+
+
+def _unique(rows: list[dict], keys: list[str]) -> list[dict]:
+    """One row per case (size, keys, seed, C-rate): folders that overlap must agree on it."""
+    seen: dict = {}
+    for r in rows:
+        case = (float(r[SIZE_KEY]), *(r.get(k) for k in keys), int(r["seed"]), r.get("c_rate"))
+        other = seen.get(case)
+        if other is None:
+            seen[case] = r
+        elif (other.get(CAPACITY), other.get("complete")) != (r.get(CAPACITY), r.get("complete")):
+            raise InputError(r["_source"], f"the same case as {other['_source']} with the same capacity "
+                             f"({other.get(CAPACITY)!r} mAh/g)", r.get(CAPACITY))
+    return list(seen.values())
 
 
 def size_groups(rows: list[dict], keys: list[str]) -> list[SizeGroup]:
@@ -145,23 +171,33 @@ def representative_size(groups: list[SizeGroup], reference_um: float | None = No
         if g.size_um == ref:
             continue
         r = refs.get(g.group)
-        complete = r is not None and g.n_complete == g.n_cases > 0 and r.n_complete == r.n_cases > 0
+        if r is None:
+            continue  # no reference group: reported by verdict_markdown, not judged
+        complete = g.n_complete == g.n_cases > 0 and r.n_complete == r.n_cases > 0
         if not complete or g.mean is None or r.mean is None:
-            verdicts.append(SizeVerdict(g.size_um, g.group, g.mean, g.std, r and r.mean, r and r.std, None,
-                                        False, None, False))
+            verdicts.append(SizeVerdict(g.size_um, g.group, g.mean, g.std, r.mean, r.std, None, False, None, False))
             continue
         dev = (g.mean - r.mean) / r.mean if r.mean else (0.0 if g.mean == 0 else math.inf)
-        spread_ok = None if r.n_complete < 2 else g.std <= spread_factor * r.std + spread_floor * abs(r.mean)
+        if r.n_complete < 2:
+            spread_ok = None  # the reference has no spread to compare with
+        elif g.n_complete < 2:
+            spread_ok = False  # a spread to match, and none measured at this size
+        else:
+            spread_ok = g.std <= spread_factor * r.std + spread_floor * abs(r.mean)
         verdicts.append(SizeVerdict(g.size_um, g.group, g.mean, g.std, r.mean, r.std, dev,
                                     abs(dev) <= mean_tol, spread_ok, True))
-    for s in sizes:
-        if s == ref:
-            continue
-        judged = {v.group: v for v in verdicts if v.size_um == s}
+    def passes(size):
+        judged = {v.group: v for v in verdicts if v.size_um == size}
         # every reference group must be judged, and pass, at this size
-        if set(refs) <= set(judged) and all(judged[g].ok for g in refs):
-            return s, verdicts
-    return ref, verdicts
+        return set(refs) <= set(judged) and all(judged[g].ok for g in refs)
+
+    below = [s for s in sizes if s < ref]
+    best = ref
+    for s in reversed(below):  # the smallest size from which every size up to the reference passes
+        if not passes(s):
+            break
+        best = s
+    return best, verdicts
 
 
 def verdict_markdown(groups: list[SizeGroup], verdicts: list[SizeVerdict], reference_um: float) -> str:
@@ -176,12 +212,15 @@ def verdict_markdown(groups: list[SizeGroup], verdicts: list[SizeVerdict], refer
         v = by.get((g.size_um, g.group))
         if g.size_um == reference_um:
             dev, verdict = "", "reference"
-        elif v is None or v.mean_deviation is None:
+        elif v is None:
+            dev, verdict = "", "no reference group: not judged"
+        elif v.mean_deviation is None:
             dev, verdict = "", "incomplete"
         else:
             dev = f"{100 * v.mean_deviation:+.1f} %"
             parts = ["mean ok" if v.mean_ok else "mean off",
-                     {True: "spread ok", False: "spread too wide", None: "spread not judged"}[v.spread_ok]]
+                     {True: "spread ok", False: "spread too wide" if g.n_complete > 1 else "one seed: spread unknown",
+                      None: "spread not judged (one seed at the reference)"}[v.spread_ok]]
             verdict = ", ".join(parts)
         lines.append(f"| {label} | {g.size_um:g} | {stats} | {g.n_complete}/{g.n_cases} | {dev} | {verdict} |")
     return "\n".join(lines)
