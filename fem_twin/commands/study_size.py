@@ -4,8 +4,8 @@ Reads DIR/sweep.csv of each sweep folder (made by 'fem-twin study sweep --vary s
 per size or one for all), groups the cases by size, the other varied keys and the C-rate, and judges
 every size against the reference (the largest, or --reference): the mean capacity within --mean-tol of
 the reference's and the seed spread (sample std) at most --spread-factor x the reference's plus
---spread-floor x its mean. The representative size is the smallest size whose every group passes, else
-the reference (fem_twin/study/representative.py). Prints the table and the verdict; writes
+--spread-floor x its mean. The representative size is the smallest size from which every size up to
+the reference passes in every group, else the reference (fem_twin/study/representative.py). Prints the table and the verdict; writes
 OUTPUT/size_study.json (the rule, the statistics per size and group, the verdicts, the size).
 """
 

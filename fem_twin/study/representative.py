@@ -12,8 +12,8 @@ reference size (the largest, unless given):
 - **spread**: sample std over the seeds(size) <= ``spread_factor`` x std(ref) + ``spread_floor`` x
   mean(ref) (default 2 x and 1 %: "a seed spread like the reference's"; the floor keeps a reference
   whose seeds happen to agree closely from rejecting every size);
-- every case of the group complete at both sizes, and at least 2 seeds at the reference for the spread
-  (with 1 seed only the mean is judged, and the verdict says so).
+- every case of the group complete at both sizes; with 1 seed at the reference the spread is not
+  judged, with 1 seed at the size (and more at the reference) it fails.
 
 The representative size is the smallest size below the reference from which every size up to the
 reference passes in every reference group (a size that passes below one that fails does not count); the
@@ -186,6 +186,7 @@ def representative_size(groups: list[SizeGroup], reference_um: float | None = No
             spread_ok = g.std <= spread_factor * r.std + spread_floor * abs(r.mean)
         verdicts.append(SizeVerdict(g.size_um, g.group, g.mean, g.std, r.mean, r.std, dev,
                                     abs(dev) <= mean_tol, spread_ok, True))
+
     def passes(size):
         judged = {v.group: v for v in verdicts if v.size_um == size}
         # every reference group must be judged, and pass, at this size
