@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..errors import FileFormatError, InputError
 from .sweep_tables import read_sweep_csv
+from .tables import sample_stats
 
 SIZE_KEY = "size_um"
 CAPACITY = "capacity_mAh_per_g"
@@ -145,12 +146,8 @@ def size_groups(rows: list[dict], keys: list[str]) -> list[SizeGroup]:
     out = []
     for (size, g), sel in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         ok = [r for r in sel if r.get("complete") and r.get(CAPACITY) is not None]
-        vals = [float(r[CAPACITY]) for r in ok]
-        n = len(vals)
-        mean = sum(vals) / n if n else None
-        std = (math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0) if n else None
-        out.append(SizeGroup(size, g, len(sel), n, mean, std, min(vals) if n else None, max(vals) if n else None,
-                             tuple(sorted(int(r["seed"]) for r in ok))))
+        mean, std, lo, hi = sample_stats([float(r[CAPACITY]) for r in ok])
+        out.append(SizeGroup(size, g, len(sel), len(ok), mean, std, lo, hi, tuple(sorted(int(r["seed"]) for r in ok))))
     return out
 
 

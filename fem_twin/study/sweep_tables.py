@@ -20,7 +20,7 @@ from .runner import CASE_RECORD, case_row
 from .sweep_cases import SweepCase
 from .sweep_keys import format_value
 from .sweep_worker import conductivity_file
-from .tables import _stats, read_typed_csv, write_csv
+from .tables import read_typed_csv, sample_stats, write_csv
 
 SWEEP_CSV = "sweep.csv"
 SWEEP_SUMMARY_CSV = "sweep_summary.csv"
@@ -151,7 +151,7 @@ def summarise_sweep(rows: list[dict], keys: list[str]) -> list[dict]:
         s = {**dict(zip(keys, point)), "c_rate": rate, "n_cases": len(sel), "n_complete": len(ok)}
         for q in STAT_COLUMNS:
             vals = [float(r[q]) for r in ok if r.get(q) is not None]
-            for name, v in zip(("mean", "std", "min", "max"), _stats(vals)):
+            for name, v in zip(("mean", "std", "min", "max"), sample_stats(vals)):
                 s[f"{q}_{name}"] = v
         out.append(s)
     return out

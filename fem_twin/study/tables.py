@@ -86,7 +86,9 @@ def read_study_csv(path: Path) -> list[dict]:
     return read_typed_csv(path, text_columns=("ended_by",), bool_columns=("complete",))
 
 
-def _stats(vals: list[float]) -> tuple:
+def sample_stats(vals: list[float]) -> tuple:
+    """(mean, sample standard deviation, min, max) of ``vals``; the deviation is 0 for one value and
+    all four are None for none."""
     if not vals:
         return (None, None, None, None)
     n = len(vals)
@@ -109,7 +111,7 @@ def summarise(rows: list[dict]) -> list[dict]:
              "n_cases": len(sel), "n_complete": len(ok),
              "n_no_current_path": sum(1 for row in ok if str(row.get("ended_by") or "").startswith(NO_PATH))}
         for key in ("capacity_mAh_per_g", "capacity_mAh_per_cm2"):
-            for name, v in zip(("mean", "std", "min", "max"), _stats([float(x[key]) for x in ok])):
+            for name, v in zip(("mean", "std", "min", "max"), sample_stats([float(x[key]) for x in ok])):
                 s[f"{key}_{name}"] = v
         out.append(s)
     return out
