@@ -15,7 +15,7 @@ from . import __version__
 from .errors import FemTwinError
 
 #: command modules, in the order their commands are listed in --help
-COMMAND_MODULES = ["structure", "mesh", "conductivity", "study", "discharge", "render", "p2d", "calibrate"]
+COMMAND_MODULES = ["structure", "mesh", "conductivity", "study", "discharge", "render", "metrics", "p2d", "calibrate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,7 +27,8 @@ QUANTITIES = (("capacity_mAh_per_g", "specific capacity (mAh/g NCM)"),
 
 def read_curve(run_dir: str | Path) -> dict | None:
     """The first discharging protocol step of ``run_dir/discharge.csv`` as arrays (time_s, voltage_V,
-    capacity_mAh_per_g, capacity_mAh_per_cm2), or None when missing or without rows."""
+    capacity_mAh_per_g, capacity_mAh_per_cm2; current_A and mean_lithiation when the file has them),
+    or None when missing or without rows."""
     p = Path(run_dir) / "discharge.csv"
     try:
         with open(p, newline="") as f:
@@ -42,8 +43,9 @@ def read_curve(run_dir: str | Path) -> dict | None:
         return None
     step = dis[0]["step"]
     sel = [r for r in rows if r["step"] == step]
-    return {k: np.array([float(r[k]) for r in sel]) for k in
-            ("time_s", "voltage_V", "capacity_mAh_per_g", "capacity_mAh_per_cm2")}
+    keys = ["time_s", "voltage_V", "capacity_mAh_per_g", "capacity_mAh_per_cm2"]
+    keys += [k for k in ("current_A", "mean_lithiation") if all(r.get(k) not in (None, "") for r in sel)]
+    return {k: np.array([float(r[k]) for r in sel]) for k in keys}
 
 
 def _monotone(q: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,114 @@
+"""``fem_twin.post.field_metrics`` and ``fem-twin metrics``: exact integrals on simplices, weighted
+statistics, and on a real discharge output the two balances (interface current = cell current,
+volume-mean lithiation = discharge.csv's)."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fem_twin.post.field_metrics import band_index, cell_means, simplex_measures, weighted_stats
+
+# the unit cube's 8 corners and its 6 Kuhn tetrahedra (all share the diagonal 0-7)
+CORNERS = np.array([[i & 1, (i >> 1) & 1, (i >> 2) & 1] for i in range(8)], float)
+KUHN = np.array([[0, 1, 3, 7], [0, 1, 5, 7], [0, 2, 3, 7], [0, 2, 6, 7], [0, 4, 5, 7], [0, 4, 6, 7]])
+
+
+def test_simplex_measures_of_a_box_and_its_faces():
+    pts = CORNERS * [2.0, 1.0, 3.0]  # a 2 x 1 x 3 box
+    vol = simplex_measures(pts, KUHN)
+    assert vol.sum() == pytest.approx(6.0, rel=1e-14)
+    assert np.allclose(vol, 1.0)  # Kuhn tetrahedra of a box have equal volumes
+    bottom = np.array([[0, 1, 3], [0, 3, 2]])  # the z = 0 face, 2 x 1
+    assert simplex_measures(pts, bottom).sum() == pytest.approx(2.0, rel=1e-14)
+    with pytest.raises(ValueError, match="cells must be"):
+        simplex_measures(pts, np.zeros((2, 5), int))
+
+
+def test_cell_means_integrate_a_linear_field_exactly():
+    pts = CORNERS * [2.0, 1.0, 1.0]
+    f = 3 * pts[:, 0] + 2 * pts[:, 1] - pts[:, 2] + 1.0  # its mean over [0,2]x[0,1]x[0,1] is 4.5
+    vol = simplex_measures(pts, KUHN)
+    m = cell_means(f, KUHN, "Node")
+    assert float(np.dot(m, vol) / vol.sum()) == pytest.approx(4.5, rel=1e-14)
+    assert np.array_equal(cell_means(np.arange(6.0), KUHN, "Cell"), np.arange(6.0))
+    with pytest.raises(ValueError, match="cell values"):
+        cell_means(np.arange(5.0), KUHN, "Cell")
+    with pytest.raises(ValueError, match="centre"):
+        cell_means(f, KUHN, "Edge")
+
+
+def test_weighted_stats_by_hand():
+    s = weighted_stats(np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0]), threshold=1.5)
+    assert s.mean == pytest.approx(2.25)
+    assert s.std == pytest.approx(math.sqrt((1.25 ** 2 + 0.25 ** 2 + 2 * 0.75 ** 2) / 4))
+    assert s.cv == pytest.approx(s.std / 2.25)
+    assert (s.p05, s.p50, s.p95) == (1.0, 2.0, 3.0)
+    assert s.fraction_above == pytest.approx(0.75) and s.total_weight == 4.0
+    assert weighted_stats(np.array([-1.0, 1.0]), np.ones(2)).cv is None  # mean 0
+    for v, w in ((np.ones(3), np.ones(2)), (np.ones(2), np.zeros(2)), (np.ones(2), np.array([2.0, -1.0]))):
+        with pytest.raises(ValueError):
+            weighted_stats(v, w)
+
+
+def test_band_index():
+    z = np.array([-1.0, 0.0, 0.99, 1.0, 2.0, 2.99, 3.0, 4.0])
+    assert band_index(z, 0.0, 3.0, 3).tolist() == [0, 0, 0, 1, 2, 2, 2, 2]
+    with pytest.raises(ValueError):
+        band_index(z, 1.0, 1.0, 3)
+
+
+def test_metrics_of_a_real_discharge(tmp_path):
+    from fem_twin._dolfinx import MPI
+    from fem_twin.fem.discharge_run import run_discharge
+    from fem_twin.fem.stepping import SteppingOptions
+    from fem_twin.protocol import Protocol
+    from test_discharge import column_electrode
+
+    out = tmp_path / "case"
+    res = run_discharge(column_electrode(), 1.0, out, protocol=Protocol.parse("discharge 2C for 360 s"),
+                        separator_um=2.0, separator_growth=1.0, comm=MPI.COMM_SELF, quiet=True,
+                        stepping=SteppingOptions(dt_initial_s=60.0, dt_max_s=60.0, max_dV=0.05, output_every=2))
+    assert res.complete, res.message
+    study = tmp_path / "study"
+    shutil.copytree(out, study / "ncm70_seed1" / "c2C")
+    cli = [sys.executable, "-m", "fem_twin.cli", "metrics"]
+    # h5py (the reader's) and DOLFINx's HDF5 must not share a process: a fresh one
+    p = subprocess.run(cli + [str(out), "--dod", "0,0.5,end", "-o", str(tmp_path / "m")], capture_output=True,
+                       text=True, timeout=120, env=os.environ.copy())
+    assert p.returncode == 0, p.stderr[-3000:]
+    frames = json.loads((tmp_path / "m" / "field_metrics.json").read_text())
+    assert [f["requested_dod"] for f in frames] == [0.0, 0.5, 1.0]
+    for f in frames:
+        # the area integral of j (um2 -> m2) is the cell current (discharge: cathodic, j < 0)
+        assert -f["interface_current_A"] / f["current_A"] == pytest.approx(1.0, abs=1e-6)
+        # the volume mean of the P1 lithiation is discharge.csv's mean lithiation
+        assert f["lithiation"]["mean"] == pytest.approx(f["mean_lithiation_csv"], abs=1e-7)
+        assert len(f["lithiation_bands"]) == 3
+        band_vol = sum(b["total_weight"] for b in f["lithiation_bands"])
+        assert band_vol == pytest.approx(f["lithiation"]["total_weight"], rel=1e-12)
+        assert f["li_flux_mol_m2_s"]["mean"] > 0 and f["eta_V"]["mean"] < 0
+    assert frames[0]["lithiation"]["mean"] == pytest.approx(0.27, abs=1e-9)  # the initial lithiation
+    assert frames[-1]["lithiation"]["mean"] > frames[0]["lithiation"]["mean"] + 0.05
+    assert "| case | 1.00 |" in p.stdout and "1.0000 |" in p.stdout
+    # a study folder: every case with fields, labelled by composition, C-rate and seed
+    p = subprocess.run(cli + [str(study)], capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "| 70 wt%, 2C, seed 1 | 1.00 |" in p.stdout
+    rows = (study / "field_metrics.csv").read_text().splitlines()
+    assert len(rows) == 2 and "lithiation_band3_fraction_above" in rows[0]
+
+
+def test_metrics_bad_input(tmp_path):
+    from fem_twin.cli import main
+
+    assert main(["metrics", str(tmp_path / "missing")]) == 2
+    assert main(["metrics", str(tmp_path)]) == 2  # neither a case with fields nor a study folder
+    assert main(["metrics", str(tmp_path), "--dod", "1.5"]) == 2
+    assert main(["metrics", str(tmp_path), "--threshold", "1.2"]) == 2
+    assert main(["metrics", str(tmp_path), "--bands", "0"]) == 2
