@@ -102,6 +102,7 @@ def test_metrics_of_a_real_discharge(tmp_path):
     assert "| 70 wt%, 2C, seed 1 | 1.00 |" in p.stdout
     rows = (study / "field_metrics.csv").read_text().splitlines()
     assert len(rows) == 2 and "lithiation_band3_fraction_above" in rows[0]
+    assert rows[0].startswith("ncm_wt,c_rate,seed,") and rows[1].startswith("70,2,1,")  # for study statements
 
 
 def test_metrics_bad_input(tmp_path):

@@ -51,7 +51,7 @@ def cmd_metrics(args) -> int:
     for d in dirs:
         if not d.is_dir():
             raise InputError("metrics", "existing directories", str(d))
-    labels = None
+    labels = keys = None
     if len(dirs) == 1 and not _series_files(dirs[0], "ncm"):
         cases = study_cases(dirs[0])
         if not cases:
@@ -60,15 +60,17 @@ def cmd_metrics(args) -> int:
         out_dir = Path(args.output) if args.output else dirs[0]
         runs = [c["run_dir"] for c in cases]
         labels = [f"{c['ncm_wt']:g} wt%, {c['c_rate']:g}C, seed {c['seed']}" for c in cases]
+        keys = [{k: c[k] for k in ("ncm_wt", "c_rate", "seed")} for c in cases]
     else:
         out_dir = Path(args.output) if args.output else (dirs[0] if len(dirs) == 1 else dirs[0].resolve().parent)
         runs = dirs
-    frames, frame_labels = [], []
+    frames, frame_labels, frame_keys = [], [], []
     for k, rd in enumerate(runs):
         got = case_metrics(rd, dods, threshold, bands)
         frames += got
         frame_labels += [labels[k] if labels else rd.name] * len(got)
+        frame_keys += [keys[k] if keys else {}] * len(got)
     print(metrics_table(frames, frame_labels, threshold), flush=True)
-    for p in write_metrics(frames, out_dir):
+    for p in write_metrics(frames, out_dir, cases=frame_keys):
         print(f"wrote {p}", flush=True)
     return 0

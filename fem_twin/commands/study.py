@@ -49,6 +49,9 @@ def register(sub) -> None:
     from .study_size import register_study_size
 
     register_study_size(kinds)
+    from .study_statements import register_study_statements
+
+    register_study_statements(kinds)
     s.set_defaults(func=lambda args: (s.print_help(), 2)[1])
 
 

@@ -222,13 +222,16 @@ def case_metrics(run_dir: str | Path, dods: list[float], threshold: float = LITH
     return out
 
 
-def write_metrics(frames: list[FrameMetrics], out_dir: str | Path, stem: str = "field_metrics") -> list[Path]:
-    """``<stem>.json`` (every statistic) and ``<stem>.csv`` (one flat row per frame) in ``out_dir``."""
+def write_metrics(frames: list[FrameMetrics], out_dir: str | Path, stem: str = "field_metrics",
+                  cases: list[dict] | None = None) -> list[Path]:
+    """``<stem>.json`` (every statistic) and ``<stem>.csv`` (one flat row per frame) in ``out_dir``;
+    ``cases`` (one dict per frame, e.g. ncm_wt, c_rate, seed of a study's case) lead each record."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pj, pc = out / f"{stem}.json", out / f"{stem}.csv"
-    pj.write_text(json.dumps([f.to_dict() for f in frames], indent=2) + "\n")
-    rows = [f.row() for f in frames]
+    cases = cases or [{} for _ in frames]
+    pj.write_text(json.dumps([{**c, **f.to_dict()} for c, f in zip(cases, frames)], indent=2) + "\n")
+    rows = [{**c, **f.row()} for c, f in zip(cases, frames)]
     cols = list(dict.fromkeys(k for r in rows for k in r))
     with pc.open("w", newline="") as fh:
         wr = csv.DictWriter(fh, fieldnames=cols)
