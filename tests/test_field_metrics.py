@@ -113,3 +113,13 @@ def test_metrics_bad_input(tmp_path):
     assert main(["metrics", str(tmp_path), "--dod", "1.5"]) == 2
     assert main(["metrics", str(tmp_path), "--threshold", "1.2"]) == 2
     assert main(["metrics", str(tmp_path), "--bands", "0"]) == 2
+
+
+def test_a_depth_band_without_ncm_gives_empty_cells():
+    from fem_twin.post.field_metrics import FrameMetrics, metrics_table
+
+    s = weighted_stats(np.array([0.5, 0.9]), np.array([1.0, 1.0]), threshold=0.8)
+    f = FrameMetrics("run", 1.0, 1.0, 10.0, 3.5, 100.0, 1e-9, 0.7, s, [s, None, s], None, None, None, None)
+    row = f.row()
+    assert row["lithiation_band2_mean"] is None and row["lithiation_band3_fraction_above"] == pytest.approx(0.5)
+    assert "| 0.500 / 0.500 / 0.500 |" in metrics_table([f])

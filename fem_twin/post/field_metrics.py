@@ -155,9 +155,9 @@ class FrameMetrics:
                 if k == "fraction_above" and name != "lithiation":
                     continue
                 r[f"{name}_{k}"] = None if s is None else getattr(s, k)
-        for i, s in enumerate(self.lithiation_bands or []):
-            r[f"lithiation_band{i + 1}_mean"] = s.mean
-            r[f"lithiation_band{i + 1}_fraction_above"] = s.fraction_above
+        for i, s in enumerate(self.lithiation_bands or []):  # (None: no NCM in that band)
+            r[f"lithiation_band{i + 1}_mean"] = None if s is None else s.mean
+            r[f"lithiation_band{i + 1}_fraction_above"] = None if s is None else s.fraction_above
         return r
 
 
