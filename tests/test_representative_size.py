@@ -178,3 +178,19 @@ def test_a_group_without_a_reference_is_shown_not_judged(tmp_path):
     assert size == 16 and len(verdicts) == 2  # judged on the reference's two groups only
     assert "| ncm_wt 90, c_rate 1 | 16 | 51.0 ± 1.0 (50.0-52.0) | 3/3 |  | no reference group: not judged |" \
         in R.verdict_markdown(groups, verdicts, 50)
+
+
+def test_the_cost_of_each_size_is_summed(tmp_path):
+    rows = []
+    for size, walls in ((16, [100.0, 200.0, None]), (24, [1000.0, 3000.0, 500.0])):
+        for seed, w in enumerate(walls, start=1):
+            rows.append({"size_um": size, "ncm_wt": 70, "seed": seed, "c_rate": 1.0, "capacity_mAh_per_g": 150.0,
+                         "complete": w is not None, "status": "ok", "wall_s": w, "unknowns": 1000 * size + seed})
+    (tmp_path / "s").mkdir()
+    write_sweep_csv(tmp_path / "s" / "sweep.csv", rows, ["size_um", "ncm_wt"])
+    got, _ = R.read_size_rows([tmp_path / "s"])
+    costs = {c.size_um: c for c in R.size_costs(got)}
+    assert (costs[16].n_cases, costs[16].n_complete, costs[16].wall_s, costs[16].wall_s_max) == (3, 2, 300.0, 200.0)
+    assert costs[24].wall_s == 4500.0 and costs[24].unknowns_max == 24003
+    table = R.cost_markdown(list(costs.values()))
+    assert "| 24 | 3 (3) | 1.25 h | 50.0 min | 24,003 |" in table and "| all | 6 (5) | 1.33 h |" in table

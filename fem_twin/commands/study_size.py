@@ -51,6 +51,9 @@ def cmd_study_size(args) -> int:
     print(R.verdict_markdown(groups, verdicts, ref))
     passed = size != ref
     print(f"representative size: {size:g} um" + ("" if passed else " (the reference: no smaller size passes)"))
+    costs = R.size_costs(rows)
+    print("\nwall time of the discharges (as recorded per case):")
+    print(R.cost_markdown(costs))
     out = Path(args.output) if args.output else Path(args.dirs[0]).resolve().parent
     out.mkdir(parents=True, exist_ok=True)
     record = {"representative_size_um": size, "reference_size_um": ref,
@@ -59,7 +62,8 @@ def cmd_study_size(args) -> int:
               "sweep_dirs": [str(d) for d in args.dirs],
               "groups": [{**dataclasses.asdict(g), "group": dict(g.group)}
                          for g in groups],
-              "verdicts": [v.to_dict() for v in verdicts]}
+              "verdicts": [v.to_dict() for v in verdicts],
+              "costs": [c.to_dict() for c in costs]}
     (out / "size_study.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"-> {out / 'size_study.json'}")
     return 0

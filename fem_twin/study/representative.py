@@ -198,6 +198,45 @@ def representative_size(groups: list[SizeGroup], reference_um: float | None = No
     return best, verdicts
 
 
+@dataclass(frozen=True)
+class SizeCost:
+    """What a size's cases cost: cases, complete ones, their summed and largest wall time (s, as each
+    case's run recorded it: ranks x 1 per case; restarts summed) and the largest number of unknowns."""
+
+    size_um: float
+    n_cases: int
+    n_complete: int
+    wall_s: float
+    wall_s_max: float
+    unknowns_max: int | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def size_costs(rows: list[dict]) -> list[SizeCost]:
+    """Per size: :class:`SizeCost` over the rows with a C-rate (the discharges)."""
+    out = []
+    for size in sorted({float(r[SIZE_KEY]) for r in rows}):
+        sel = [r for r in rows if float(r[SIZE_KEY]) == size and r.get("c_rate") is not None]
+        walls = [float(r["wall_s"]) for r in sel if isinstance(r.get("wall_s"), (int, float))]
+        unknowns = [int(r["unknowns"]) for r in sel if isinstance(r.get("unknowns"), (int, float))]
+        out.append(SizeCost(size, len(sel), sum(1 for r in sel if r.get("complete")), float(sum(walls)),
+                            float(max(walls, default=0.0)), max(unknowns) if unknowns else None))
+    return out
+
+
+def cost_markdown(costs: list[SizeCost]) -> str:
+    """A Markdown table of :func:`size_costs` with the total."""
+    lines = ["| size um | cases (complete) | wall time, sum | largest case | unknowns, largest |", "|---|---|---|---|---|"]
+    for c in costs:
+        lines.append(f"| {c.size_um:g} | {c.n_cases} ({c.n_complete}) | {c.wall_s / 3600:.2f} h | {c.wall_s_max / 60:.1f} min "
+                     f"| {'' if c.unknowns_max is None else f'{c.unknowns_max:,}'} |")
+    lines.append(f"| all | {sum(c.n_cases for c in costs)} ({sum(c.n_complete for c in costs)}) "
+                 f"| {sum(c.wall_s for c in costs) / 3600:.2f} h | | |")
+    return "\n".join(lines)
+
+
 def verdict_markdown(groups: list[SizeGroup], verdicts: list[SizeVerdict], reference_um: float) -> str:
     """A Markdown table: per group and size, mean ± std (min-max) over n seeds, the deviation from the
     reference mean and the verdict."""
@@ -224,5 +263,6 @@ def verdict_markdown(groups: list[SizeGroup], verdicts: list[SizeVerdict], refer
     return "\n".join(lines)
 
 
-__all__ = ["SizeGroup", "SizeVerdict", "read_size_rows", "size_groups", "representative_size", "verdict_markdown",
+__all__ = ["SizeGroup", "SizeVerdict", "SizeCost", "read_size_rows", "size_groups", "size_costs", "cost_markdown",
+           "representative_size", "verdict_markdown",
            "MEAN_TOL", "SPREAD_FACTOR", "SPREAD_FLOOR"]
