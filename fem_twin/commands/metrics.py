@@ -38,7 +38,7 @@ def register(sub) -> None:
 
 def cmd_metrics(args) -> int:
     from ..post.field_metrics import DEPTH_BANDS, LITHIATION_THRESHOLD, case_metrics, metrics_table, write_metrics
-    from ..post.field_pictures import _series_files, parse_dods, study_cases
+    from ..post.field_pictures import parse_dods, series_files, study_cases
 
     dods = parse_dods(args.dod)
     threshold = LITHIATION_THRESHOLD if args.threshold is None else args.threshold
@@ -52,7 +52,7 @@ def cmd_metrics(args) -> int:
         if not d.is_dir():
             raise InputError("metrics", "existing directories", str(d))
     labels = keys = None
-    if len(dirs) == 1 and not _series_files(dirs[0], "ncm"):
+    if len(dirs) == 1 and not series_files(dirs[0], "ncm"):
         cases = study_cases(dirs[0])
         if not cases:
             raise InputError("metrics", f"a discharge output folder with fields_*.xdmf or a study folder with "

@@ -184,7 +184,7 @@ class XdmfSeries:
         return tk, v, centre, mi
 
 
-def _series_files(run_dir: Path, part: str) -> list[Path]:
+def series_files(run_dir: Path, part: str) -> list[Path]:
     """fields_<part>.xdmf then fields_<part>_restart<N>.xdmf in restart order."""
     base = run_dir / f"fields_{part}.xdmf"
     rest = sorted(run_dir.glob(f"fields_{part}_restart*.xdmf"),
@@ -211,7 +211,7 @@ class CaseFields:
         from .discharge_plots import read_curve
 
         self.run_dir = Path(run_dir)
-        self.series = {p: [XdmfSeries(f) for f in _series_files(self.run_dir, p)] for p in PARTS}
+        self.series = {p: [XdmfSeries(f) for f in series_files(self.run_dir, p)] for p in PARTS}
         if not any(self.series.values()):
             raise InputError("render", "a discharge output folder with fields_*.xdmf (run without --no-fields)",
                              str(self.run_dir))
@@ -571,7 +571,7 @@ def render_dirs(dirs: list[str | Path], dods: list[float], quantities=DEFAULT_QU
     for d in dirs:
         if not d.is_dir():
             raise InputError("render", "existing directories", str(d))
-    if len(dirs) == 1 and not _series_files(dirs[0], "ncm") and not _series_files(dirs[0], "electrolyte"):
+    if len(dirs) == 1 and not series_files(dirs[0], "ncm") and not series_files(dirs[0], "electrolyte"):
         return render_study(dirs[0], dods, quantities, c_rates, seed, cut, panel_px)
     written, views = [], []
     for d in dirs:

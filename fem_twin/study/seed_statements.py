@@ -112,7 +112,11 @@ def _field_means(metrics: list[dict], column: str) -> dict:
     return {k: sum(v) / len(v) for k, v in acc.items()}
 
 
-def _compare_80_70(key, seed, values, fmt, bigger_at_80=True, what="70 and 80 wt% cases with fields") -> Statement:
+END_FIELDS = "at the end of discharge ('fem-twin metrics DIR --dod end')"
+
+
+def _compare_80_70(key, seed, values, fmt, bigger_at_80=True,
+                   what=f"70 and 80 wt% cases with field metrics {END_FIELDS}") -> Statement:
     rates = sorted(r for (w, r) in values if w == 80.0 and (70.0, r) in values)
     if not rates:
         return _missing(key, seed, what)
@@ -140,7 +144,7 @@ def field_statements(metrics: list[dict], bands: int | None = None) -> list[Stat
         out.append(Statement("lithiation_near_separator", s, "mean lithiation, separator third vs collector third: "
                              + "; ".join(parts), all(b1[k] > bl[k] for k in groups)))
     else:
-        out.append(_missing("lithiation_near_separator", s, "cases with fields in depth bands"))
+        out.append(_missing("lithiation_near_separator", s, f"field metrics in depth bands {END_FIELDS}"))
 
     std = _field_means(metrics, "lithiation_std")
     out.append(_compare_80_70("lithiation_uniformity_70_vs_80",
@@ -154,7 +158,7 @@ def field_statements(metrics: list[dict], bands: int | None = None) -> list[Stat
             f"{w:g} wt%: std {std[(w, lo)]:.3f} at {lo:g}C, {std[(w, hi)]:.3f} at {hi:g}C" for w, lo, hi in pairs),
             all(std[(w, lo)] < std[(w, hi)] for w, lo, hi in pairs)))
     else:
-        out.append(_missing("lithiation_uniformity_rate", s, "two C-rates with fields"))
+        out.append(_missing("lithiation_uniformity_rate", s, f"field metrics at two C-rates {END_FIELDS}"))
 
     flux = _field_means(metrics, "li_flux_mol_m2_s_mean")
     cv = _field_means(metrics, "li_flux_mol_m2_s_cv")
@@ -177,7 +181,7 @@ def field_statements(metrics: list[dict], bands: int | None = None) -> list[Stat
             f"{w:g} wt%: |eta| {lo:g}C / {hi:g}C = {q:.2f}" for w, (lo, hi, q) in ratios.items()),
             ratios[80.0][2] > ratios[70.0][2]))
     else:
-        out.append(_missing("overpotential_rate_ratio", s, "70 and 80 wt% cases with fields at two C-rates"))
+        out.append(_missing("overpotential_rate_ratio", s, f"70 and 80 wt% field metrics at two C-rates {END_FIELDS}"))
     return out
 
 
