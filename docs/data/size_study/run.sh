@@ -27,4 +27,4 @@ for size in 16 24 32 50; do
         echo "size $size um not complete: stopping here (run again to continue)"; exit 1; }
 done
 "$fem" study size docs/data/size_study/size16 docs/data/size_study/size24 docs/data/size_study/size32 \
-    docs/data/size_study/size50 -o docs/data/size_study/size_study.json
+    docs/data/size_study/size50 -o docs/data/size_study
