@@ -200,8 +200,9 @@ def representative_size(groups: list[SizeGroup], reference_um: float | None = No
 
 @dataclass(frozen=True)
 class SizeCost:
-    """What a size's cases cost: cases, complete ones, their summed and largest wall time (s, as each
-    case's run recorded it: ranks x 1 per case; restarts summed) and the largest number of unknowns."""
+    """What a size's cases cost: cases, complete ones, their summed and largest wall-clock time (s, as
+    each case recorded it, its restarts summed; core time is this times the case's ranks) and the
+    largest number of unknowns."""
 
     size_um: float
     n_cases: int
