@@ -86,7 +86,8 @@ def test_metrics_of_a_real_discharge(tmp_path):
     assert [f["requested_dod"] for f in frames] == [0.0, 0.5, 1.0]
     for f in frames:
         # the area integral of j (um2 -> m2) is the cell current (discharge: cathodic, j < 0)
-        assert -f["interface_current_A"] / f["current_A"] == pytest.approx(1.0, abs=1e-6)
+        assert -f["j_integral_A"] / f["current_A"] == pytest.approx(1.0, abs=1e-6)
+        assert f["current_check"] == pytest.approx(1.0, abs=1e-6) and f["threshold"] == 0.8
         # the volume mean of the P1 lithiation is discharge.csv's mean lithiation
         assert f["lithiation"]["mean"] == pytest.approx(f["mean_lithiation_csv"], abs=1e-7)
         assert len(f["lithiation_bands"]) == 3
@@ -100,26 +101,40 @@ def test_metrics_of_a_real_discharge(tmp_path):
     p = subprocess.run(cli + [str(study)], capture_output=True, text=True, timeout=120, env=os.environ.copy())
     assert p.returncode == 0, p.stderr[-3000:]
     assert "| 70 wt%, 2C, seed 1 | 1.00 |" in p.stdout
+    # a run whose kinetics are weighted by |n_s . n| ("smoothed-normal"): the plain integral is no check
+    sn = tmp_path / "sn"
+    shutil.copytree(out, sn)
+    summary = json.loads((sn / "discharge.json").read_text())
+    summary["parameters"]["interface_area"] = "smoothed-normal"
+    (sn / "discharge.json").write_text(json.dumps(summary))
+    p = subprocess.run(cli + [str(sn)], capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert json.loads((sn / "field_metrics.json").read_text())[0]["current_check"] is None
+    assert p.stdout.splitlines()[2].endswith("| n/a |"), p.stdout
     rows = (study / "field_metrics.csv").read_text().splitlines()
     assert len(rows) == 2 and "lithiation_band3_fraction_above" in rows[0]
     assert rows[0].startswith("ncm_wt,c_rate,seed,") and rows[1].startswith("70,2,1,")  # for study statements
 
 
-def test_metrics_bad_input(tmp_path):
+def test_metrics_bad_input(tmp_path, capsys):
     from fem_twin.cli import main
 
-    assert main(["metrics", str(tmp_path / "missing")]) == 2
-    assert main(["metrics", str(tmp_path)]) == 2  # neither a case with fields nor a study folder
-    assert main(["metrics", str(tmp_path), "--dod", "1.5"]) == 2
-    assert main(["metrics", str(tmp_path), "--threshold", "1.2"]) == 2
-    assert main(["metrics", str(tmp_path), "--bands", "0"]) == 2
+    for argv, names in ((["missing"], ("existing directories", "missing")),
+                        ([""], ("fields_*.xdmf", "study folder")),  # neither a case with fields nor a study
+                        (["", "--dod", "1.5"], ("--dod", "1.5")),
+                        (["", "--threshold", "1.2"], ("--threshold", "[0, 1]", "1.2")),
+                        (["", "--bands", "0"], ("--bands", ">= 1"))):
+        argv = [str(tmp_path / argv[0]) if argv[0] else str(tmp_path)] + argv[1:]
+        assert main(["metrics"] + argv) == 2
+        err = capsys.readouterr().err
+        assert all(n in err for n in names), (argv, err)
 
 
 def test_a_depth_band_without_ncm_gives_empty_cells():
     from fem_twin.post.field_metrics import FrameMetrics, metrics_table
 
     s = weighted_stats(np.array([0.5, 0.9]), np.array([1.0, 1.0]), threshold=0.8)
-    f = FrameMetrics("run", 1.0, 1.0, 10.0, 3.5, 100.0, 1e-9, 0.7, s, [s, None, s], None, None, None, None)
+    f = FrameMetrics("run", 1.0, 1.0, 10.0, 3.5, 100.0, 1e-9, 0.7, s, [s, None, s], None, None, None, None, None)
     row = f.row()
     assert row["lithiation_band2_mean"] is None and row["lithiation_band3_fraction_above"] == pytest.approx(0.5)
-    assert "| 0.500 / 0.500 / 0.500 |" in metrics_table([f])
+    assert "| 0.500 / 0.500 / 0.500 |" in metrics_table([f]) and metrics_table([f]).endswith("| n/a |")

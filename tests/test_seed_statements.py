@@ -118,3 +118,15 @@ def test_field_metrics_without_case_keys_is_refused(tmp_path, bad):
         w.writeheader()
         w.writerows(bad)
     assert main(["study", "statements", str(tmp_path)]) == 2
+
+
+def test_no_current_path_at_60_wt_percent_is_no_crash():
+    # pieces without a current path count as complete with 0 mAh/g (the study's rule)
+    table = dict(SEED_LIKE)
+    table[(60, 0.1)] = (0.0, 0.0)
+    rows = [dict(r, capacity_mAh_per_g=0.0, capacity_mAh_per_cm2=0.0) if (r["ncm_wt"], r["c_rate"]) == (60.0, 0.1)
+            else r for r in study_rows(table)]
+    st = by_key(capacity_statements(summarise(rows)))
+    assert st["areal_capacity_0.1C"].holds is True and "no current path" in st["areal_capacity_0.1C"].ours
+    assert st["mass_capacity_drop_0.1C"].holds is False  # 80 wt% above a 60 wt% with nothing
+    assert "no current path" in st["mass_capacity_drop_0.1C"].ours

@@ -12,8 +12,11 @@ This module turns the same fields into numbers, so each statement can be checked
 - Li+ flux |i_e|/F in mol/(m2 s) (one vector per cell of the electrolyte mesh), in the composite
   only (z beyond the separator): volume statistics as above;
 - surface overpotential eta in V and current density j in A/m2 (P1 on the NCM|LPSCl triangles):
-  area statistics, and the interface current (the area integral of j, A): at every frame it
-  must equal the cell current, which checks the fields, their units and this module at once.
+  area statistics, and the area integral of j (A, > 0 anodic: minus the cell current on
+  discharge). With the default ``interface_area = "mesh"`` it must equal minus the cell current at
+  every frame, which checks the fields, their units and this module at once; with
+  "smoothed-normal" the model weights j by |n_s . n|, the plain integral is not the current and
+  the check is reported as not applicable (``current_check`` None).
 
 Means are exact integrals: the mean of a P1 function over a simplex is the mean of its vertex
 values, so a cell's value times its volume (area) sums to the integral. Statistics other than the
@@ -132,14 +135,16 @@ class FrameMetrics:
     time_s: float
     voltage_V: float | None
     capacity_mAh_per_g: float | None
-    current_A: float | None  #: the cell current at this time (discharge.csv), for the check below
+    current_A: float | None  #: the cell current at this time (discharge.csv; > 0 discharge)
     mean_lithiation_csv: float | None  #: the NCM's mean lithiation at this time (discharge.csv)
     lithiation: WeightedStats | None
     lithiation_bands: list | None  #: per depth band: WeightedStats (band 0 at the separator)
     li_flux_mol_m2_s: WeightedStats | None
     eta_V: WeightedStats | None
     j_A_m2: WeightedStats | None
-    interface_current_A: float | None  #: area integral of j (> 0 anodic)
+    j_integral_A: float | None  #: area integral of j (> 0 anodic: -current_A on discharge)
+    current_check: float | None  #: -j_integral_A / current_A (1 when the fields balance; None: n/a)
+    threshold: float = LITHIATION_THRESHOLD  #: the lithiation of ``fraction_above``
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -148,7 +153,7 @@ class FrameMetrics:
         """A flat row for CSV: the means, spreads and fractions (band k: ``lithiation_band<k>_*``)."""
         r = {k: getattr(self, k) for k in ("run_dir", "requested_dod", "dod", "time_s", "voltage_V",
                                            "capacity_mAh_per_g", "current_A", "mean_lithiation_csv",
-                                           "interface_current_A")}
+                                           "j_integral_A", "current_check", "threshold")}
         for name in ("lithiation", "li_flux_mol_m2_s", "eta_V", "j_A_m2"):
             s = getattr(self, name)
             for k in ("mean", "std", "cv", "p05", "p50", "p95", "fraction_above"):
@@ -194,7 +199,8 @@ def case_metrics(run_dir: str | Path, dods: list[float], threshold: float = LITH
     if bands < 1:
         raise InputError("--bands", "a whole number >= 1", bands)
     case = CaseFields(run_dir)
-    bounds = case.domain_bounds()
+    bounds = case.domain_bounds()  # (without it the flux statistics include the separator)
+    plain_area = (case.summary.get("parameters") or {}).get("interface_area", "mesh") == "mesh"
     out = []
     for d in dods:
         fr = case.frame_for(d)
@@ -216,9 +222,11 @@ def case_metrics(run_dir: str | Path, dods: list[float], threshold: float = LITH
         eta = _part_stats(case, "eta", "interface", t)
         j = _part_stats(case, "j", "interface", t)
         i_int = None if j is None else float(np.dot(j[1], j[2]) * UM2_TO_M2)
+        check = -i_int / current if (i_int is not None and current and plain_area) else None
         out.append(FrameMetrics(str(run_dir), d, fr.dod, t, fr.voltage_V, fr.capacity_mAh_per_g, current, x_csv,
                                 None if lit is None else lit[0], band_stats, None if flux is None else flux[0],
-                                None if eta is None else eta[0], None if j is None else j[0], i_int))
+                                None if eta is None else eta[0], None if j is None else j[0], i_int, check,
+                                threshold))
     return out
 
 
@@ -248,7 +256,7 @@ def metrics_table(frames: list[FrameMetrics], labels: list[str] | None = None,
     all, the band at the separator, the band at the collector), the composite's Li+ flux mean and
     CV, the mean and std of eta and the interface-current check (-integral of j / cell current)."""
     lines = [f"| case | DOD | V | lithiation mean ± std | > {threshold:g} (all / separator band / collector band) "
-             "| Li+ flux mean (mol/m2/s), CV | eta mean (mV), std | interface / cell current |",
+             "| Li+ flux mean (mol/m2/s), CV | eta mean (mV), std | -integral of j / cell current |",
              "|---|---|---|---|---|---|---|---|"]
     for k, f in enumerate(frames):
         lab = labels[k] if labels else Path(f.run_dir).name
@@ -256,8 +264,7 @@ def metrics_table(frames: list[FrameMetrics], labels: list[str] | None = None,
         bands = f.lithiation_bands or []
         fr = (f"{lit.fraction_above:.3f} / {bands[0].fraction_above:.3f} / {bands[-1].fraction_above:.3f}"
               if lit is not None and bands and bands[0] is not None and bands[-1] is not None else "")
-        ratio = (f"{f.interface_current_A / -f.current_A:.4f}" if f.interface_current_A is not None and f.current_A
-                 else "")
+        ratio = "n/a" if f.current_check is None else f"{f.current_check:.4f}"
         lines.append(
             f"| {lab} | {f.dod:.2f} | {'' if f.voltage_V is None else f'{f.voltage_V:.3f}'} | "
             + (f"{lit.mean:.3f} ± {lit.std:.3f}" if lit else "") + f" | {fr} | "

@@ -51,19 +51,21 @@ def capacity_statements(summary: list[dict]) -> list[Statement]:
          "as high as 20 mA h g-1, equivalent to 15%' (Results, Fig. 3a-c)")
     if (60.0, 0.1) in g and (80.0, 0.1) in g:
         q60, q80 = g[(60.0, 0.1)], g[(80.0, 0.1)]
-        drop = (q60 - q80) / q60 if q60 else float("nan")
+        drop = (q60 - q80) / q60 if q60 else None
         out.append(Statement("mass_capacity_drop_0.1C", s, f"60 wt% {q60:.1f}, 80 wt% {q80:.1f} mAh/g: "
                              f"{abs(q60 - q80):.1f} mAh/g {'lower' if q80 < q60 else 'higher'} at 80 wt% "
-                             f"({100 * abs(drop):.1f} %; seed ~20 mAh/g, 15 %)", q80 < q60))
+                             + (f"({100 * abs(drop):.1f} %; seed ~20 mAh/g, 15 %)" if q60 else
+                                "(60 wt%: no current path in any piece)"), q80 < q60))
     else:
         out.append(_missing("mass_capacity_drop_0.1C", s, "60 and 80 wt% cases at 0.1C"))
 
     s = "0.1C: areal capacity 'slightly higher' for 70 and 80 wt% than for 60 wt% (Fig. 3d)"
     if all((w, 0.1) in a for w in (60.0, 70.0, 80.0)):
         a60, a70, a80 = (a[(w, 0.1)] for w in (60.0, 70.0, 80.0))
-        out.append(Statement("areal_capacity_0.1C", s, f"60 / 70 / 80 wt%: {a60:.3f} / {a70:.3f} / {a80:.3f} mAh/cm2 "
-                             f"(70: {100 * (a70 / a60 - 1):+.1f} %, 80: {100 * (a80 / a60 - 1):+.1f} %)",
-                             a70 > a60 and a80 > a60))
+        rel = (f" (70: {100 * (a70 / a60 - 1):+.1f} %, 80: {100 * (a80 / a60 - 1):+.1f} %)" if a60 > 0
+               else " (60 wt%: no current path in any piece)")
+        out.append(Statement("areal_capacity_0.1C", s, f"60 / 70 / 80 wt%: {a60:.3f} / {a70:.3f} / {a80:.3f} mAh/cm2"
+                             + rel, a70 > a60 and a80 > a60))
     else:
         out.append(_missing("areal_capacity_0.1C", s, "60, 70 and 80 wt% cases at 0.1C"))
 
@@ -137,12 +139,15 @@ def field_statements(metrics: list[dict], bands: int | None = None) -> list[Stat
     s = ("the NCM particles closer to the LPSCl separator are more intercalated ('partial volumes with "
          "lithiation over 80 %', Fig. S16; end of discharge)")
     groups = sorted(k for k in b1 if k in bl)
+    thresholds = {float(m["threshold"]) for m in metrics if m.get("threshold") is not None}
+    th = f"{thresholds.pop():g}" if len(thresholds) == 1 else "the threshold"
     if groups:
         parts = [f"{w:g} wt% {r:g}C: {b1[(w, r)]:.3f} vs {bl[(w, r)]:.3f}"
-                 + (f" (> 0.8: {f1[(w, r)]:.2f} vs {fl[(w, r)]:.2f})" if (w, r) in f1 and (w, r) in fl else "")
+                 + (f" (> {th}: {f1[(w, r)]:.2f} vs {fl[(w, r)]:.2f})" if (w, r) in f1 and (w, r) in fl else "")
                  for w, r in groups]
-        out.append(Statement("lithiation_near_separator", s, "mean lithiation, separator third vs collector third: "
-                             + "; ".join(parts), all(b1[k] > bl[k] for k in groups)))
+        out.append(Statement("lithiation_near_separator", s, f"mean lithiation, the depth band at the separator vs "
+                             f"at the collector (1 and {nb} of {nb}): " + "; ".join(parts),
+                             all(b1[k] > bl[k] for k in groups)))
     else:
         out.append(_missing("lithiation_near_separator", s, f"field metrics in depth bands {END_FIELDS}"))
 
@@ -150,7 +155,8 @@ def field_statements(metrics: list[dict], bands: int | None = None) -> list[Stat
     out.append(_compare_80_70("lithiation_uniformity_70_vs_80",
                               "NCM 70 wt% has a more uniform lithiation than 80 wt% (Fig. S15; end of discharge)",
                               std, lambda v: f"std {v:.3f}"))
-    s = "a lower C-rate gives a more uniform lithiation (Fig. 4a-c, 80 wt%)"
+    s = ("a lower C-rate gives a more uniform lithiation (Fig. 4a-c, shown for 80 wt%; judged here for every "
+         "composition)")
     pairs = [(w, lo, hi) for w in sorted({w for w, _ in std}) for lo in [min(r for ww, r in std if ww == w)]
              for hi in [max(r for ww, r in std if ww == w)] if hi > lo]
     if pairs:

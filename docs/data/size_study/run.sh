@@ -23,8 +23,12 @@ fi
 for size in 16 24 32 50; do
     OMP_NUM_THREADS=1 "$fem" study sweep --vary "size_um=$size" --vary ncm_wt=70,80 --seeds 1-3 --c-rates 1,0.1 \
         --jobs "$jobs" --ranks 1 --fields none -o "docs/data/size_study/size$size" || {
-        # the sweep exits 1 unless every case is complete (stopped, or a case failed: see its sweep.csv)
-        echo "size $size um not complete: stopping here (run again to continue)"; exit 1; }
+        rc=$?
+        # exit 1: not every case is complete (stopped, or a case failed: see its sweep.csv);
+        # exit 2: the sweep refused its input (the message above says which); fix that first
+        if [ "$rc" -eq 1 ]; then echo "size $size um not complete: stopping here (run again to continue)"
+        else echo "size $size um: the sweep refused or failed (exit $rc): see the message above"; fi
+        exit "$rc"; }
 done
 "$fem" study size docs/data/size_study/size16 docs/data/size_study/size24 docs/data/size_study/size32 \
     docs/data/size_study/size50 -o docs/data/size_study
