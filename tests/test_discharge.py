@@ -32,6 +32,14 @@ def column_electrode() -> np.ndarray:
     return lab
 
 
+def column_run_with_fields(out: Path):
+    """A 6-minute 2C discharge of :func:`column_electrode` on this process alone with its XDMF fields
+    written every 2 steps (for the readers of the fields: render, metrics); returns the result."""
+    return run_discharge(column_electrode(), 1.0, out, protocol=Protocol.parse("discharge 2C for 360 s"),
+                         separator_um=2.0, separator_growth=1.0, comm=MPI.COMM_SELF, quiet=True,
+                         stepping=SteppingOptions(dt_initial_s=60.0, dt_max_s=60.0, max_dV=0.05, output_every=2))
+
+
 def shared_tmpdir(comm) -> Path:
     """A directory with the same name on every rank (created by rank 0)."""
     name = tempfile.mkdtemp(prefix="fem_twin_dis_") if comm.rank == 0 else None

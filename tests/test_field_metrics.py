@@ -64,16 +64,10 @@ def test_band_index():
 
 
 def test_metrics_of_a_real_discharge(tmp_path):
-    from fem_twin._dolfinx import MPI
-    from fem_twin.fem.discharge_run import run_discharge
-    from fem_twin.fem.stepping import SteppingOptions
-    from fem_twin.protocol import Protocol
-    from test_discharge import column_electrode
+    from test_discharge import column_run_with_fields
 
     out = tmp_path / "case"
-    res = run_discharge(column_electrode(), 1.0, out, protocol=Protocol.parse("discharge 2C for 360 s"),
-                        separator_um=2.0, separator_growth=1.0, comm=MPI.COMM_SELF, quiet=True,
-                        stepping=SteppingOptions(dt_initial_s=60.0, dt_max_s=60.0, max_dV=0.05, output_every=2))
+    res = column_run_with_fields(out)
     assert res.complete, res.message
     study = tmp_path / "study"
     shutil.copytree(out, study / "ncm70_seed1" / "c2C")

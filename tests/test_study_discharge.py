@@ -314,16 +314,10 @@ print("dolfinx" in sys.modules)
 def test_render_real_xdmf(tmp_path):
     import shutil
 
-    from fem_twin._dolfinx import MPI
-    from fem_twin.fem.discharge_run import run_discharge
-    from fem_twin.fem.stepping import SteppingOptions
-    from fem_twin.protocol import Protocol
-    from test_discharge import column_electrode
+    from test_discharge import column_run_with_fields
 
     out = tmp_path / "case"
-    res = run_discharge(column_electrode(), 1.0, out, protocol=Protocol.parse("discharge 2C for 360 s"),
-                        separator_um=2.0, separator_growth=1.0, comm=MPI.COMM_SELF, quiet=True,
-                        stepping=SteppingOptions(dt_initial_s=60.0, dt_max_s=60.0, max_dV=0.05, output_every=2))
+    res = column_run_with_fields(out)
     assert res.complete, res.message
     shutil.copytree(out, tmp_path / "case_copy")
     # h5py (used by the reader) and DOLFINx's HDF5 must not share a process: render in a fresh one
