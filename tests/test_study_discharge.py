@@ -410,3 +410,26 @@ def test_both_studies_accept_and_refuse_the_same_compositions(text, want, tmp_pa
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "--compositions" in err, (kind, err)
         assert not out.exists()
+
+
+def test_an_attempt_that_died_with_its_machine_counts_its_checkpointed_time(tmp_path):
+    """prepare_attempt's wall seconds of earlier attempts: the case record's when there is one; for a
+    case killed with its machine (no record, a checkpoint) the checkpoint's time loop, a lower bound;
+    nothing for a fresh start. An earlier discharge.json is moved aside either way."""
+    import json
+
+    import numpy as np
+
+    from fem_twin.study.runner import CASE_RECORD, prepare_attempt
+
+    meta = np.frombuffer(json.dumps({"format": 1, "time_loop_s": 1234.5}).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "checkpoint.npz", meta=meta)
+    (tmp_path / "discharge.json").write_text('{"complete": false, "running": true}')
+    assert prepare_attempt(tmp_path, "interrupted") == (True, 1234.5)
+    assert (tmp_path / "discharge.previous.json").exists() and not (tmp_path / "discharge.json").exists()
+    (tmp_path / CASE_RECORD).write_text(json.dumps({"returncode": 1, "wall_s": 2000.0}))
+    assert prepare_attempt(tmp_path, "interrupted") == (True, 2000.0)
+    assert prepare_attempt(tmp_path, "failed") == (False, 0.0)
+    (tmp_path / CASE_RECORD).unlink()
+    (tmp_path / "checkpoint.npz").write_bytes(b"not a zip")
+    assert prepare_attempt(tmp_path, "interrupted") == (True, 0.0)

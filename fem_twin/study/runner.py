@@ -406,5 +406,19 @@ def prepare_attempt(rd: Path, state: str) -> tuple[bool, float]:
         try:
             prev_wall = float(json.loads((rd / CASE_RECORD).read_text()).get("wall_s", 0.0))
         except (OSError, ValueError):
-            prev_wall = 0.0
+            # no record: the attempt died with its machine; its checkpoint knows its time loop up
+            # to the checkpoint (not its set-up, not the steps after it: a lower bound)
+            prev_wall = checkpoint_time_loop_s(rd / "checkpoint.npz")
     return restart, prev_wall
+
+
+def checkpoint_time_loop_s(path: Path) -> float:
+    """The time loop (s) a discharge checkpoint had run when it was written (0 when unreadable)."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode())
+        return float(meta.get("time_loop_s", 0.0))
+    except (OSError, ValueError, KeyError, EOFError, TypeError):
+        return 0.0
