@@ -39,7 +39,7 @@ from pathlib import Path
 from fem_twin.study.cases import ensure_structure
 for w in (60, 70, 80):
     for s in range(1, 6):
-        ensure_structure(Path('$study'), w, s, ($SIZE, $SIZE), 0.5)
+        ensure_structure(Path('$study'), w, s, (float($SIZE), float($SIZE)), 0.5)
 "
 
 # 2. the calibration (one number, stated)
