@@ -429,7 +429,37 @@ def test_an_attempt_that_died_with_its_machine_counts_its_checkpointed_time(tmp_
     assert (tmp_path / "discharge.previous.json").exists() and not (tmp_path / "discharge.json").exists()
     (tmp_path / CASE_RECORD).write_text(json.dumps({"returncode": 1, "wall_s": 2000.0}))
     assert prepare_attempt(tmp_path, "interrupted") == (True, 2000.0)
+    # a record older than the checkpoint (a later attempt died with its machine): the larger
+    (tmp_path / CASE_RECORD).write_text(json.dumps({"returncode": 1, "wall_s": 1000.0}))
+    assert prepare_attempt(tmp_path, "interrupted") == (True, 1234.5)
     assert prepare_attempt(tmp_path, "failed") == (False, 0.0)
     (tmp_path / CASE_RECORD).unlink()
-    (tmp_path / "checkpoint.npz").write_bytes(b"not a zip")
-    assert prepare_attempt(tmp_path, "interrupted") == (True, 0.0)
+    good = (tmp_path / "checkpoint.npz").read_bytes()
+    bad = [b"not a zip", good[: len(good) // 2]]  # (a truncated zip)
+    np.savez(tmp_path / "other.npz", fields=np.zeros(3))  # (no meta)
+    bad.append((tmp_path / "other.npz").read_bytes())
+    np.savez(tmp_path / "other.npz", meta=np.frombuffer(b"[1, 2]", dtype=np.uint8))  # (meta not a dict)
+    bad.append((tmp_path / "other.npz").read_bytes())
+    for content in bad:
+        (tmp_path / "checkpoint.npz").write_bytes(content)
+        assert prepare_attempt(tmp_path, "interrupted") == (True, 0.0)
+
+
+def test_study_tables_are_written_whole_and_leave_no_temporary_files(tmp_path):
+    """write_csv goes through a temporary file of its own and a rename (two studies on one folder
+    write discharge_study.csv): the table is complete, nothing else is left, an error leaves the old
+    table and no temporary file."""
+    from fem_twin.study.tables import write_csv
+
+    path = tmp_path / "t.csv"
+    write_csv(path, [{"a": 1.0, "b": None}, {"a": 2.5, "b": "x"}], ["a", "b"])
+    assert path.read_text().splitlines() == ["a,b", "1,", "2.5,x"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+    def broken(v):
+        raise RuntimeError("formatter failed")
+
+    with pytest.raises(RuntimeError):
+        write_csv(path, [{"a": 3.0}], ["a"], fmt=broken)
+    assert path.read_text().splitlines()[1] == "1,"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]

@@ -150,6 +150,17 @@ def _figure(path: Path, curves: dict, panels: list[float], colours: list[float],
             ax.legend(fontsize=8, loc="lower left")
     fig.suptitle("discharge curves: mean over seeds (line), seed-to-seed min-max band, seed ends (dots)",
                  fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    # (through a temporary file and a rename: two studies on one folder may write it at once)
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=Path(path).name + ".", suffix=".png", dir=Path(path).parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+        plt.close(fig)
     return path

@@ -405,10 +405,11 @@ def prepare_attempt(rd: Path, state: str) -> tuple[bool, float]:
     if restart:
         try:
             prev_wall = float(json.loads((rd / CASE_RECORD).read_text()).get("wall_s", 0.0))
-        except (OSError, ValueError):
-            # no record: the attempt died with its machine; its checkpoint knows its time loop up
-            # to the checkpoint (not its set-up, not the steps after it: a lower bound)
-            prev_wall = checkpoint_time_loop_s(rd / "checkpoint.npz")
+        except (OSError, ValueError, TypeError, AttributeError):
+            prev_wall = 0.0
+        # an attempt that died with its machine left no record (or an older one); its checkpoint
+        # knows the time loop of every attempt up to it (not the set-ups, not the steps after it)
+        prev_wall = max(prev_wall, checkpoint_time_loop_s(rd / "checkpoint.npz"))
     return restart, prev_wall
 
 
@@ -420,5 +421,5 @@ def checkpoint_time_loop_s(path: Path) -> float:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(z["meta"].tobytes().decode())
         return float(meta.get("time_loop_s", 0.0))
-    except (OSError, ValueError, KeyError, EOFError, TypeError):
+    except Exception:  # missing, truncated, not a zip, no or odd meta: nothing known (never fatal)
         return 0.0

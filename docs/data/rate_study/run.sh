@@ -10,12 +10,15 @@
 #      holds, study.lock), fields for seed 1; then once more to write the tables, Fig. 3 and the pictures;
 #   4. the field metrics (Figs. 4-6 as numbers) and the table of the seed's statements.
 #
-#   bash docs/data/rate_study/run.sh            # everything; stops (exit 1) at the first stage not complete
+#   bash docs/data/rate_study/run.sh            # everything; stops (exit != 0) at the first stage not complete
 #   SIZE=24 bash docs/data/rate_study/run.sh    # skip stage 1: use this size
 #
 # Outputs: docs/data/rate_study/calibration/ (calibration.json, calibrated_parameters.toml, .png) and
 # docs/data/rate_study/study/ (discharge_study.csv, _summary.csv, the two Fig. 3 PNGs, field_metrics.csv,
-# seed_statements.md). Stop it with SIGTERM to the running fem-twin processes: cases write checkpoints.
+# seed_statements.md). Stop it with SIGTERM to this script (or to the 'study discharge' / 'study sweep'
+# processes; not to a case's own 'discharge' process, which only interrupts that case): the running cases
+# write checkpoints. A changed SIZE keeps the structures and the calibration already made: remove
+# docs/data/rate_study/study and .../calibration first.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 fem=${FEM_TWIN:-.venv/bin/fem-twin}
@@ -49,17 +52,25 @@ cal=$here/calibration
     --source "Park et al. 2020 (Adv. Energy Mater. 10, 2001563), Fig. 3a-c text: at 0.1C the 60 wt% electrode delivers 20 mAh/g (15 %) more than the 80 wt% one, i.e. 20/0.15 = 133.3 mAh/g NCM; fitted on the ${SIZE} um seed-1 piece"
 params=$cal/calibrated_parameters.toml
 
-# 3. the 45 cases, two at a time, then the tables and pictures
+# 3. the 45 cases, two at a time, then the tables and pictures. Each instance exits 1 when it skipped
+# the cases the other one held, so their exit codes say nothing; a stop (SIGTERM to this script, or to
+# the 'study discharge' processes) is told by the instances' logs, and ends the script here.
 args=(study discharge --compositions 60,70,80 --c-rates 0.1,0.5,1 --seeds 1-5 --size "$SIZE" --ranks 1
       --params "$params" --fields first-seed --output-every 10 -o "$study")
+p1= p2=
+trap 'kill -TERM $p1 $p2 2>/dev/null; wait; exit 143' TERM INT
 "$fem" "${args[@]}" > "$here/instance1.log" 2>&1 & p1=$!
-sleep ${STAGGER_S:-60}  # (the first instance locks its case first)
+sleep "${STAGGER_S:-60}"  # (the first instance locks its case first)
 "$fem" "${args[@]}" > "$here/instance2.log" 2>&1 & p2=$!
-trap 'kill -TERM $p1 $p2 2>/dev/null; wait' TERM INT
 wait $p1 || true
 wait $p2 || true
 trap - TERM INT
-"$fem" "${args[@]}" --pictures 0.5,end   # every case reused: exit 0 only when all 45 are complete
+if grep -q "study stopped by SIGTERM" "$here/instance1.log" "$here/instance2.log"; then
+    echo "the study was stopped: run this script again to continue"; exit 1
+fi
+# one more pass: runs what is still incomplete (e.g. a case that failed in both instances) and writes
+# discharge_study.csv, the summary, Fig. 3 and the pictures from all 45 cases; exit 1 if any is incomplete
+"$fem" "${args[@]}" --pictures 0.5,end
 
 # 4. Figs. 4-6 as numbers, and the seed's statements next to ours
 "$fem" metrics "$study" --dod end
