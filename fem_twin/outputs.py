@@ -1,7 +1,11 @@
-"""Checks of output paths and memory before a command writes or allocates anything."""
+"""Checks of output paths and memory before a command writes or allocates anything, and whole-file
+writes (:func:`replaced_whole`)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import FileFormatError, InputError
@@ -54,3 +58,20 @@ def read_json_object(path, missing: str = "no such file") -> dict:
     if not isinstance(d, dict):
         raise FileFormatError(p, "expected a JSON object")
     return d
+
+
+@contextmanager
+def replaced_whole(path, suffix: str = ".tmp"):
+    """Write ``path`` whole: yields a temporary path of this process beside it (ending in
+    ``suffix``, e.g. ".png" for matplotlib) and renames it over ``path`` when the block ends
+    without an error; on an error the temporary file is removed and ``path`` is left as it was.
+    Readers, and other processes writing the same file, never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

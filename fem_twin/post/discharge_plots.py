@@ -150,17 +150,11 @@ def _figure(path: Path, curves: dict, panels: list[float], colours: list[float],
             ax.legend(fontsize=8, loc="lower left")
     fig.suptitle("discharge curves: mean over seeds (line), seed-to-seed min-max band, seed ends (dots)",
                  fontsize=10)
-    # (through a temporary file and a rename: two studies on one folder may write it at once)
-    import os
-    import tempfile
+    from ..outputs import replaced_whole
 
-    fd, tmp = tempfile.mkstemp(prefix=Path(path).name + ".", suffix=".png", dir=Path(path).parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+    try:  # (whole: two studies on one folder may write it at once)
+        with replaced_whole(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
-        Path(tmp).unlink(missing_ok=True)
         plt.close(fig)
     return path

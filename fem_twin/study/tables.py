@@ -38,22 +38,13 @@ def write_csv(path: Path, rows: list[dict], columns: list[str], fmt=_fmt) -> Non
     (default: floats to 6 significant digits, None empty). Written through a temporary file of
     this process and a rename: a reader (or a second study writing the same table) never sees
     half a file."""
-    import os
-    import tempfile
+    from ..outputs import replaced_whole
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=columns)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: fmt(r.get(k)) for k in columns})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replaced_whole(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: fmt(r.get(k)) for k in columns})
 
 
 def write_csv_raw(path: Path, rows: list[dict], columns: list[str]) -> None:
