@@ -15,10 +15,13 @@
 #
 # Outputs: docs/data/rate_study/calibration/ (calibration.json, calibrated_parameters.toml, .png) and
 # docs/data/rate_study/study/ (discharge_study.csv, _summary.csv, the two Fig. 3 PNGs, field_metrics.csv,
-# seed_statements.md). Stop it with SIGTERM to this script (or to the 'study discharge' / 'study sweep'
-# processes; not to a case's own 'discharge' process, which only interrupts that case): the running cases
-# write checkpoints. A changed SIZE keeps the structures and the calibration already made: remove
-# docs/data/rate_study/study and .../calibration first.
+# seed_statements.md).
+#
+# Stop: `pkill -TERM -f "study sweep|study discharge|cli calibrate"` in any stage: the sweep, the
+# studies and the calibration pass SIGTERM on, the running cases write checkpoints, and this script ends
+# at the stage's non-zero exit. (SIGTERM to this script itself is handled in stage 3 only: in stages 1-2
+# bash would end and leave the running command going.) A changed SIZE keeps the structures and the
+# calibration already made: remove docs/data/rate_study/study and .../calibration first.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 fem=${FEM_TWIN:-.venv/bin/fem-twin}
