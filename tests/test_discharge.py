@@ -213,6 +213,48 @@ def test_fieldsplit_same_newton_history_as_mumps():
 
 
 @pytest.mark.mpi
+def test_line_search_corrections_get_their_own_krylov_tolerance():
+    """nleqerr's simplified-Newton solves run at ``discharge_linesearch_ksp_rtol``, Newton's
+    directions at ``discharge_ksp_rtol``: the corrections take fewer iterations at the loose
+    default than at the directions' tolerance, and the voltages stay those of the direct solver."""
+    from fem_twin.fem.discharge_solvers import LINESEARCH_RTOL, LinearSolverSpec
+
+    comm = MPI.COMM_WORLD
+    runs = {}
+    for name, opts in (("mumps", {}), ("default", {}), ("tight", {"discharge_linesearch_ksp_rtol": "1e-6"})):
+        runs[name] = run_discharge(blob_electrode(), 0.5, shared_tmpdir(comm),
+                                   protocol=Protocol.parse("discharge 2C for 400 s"), separator_um=1.0,
+                                   comm=comm, quiet=True, write_fields=False,
+                                   solver=LinearSolverSpec("fieldsplit" if name != "mumps" else "mumps", opts))
+        assert runs[name].complete, runs[name].message
+    assert runs["mumps"].summary["solver"]["krylov_by_role"] is None
+    roles = {k: runs[k].summary["solver"]["krylov_by_role"] for k in ("default", "tight")}
+    assert roles["default"]["correction_rtol"] == LINESEARCH_RTOL and roles["tight"]["correction_rtol"] == 1e-6
+    for r in roles.values():
+        assert r["direction_rtol"] == 1e-6
+        # one direction per Newton iteration (the time steps' and the initial solves'), at least
+        # one line-search solve per direction
+        assert r["direction_solves"] == sum(row["newton_its"] for row in runs["default"].rows)
+        assert r["correction_solves"] >= r["direction_solves"]
+    per_solve = {k: r["correction_iterations"] / r["correction_solves"] for k, r in roles.items()}
+    assert per_solve["default"] < 0.75 * per_solve["tight"], per_solve
+    va = np.array([r["voltage_V"] for r in runs["mumps"].rows])
+    for k in ("default", "tight"):
+        vb = np.array([r["voltage_V"] for r in runs[k].rows])
+        assert vb.shape == va.shape
+        assert np.max(np.abs(va - vb)) <= 1e-8
+
+
+def test_line_search_tolerance_outside_0_1_is_refused():
+    from fem_twin.errors import InputError
+    from fem_twin.fem.discharge_solvers import KrylovRoles
+
+    for bad in (0.0, 1.0, -1e-3, float("nan")):
+        with pytest.raises(InputError, match="linesearch_ksp_rtol"):
+            KrylovRoles(1e-6, bad)
+
+
+@pytest.mark.mpi
 def test_no_petsc_options_left_after_a_run():
     from fem_twin._dolfinx import PETSc
 

@@ -55,7 +55,8 @@ from .._dolfinx import MPI, PETSc, dolfinx
 from ..parameters.cell import FARADAY, ParameterSet
 from .control import CurrentControl, VoltageControl, as_control
 from .discharge_assembly import JacobianAssembly
-from .discharge_solvers import (BorderedSystem, LinearSolverSpec, augmented_vector, choose_solver,
+from .discharge_solvers import (LINESEARCH_RTOL, LINESEARCH_RTOL_KEY, BorderedSystem, KrylovRoles,
+                                LinearSolverSpec, augmented_vector, choose_solver,
                                 clear_options, global_sum, outer_ksp_options, set_options)
 from .domains import DS_INTERFACE, DS_LI, DX_ELY, DX_NCM, Domains, top_dofs
 from .interface_nodal import NodalInterface, interface_vertices
@@ -325,6 +326,10 @@ class DischargeProblem(JacobianAssembly):
         pc = ksp.getPC()
         pc.setType("python")
         pc.setPythonContext(self.sys)
+        if not self.sys.exact:
+            rtol = PETSc.Options().getReal(self.prefix + LINESEARCH_RTOL_KEY, LINESEARCH_RTOL)
+            self.sys.roles = KrylovRoles(ksp.getTolerances()[0], rtol)
+            self.sys.roles.attach(ksp)
         self.snes = snes
 
 

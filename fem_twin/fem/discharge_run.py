@@ -54,6 +54,17 @@ def _peak_rss_mb() -> float:
     return r / 1024.0 / (1024.0 if sys.platform == "darwin" else 1.0)
 
 
+def _krylov_roles(roles) -> dict | None:
+    """Outer Krylov solves and iterations of this attempt, Newton directions against the line
+    search's corrections, with their relative tolerances (None for the direct solver)."""
+    if roles is None:
+        return None
+    return {"direction_rtol": roles.direction_rtol, "correction_rtol": roles.correction_rtol,
+            "direction_solves": roles.solves["direction"], "direction_iterations": roles.iterations["direction"],
+            "correction_solves": roles.solves["correction"],
+            "correction_iterations": roles.iterations["correction"]}
+
+
 def electrode_numbers(labels: np.ndarray, voxel_um: float, params: ParameterSet) -> dict:
     """NCM volume/mass, eps_NCM, face area and the 1C current of a composite image."""
     n_ncm = int(np.count_nonzero(labels == phases.NCM))
@@ -226,6 +237,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                        "newton_iterations": sum(r["newton_its"] for r in rows),
                        "linear_iterations": sum(r["linear_its"] for r in rows),
                        "preconditioner_rebuilds_within_newton": problem.sys.rebuilds,
+                       "krylov_by_role": _krylov_roles(problem.sys.roles),
                        "timings": {**problem.timings, **{f"linear_{k}": v for k, v in problem.sys.timings.items()}}},
             "transport": match.as_dict(),
             "stepping": stepping.as_dict(),
