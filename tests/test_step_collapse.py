@@ -116,6 +116,20 @@ def test_a_short_failed_step_at_a_saturated_surface_ends_the_step():
     assert not out.complete and "time step collapse" in out.message and "not saturated" in out.message
 
 
+def test_a_step_ended_after_a_failed_attempt_writes_its_fields_once():
+    """The last accepted state is written when a step ends (and every output_every steps); a step
+    ended by a failed attempt at a saturated surface named that state again: XDMF then failed with
+    an HDF5 error at the end of the README's demo. Each time is written once, in order."""
+    opts = SteppingOptions(output_every=1)
+    pb = CollapsingProblem(surface_max=0.9995)
+    times = []
+    out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V; rest 1 min"), 1.0, opts, on_fields=times.append)
+    assert out.complete, out.message
+    assert "failed: -3" in out.steps[0]["ended_by"]
+    assert len(times) == len(pb.accepted) + 1  # the start and every accepted state
+    assert all(b > a for a, b in zip(times, times[1:])), times
+
+
 def test_a_short_failure_without_a_creeping_time_step_is_cut_back():
     """A protocol step that starts on a saturated surface (a C/10 top-up right after a 1C discharge)
     and fails a few times: its failures below saturation_dt are cut back until a short step is

@@ -138,6 +138,24 @@ class ProtocolOutcome:
         return d
 
 
+def _each_time_once(on_fields):
+    """``on_fields`` that skips a second call for the time of the last one: a step that ends after
+    a failed attempt (surface saturation) restored the last accepted state, which the accepted step
+    may have written already; XDMF cannot hold one time twice (HDF5 refuses to grow the
+    dataset: "H5Dset_extent ... dataset has contiguous storage")."""
+    if on_fields is None:
+        return None
+    last = []
+
+    def write(t):
+        if last and t == last[0]:
+            return
+        last[:] = [t]
+        on_fields(t)
+
+    return write
+
+
 def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOptions,
                  on_row=None, on_fields=None, log=None, resume: LoopState | None = None,
                  on_accepted=None) -> ProtocolOutcome:
@@ -151,6 +169,7 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
     incomplete with that message (``interrupted`` True in the outcome). ``resume``: continue
     from such a state, with the problem's fields, V and predictor history restored to it.
     """
+    on_fields = _each_time_once(on_fields)
     st = LoopState() if resume is None else LoopState.from_dict(resume.to_dict())
     rules = accepted_terminations(options, st, i_1c_A)  # (the collapse guard keeps its counters in st)
     saturation = SurfaceSaturation(options, CONCENTRATION_FAILURE, st)
