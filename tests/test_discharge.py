@@ -230,11 +230,13 @@ def test_line_search_corrections_get_their_own_krylov_tolerance():
     assert runs["mumps"].summary["solver"]["krylov_by_role"] is None
     roles = {k: runs[k].summary["solver"]["krylov_by_role"] for k in ("default", "tight")}
     assert roles["default"]["correction_rtol"] == LINESEARCH_RTOL and roles["tight"]["correction_rtol"] == 1e-6
-    for r in roles.values():
+    for k, r in roles.items():
         assert r["direction_rtol"] == 1e-6
-        # one direction per Newton iteration (the time steps' and the initial solves'), at least
-        # one line-search solve per direction
-        assert r["direction_solves"] == sum(row["newton_its"] for row in runs["default"].rows)
+        # one direction per Newton iteration (the time steps' and the initial solves'; this run
+        # has no rejected attempts, whose iterations the rows would not hold), at least one
+        # line-search solve per direction
+        assert runs[k].summary["rejected_steps"] == 0
+        assert r["direction_solves"] == sum(row["newton_its"] for row in runs[k].rows)
         assert r["correction_solves"] >= r["direction_solves"]
     per_solve = {k: r["correction_iterations"] / r["correction_solves"] for k, r in roles.items()}
     assert per_solve["default"] < 0.75 * per_solve["tight"], per_solve
@@ -245,13 +247,27 @@ def test_line_search_corrections_get_their_own_krylov_tolerance():
         assert np.max(np.abs(va - vb)) <= 1e-8
 
 
-def test_line_search_tolerance_outside_0_1_is_refused():
+def test_line_search_tolerance_outside_0_1_is_refused_before_any_work():
     from fem_twin.errors import InputError
-    from fem_twin.fem.discharge_solvers import KrylovRoles
+    from fem_twin.fem.discharge_solvers import KrylovRoles, LinearSolverSpec
 
-    for bad in (0.0, 1.0, -1e-3, float("nan")):
+    for bad in ("0", "1", "-1e-3", "nan", "1e-2x"):
+        with pytest.raises(InputError, match="linesearch_ksp_rtol"):
+            LinearSolverSpec.parse("fieldsplit", [f"discharge_linesearch_ksp_rtol={bad}"])
         with pytest.raises(InputError, match="linesearch_ksp_rtol"):
             KrylovRoles(1e-6, bad)
+    assert LinearSolverSpec.parse("fieldsplit", ["discharge_linesearch_ksp_rtol=1e-3"]).krylov_roles_apply()
+
+
+def test_line_search_tolerance_stays_off_where_other_options_own_the_krylov_tolerances():
+    from fem_twin.fem.discharge_solvers import LinearSolverSpec
+
+    assert LinearSolverSpec("fieldsplit").krylov_roles_apply()
+    assert LinearSolverSpec("fieldsplit", {"discharge_snes_lag_jacobian": "1"}).krylov_roles_apply()
+    assert not LinearSolverSpec("mumps").krylov_roles_apply()
+    assert not LinearSolverSpec("fieldsplit", {"discharge_snes_ksp_ew": ""}).krylov_roles_apply()
+    assert not LinearSolverSpec("fieldsplit", {"discharge_snes_ksp_ew": "true"}).krylov_roles_apply()
+    assert not LinearSolverSpec("fieldsplit", {"discharge_snes_lag_jacobian": "2"}).krylov_roles_apply()
 
 
 @pytest.mark.mpi

@@ -326,7 +326,7 @@ class DischargeProblem(JacobianAssembly):
         pc = ksp.getPC()
         pc.setType("python")
         pc.setPythonContext(self.sys)
-        if not self.sys.exact:
+        if self.solver_spec.krylov_roles_apply():
             rtol = PETSc.Options().getReal(self.prefix + LINESEARCH_RTOL_KEY, LINESEARCH_RTOL)
             self.sys.roles = KrylovRoles(ksp.getTolerances()[0], rtol)
             self.sys.roles.attach(ksp)

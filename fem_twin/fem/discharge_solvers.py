@@ -67,6 +67,18 @@ class LinearSolverSpec:
     def __post_init__(self):
         if self.name not in SOLVERS:
             raise InputError("--solver", " or ".join(SOLVERS), self.name)
+        key = "discharge_" + LINESEARCH_RTOL_KEY
+        if key in self.options:
+            check_correction_rtol(self.options[key])
+
+    def krylov_roles_apply(self) -> bool:
+        """False when the user's options manage the outer Krylov tolerances themselves
+        (Eisenstat-Walker) or skip Jacobians (a lagged Jacobian: a direction without a new
+        Jacobian would be taken for a line-search solve): then :class:`KrylovRoles` stays off."""
+        o = self.options
+        ew = str(o.get("discharge_snes_ksp_ew", "false")).lower() not in ("false", "0", "no")
+        lag = str(o.get("discharge_snes_lag_jacobian", "1")).strip() not in ("1", "-1")
+        return self.name != "mumps" and not ew and not lag
 
     @classmethod
     def parse(cls, name: str = "auto", petsc: list[str] | None = None) -> "LinearSolverSpec":
@@ -138,7 +150,8 @@ def outer_ksp_options(spec: LinearSolverSpec, i_ref_pA: float) -> dict:
 #: search's Krylov solves, see :class:`KrylovRoles`
 LINESEARCH_RTOL_KEY = "linesearch_ksp_rtol"
 #: its default. Measured on whole 16 um size-study discharges (docs/dolfinx-facts.md): 28-36 %
-#: fewer preconditioner applications than at the direction's 1e-6, capacities within 0.03 mAh/g.
+#: fewer preconditioner applications than at the direction's 1e-6, capacities within 0.03 mAh/g
+#: (1e-3: 23 %, 0.07 mAh/g).
 LINESEARCH_RTOL = 1e-2
 
 
@@ -148,24 +161,26 @@ class KrylovRoles:
 
     SNES's ``nleqerr`` line search solves once more per Newton step, with SNES's own KSP and
     the Jacobian of the step: J(x_k) w = F(x_k + lambda dx) (the simplified Newton correction).
-    It uses w for its monotonicity test theta = |w| / |dx| < 1 and its Lipschitz estimate, which
-    need a few digits, not the direction's 1e-6; at the direction's tolerance these solves cost
+    It uses w for its monotonicity test theta = |w| / |dx| < 1 and for the Lipschitz estimate
+    of the next Newton step (from |w - dx_next|; it adds w to the iterate only when |w| <=
+    ``snes_stol``, 1e-14 here), which need a few digits, not the direction's 1e-6; at the direction's tolerance these solves cost
     as much as the directions themselves. The first solve after each Jacobian is the direction
     (``direction_rtol``), every later one before the next Jacobian a correction
     (``correction_rtol``). Attach with :meth:`attach`; call :meth:`jacobian_updated` after each
-    Jacobian. ``iterations`` counts the Krylov iterations of each kind.
+    Jacobian. ``iterations`` counts the Krylov iterations of each kind (failed attempts included).
+    The hooks replace any other KSP pre/post-solve hooks (Eisenstat-Walker's):
+    :meth:`LinearSolverSpec.krylov_roles_apply` keeps them off where they would conflict.
     """
 
     def __init__(self, direction_rtol: float, correction_rtol: float):
-        for name, v in (("ksp_rtol", direction_rtol), (LINESEARCH_RTOL_KEY, correction_rtol)):
-            if not (0.0 < v < 1.0):
-                raise InputError(f"--petsc discharge_{name}", "a relative tolerance in (0, 1)", v)
         self.direction_rtol = float(direction_rtol)
-        self.correction_rtol = float(correction_rtol)
+        self.correction_rtol = check_correction_rtol(correction_rtol)
         self.next_is_direction = True
         self._current = "direction"
         self.iterations = {"direction": 0, "correction": 0}
         self.solves = {"direction": 0, "correction": 0}
+        #: Krylov iterations of the last direction solve (the preconditioner-reuse rule's measure)
+        self.last_direction_its: int | None = None
 
     def attach(self, ksp: PETSc.KSP) -> None:
         ksp.setPreSolve(self._pre)
@@ -180,8 +195,22 @@ class KrylovRoles:
         ksp.setTolerances(rtol=self.direction_rtol if self._current == "direction" else self.correction_rtol)
 
     def _post(self, ksp, b, x):
-        self.iterations[self._current] += ksp.getIterationNumber()
+        its = ksp.getIterationNumber()
+        self.iterations[self._current] += its
         self.solves[self._current] += 1
+        if self._current == "direction":
+            self.last_direction_its = its
+
+
+def check_correction_rtol(value) -> float:
+    """``discharge_linesearch_ksp_rtol`` as a float in (0, 1), else :class:`InputError`."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not (0.0 < v < 1.0):
+        raise InputError(f"--petsc discharge_{LINESEARCH_RTOL_KEY}", "a relative tolerance in (0, 1)", value)
+    return v
 
 
 def set_options(prefix: str, opts: dict) -> list[str]:
@@ -318,7 +347,8 @@ class BorderedSystem:
 
     # -- called by the Jacobian callback after A, b, c, d were assembled --------------------
     def update(self, last_krylov_its: int | None = None):
-        """``last_krylov_its``: iterations of the last outer Krylov solve (decides the reuse)."""
+        """``last_krylov_its``: iterations of the last outer Krylov solve, the last Newton
+        direction's when :class:`KrylovRoles` is on (decides the reuse)."""
         t0 = time.perf_counter()
         P = self.A
         reuse = not self.exact and self.reuse_within_solve and not self._fresh
