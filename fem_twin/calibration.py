@@ -388,7 +388,7 @@ class DischargeEvaluator:
     others get the next free number. Collective under MPI (rank 0 decides and writes the records)."""
 
     def __init__(self, labels, voxel_um: float, outdir: str | Path, settings, base: ParameterSet, comm=None,
-                 log=None):
+                 log=None, cache_dir: str | Path | None = None):
         from .fem.settings import DischargeSettings
 
         if comm is None:
@@ -398,6 +398,8 @@ class DischargeEvaluator:
         self.labels, self.voxel_um, self.outdir = labels, float(voxel_um), Path(outdir)
         self.settings: DischargeSettings = settings.replace(params=None)
         self.base, self.comm = base, comm
+        #: the runs share one mesh and one set of conductance factors (fem_twin.setup_cache)
+        self.cache_dir = cache_dir
         self.log = log or ((lambda m: logger.info(m)) if comm.rank == 0 else (lambda m: None))
         self.history: list[Evaluation] = []
 
@@ -462,12 +464,13 @@ class DischargeEvaluator:
         restart = state == "interrupted"
         try:
             res = discharge(self.labels, self.voxel_um, folder, self.settings, comm=comm, restart=restart,
-                            params=params)
+                            params=params, cache_dir=self.cache_dir)
         except InputError:
             if not restart:
                 raise
             self.log(f"calibrate: {folder.name}: its checkpoint does not fit; running it from the start")
-            res = discharge(self.labels, self.voxel_um, folder, self.settings, comm=comm, params=params)
+            res = discharge(self.labels, self.voxel_um, folder, self.settings, comm=comm, params=params,
+                            cache_dir=self.cache_dir)
         wall = time.perf_counter() - t
         if not res.complete:
             if res.summary.get("interrupted_at_time_s") is not None:

@@ -101,7 +101,8 @@ def test_case_list_order_and_folders(tmp_path):
     assert len(cases) == 8
     assert [c.seed for c in cases] == [1] * 4 + [2] * 4  # the first seed covers the table first
     assert cases[0] == Case(60.0, 0.1, 1)
-    assert cases[1].run_dir(tmp_path) == tmp_path / "ncm60_seed1" / "c1C"
+    assert cases[1] == Case(70.0, 0.1, 1)  # C-rate by C-rate: a structure's runs not together
+    assert cases[2].run_dir(tmp_path) == tmp_path / "ncm60_seed1" / "c1C"
     assert Case(70.5, 0.5, 3).run_dir(tmp_path) == tmp_path / "ncm70p5_seed3" / "c0.5C"
 
 

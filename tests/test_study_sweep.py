@@ -171,7 +171,10 @@ def test_grid_cases_and_folders(tmp_path):
     assert len({tuple(p.items()) for p in points}) == 18
     cases = sweep_cases(points, [1, 2], [0.1, 1.0])
     assert len(cases) == 72 and [c.seed for c in cases[:36]] == [1] * 36  # seed by seed
-    c = cases[1]
+    # within a seed C-rate by C-rate: the two runs of a point 18 cases apart, not together
+    assert [c.c_rate for c in cases[:36]] == [0.1] * 18 + [1.0] * 18
+    assert all(a.point == b.point and a.seed == b.seed for a, b in zip(cases[:18], cases[18:36]))
+    c = cases[18]
     assert c.structure_dir(tmp_path) == tmp_path / "ncm_d50_um=5_ncm_wt=60_seed=1"
     assert c.run_dir(tmp_path) == tmp_path / "ncm_d50_um=5_ncm_wt=60_seed=1" / "k_ncm=1e-07_c1C"
     # parameter points share their structure; every case has its own run folder

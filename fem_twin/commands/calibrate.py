@@ -13,6 +13,8 @@ residual, wall time; converged and tolerance), OUT/calibrated_parameters.toml (t
 parameters with the fitted value and a [calibration] note naming its source; load it with
 --params) and OUT/calibration.png. Run the same command again to continue: finished evaluations
 of the same parameters and settings are reused, an interrupted one continues from its checkpoint.
+The runs share one mesh and one set of conductance factors, kept in DIR/.fem_twin_cache
+(fem_twin/setup_cache.py; also used by the studies' runs of the same structure).
 Exit code 0: converged; 1: not converged within --max-evals, or an evaluation failed or was
 interrupted (calibration.json says so); 2: bad input (including a target the bracket cannot
 reach: the message gives the capacities at both ends, which are kept for the next try).
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..meshing.meshers import add_mesher_argument
+from ..setup_cache import CACHE_DIRNAME
 from .discharge import add_transport_argument
 
 
@@ -162,7 +165,8 @@ def cmd_calibrate(args) -> int:
 
 def _calibrate(args, C, comm, names, brackets, scales, settings, base, meas, mode, image, outdir) -> int:
     rank0 = comm.rank == 0
-    evaluator = C.DischargeEvaluator(image.labels, image.voxel_size_um, outdir, settings, base, comm=comm)
+    evaluator = C.DischargeEvaluator(image.labels, image.voxel_size_um, outdir, settings, base, comm=comm,
+                                     cache_dir=Path(args.dir) / CACHE_DIRNAME)
     report = {"mode": mode, "structure": str(Path(args.dir).resolve()), "parameters": names,
               "bracket": {n: list(b) for n, b in zip(names, brackets)}, "scale": dict(zip(names, scales)),
               "protocol": settings.protocol_object().describe(), "base_parameters_file": settings.params,

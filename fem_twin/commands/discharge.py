@@ -77,6 +77,11 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", default=None, help="output directory (default: DIR)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a complete result in the output directory (refused without it)")
+    p.add_argument("--cache", default=None, metavar="CACHE_DIR",
+                   help="reuse the smooth mesh and the conductance factors from CACHE_DIR when a run of the same "
+                        "structure, settings and code made them (else make and store them there): the same "
+                        "results without the set-up time (~7 min on a 50 um piece); e.g. DIR/.fem_twin_cache, as "
+                        "the studies and 'fem-twin calibrate' use")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_discharge)
 
@@ -189,8 +194,10 @@ def cmd_discharge(args) -> int:
     image = VoxelImage.load(Path(args.dir))
     from ..fem.discharge_run import discharge
 
+    if args.cache is not None and not args.cache.strip():
+        raise InputError("--cache", "a directory path", args.cache)
     result = discharge(image.labels, image.voxel_size_um, Path(args.output or args.dir), settings,
-                       restart=args.restart)
+                       restart=args.restart, cache_dir=Path(args.cache) if args.cache else None)
     if not result.complete and result.summary.get("interrupted_at_time_s") is not None:
         from .._dolfinx import MPI
 

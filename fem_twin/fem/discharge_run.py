@@ -95,7 +95,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                   stepping: SteppingOptions | None = None, comm=MPI.COMM_WORLD,
                   write_fields: bool = True, quiet: bool = False, mesher=None,
                   checkpoint: CheckpointOptions | None = None,
-                  separator_growth: float | None = None, transport: str = "p1") -> DischargeResult:
+                  separator_growth: float | None = None, transport: str = "p1",
+                  cache_dir: str | Path | None = None) -> DischargeResult:
     """Simulate ``protocol`` (default: 1C discharge to 3.0 V) on a composite label image.
 
     The pieces one by one; :func:`discharge` takes them as one :class:`DischargeSettings`.
@@ -115,6 +116,10 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     phase's conductivity a diagonal tensor such that the mesh's conductances along x, y and z equal
     the voxel finite-volume ones extrapolated from 1x and 2x; :mod:`fem_twin.fem.transport_matching`,
     the default of the settings).
+
+    ``cache_dir``: the smooth mesh and the conductance factors are reused from this folder when a
+    run of the same image, settings and code stored them there, else made and stored
+    (:mod:`fem_twin.setup_cache`); the results are the same as without it.
     """
     t0 = time.perf_counter()
     # k, D_s, D_e and kappa at the run's temperature (Arrhenius; a no-op without activation energies)
@@ -147,20 +152,24 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         ckpt_data = open_checkpoint(ckpt_path, comm)
         check_fingerprint(ckpt_path, ckpt_data["meta"]["fingerprint"], fp_inputs)
     pruned, report = prune_dead_clusters(labels, voxel_um)
+    extra = {}
     if mesher is None or isinstance(mesher, str):
         from ..meshing.meshers import get_mesher
 
         mesher = get_mesher(mesher_name)
+        if cache_dir is not None and mesher_name != "voxel":  # (the voxel mesher takes seconds)
+            extra["cache_dir"] = cache_dir
+    if separator_growth != 1.0:
+        extra["separator_growth"] = separator_growth
     t_mesh = time.perf_counter()
-    tm = (mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm) if separator_growth == 1.0 else
-          mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm, separator_growth=separator_growth))
+    tm = mesher(pruned.astype(np.uint8), voxel_um, separator_um, comm, **extra)
     domains = build_domains(tm)
     if params.interface_area == "smoothed-normal":  # kinetics on the smooth surface's area
         attach_smoothed_normals(domains, pruned, voxel_um, params.interface_normal_sigma_vox)
     t_mesh = time.perf_counter() - t_mesh
     # per phase and axis: finite volumes on the image (1x, 2x) and a few P1 solves on this mesh
     # (transport_matching.py; nothing with transport = "p1")
-    match = match_conductances(pruned, voxel_um, tm, comm, transport)
+    match = match_conductances(pruned, voxel_um, tm, comm, transport, cache_dir=cache_dir)
     with ExitStack() as own:  # PETSc objects and options, the CSV and XDMF files: released on any exit
         problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver,
                                    conductance_factors=match.factors(), sliver_angle_deg=match.sliver_angle_deg)
@@ -266,14 +275,15 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
 
 def discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
               settings: DischargeSettings | None = None, comm=MPI.COMM_WORLD, restart: bool = False,
-              params: ParameterSet | None = None) -> DischargeResult:
+              params: ParameterSet | None = None, cache_dir: str | Path | None = None) -> DischargeResult:
     """Discharge a composite label image (``voxel_um`` voxels) as ``settings`` say (default
     :class:`DischargeSettings`: 1C to 3.0 V, 30 um separator), files into ``outdir``;
     ``restart``: continue from ``outdir/checkpoint.npz``. ``params`` overrides ``settings.params``
-    (a ParameterSet built in code)."""
+    (a ParameterSet built in code). ``cache_dir``: reuse the mesh and the conductance factors
+    (:func:`run_discharge`)."""
     st = settings or DischargeSettings()
     return run_discharge(labels, voxel_um, outdir, params=params or st.parameters(), protocol=st.protocol_object(),
                          separator_um=st.separator.thickness_um, separator_growth=st.separator.growth,
                          solver=st.solver.spec(), stepping=st.stepping_options(), comm=comm,
                          write_fields=st.outputs.fields, quiet=st.outputs.quiet, mesher=st.mesher,
-                         checkpoint=st.checkpoints.options(restart), transport=st.transport)
+                         checkpoint=st.checkpoints.options(restart), transport=st.transport, cache_dir=cache_dir)

@@ -37,12 +37,13 @@ over-connection (``PruneReport.edge_contact_warning``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from .. import phases
 from ..errors import InputError
+from ..setup_cache import digest, entry_path, load_json, sources_digest, store_json
 
 # (no DOLFINx at import: the settings and the command-line parsers import the names below)
 
@@ -89,6 +90,15 @@ class TransportMatch:
     time_s: float = 0.0
     #: cells of NCM and LPSCl with a dihedral angle below this carry no conduction (0: none)
     sliver_angle_deg: float = 0.0
+    #: where it came from with a cache folder: {"file", "hit"} (None: no cache)
+    cache: dict | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TransportMatch":
+        """The inverse of :meth:`as_dict`."""
+        phase = lambda m: PhaseMatch(**{k: tuple(v) if isinstance(v, list) else v for k, v in m.items()}) if m else None  # noqa: E731
+        return cls(d["transport"], phase(d["ncm"]), phase(d["lpscl"]), d["time_s"], d["sliver_angle_deg"],
+                   d.get("cache"))
 
     def factors(self) -> dict:
         """{"ncm": (fx, fy, fz), "lpscl": (fx, fy, fz)}: the diagonal conductivity factors the
@@ -97,9 +107,12 @@ class TransportMatch:
                 for name, m in (("ncm", self.ncm), ("lpscl", self.lpscl))}
 
     def as_dict(self) -> dict:
-        return {"transport": self.transport, "time_s": self.time_s, "sliver_angle_deg": self.sliver_angle_deg,
-                "ncm": self.ncm.as_dict() if self.ncm else None,
-                "lpscl": self.lpscl.as_dict() if self.lpscl else None}
+        out = {"transport": self.transport, "time_s": self.time_s, "sliver_angle_deg": self.sliver_angle_deg,
+               "ncm": self.ncm.as_dict() if self.ncm else None,
+               "lpscl": self.lpscl.as_dict() if self.lpscl else None}
+        if self.cache is not None:
+            out["cache"] = self.cache
+        return out
 
     def describe(self) -> str:
         if self.transport == "p1":
@@ -257,10 +270,14 @@ def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, comm) 
 
 
 def match_conductances(labels: np.ndarray, voxel_um: float, tagged, comm,
-                       transport: str = DEFAULT_TRANSPORT) -> TransportMatch:
+                       transport: str = DEFAULT_TRANSPORT, cache_dir=None) -> TransportMatch:
     """The factors of ``transport`` for the tagged discharge mesh ``tagged`` (any mesher) of the
     (pruned) image ``labels``: per phase and axis one finite-volume and a few P1 Ohm solves.
-    Collective; the same on every rank."""
+    Collective; the same on every rank.
+
+    ``cache_dir``: loaded from this folder when a run with the same image, the same distributed mesh
+    (so the same rank count) and the same code stored it there, else computed and stored
+    (:mod:`fem_twin.setup_cache`; ``cache`` of the result says which)."""
     import time
 
     check_transport(transport)
@@ -268,9 +285,43 @@ def match_conductances(labels: np.ndarray, voxel_um: float, tagged, comm,
         return PLAIN
     t0 = time.perf_counter()
     labels = np.asarray(labels)
+    entry = _cache_entry(cache_dir, labels, voxel_um, tagged, comm, transport) if cache_dir is not None else None
+    if entry is not None:
+        record = load_json(*entry) if comm.rank == 0 else None
+        record = comm.bcast(record, root=0)
+        if record is not None:
+            return replace(TransportMatch.from_dict(record), time_s=time.perf_counter() - t0,
+                           cache={"file": str(entry[0]), "hit": True})
     ncm = _phase_match(labels, voxel_um, "ncm", tagged, comm)
     ely = _phase_match(labels, voxel_um, "lpscl", tagged, comm)
-    return TransportMatch(transport, ncm, ely, time.perf_counter() - t0, SLIVER_ANGLE_DEG)
+    match = TransportMatch(transport, ncm, ely, time.perf_counter() - t0, SLIVER_ANGLE_DEG)
+    if entry is not None:
+        if comm.rank == 0:
+            store_json(entry[0], entry[1], match.as_dict())
+        match = replace(match, cache={"file": str(entry[0]), "hit": False})
+    return match
+
+
+def _cache_entry(cache_dir, labels: np.ndarray, voxel_um: float, tagged, comm, transport: str) -> tuple:
+    """(file, key) of a match in ``cache_dir``, the same on every rank. The key covers the image,
+    every rank's part of the distributed mesh (geometry, cells, cell and facet tags) in rank order,
+    the code that computes the factors and the DOLFINx/PETSc versions."""
+    from .._dolfinx import PETSc, dolfinx
+
+    msh = tagged.mesh
+    local = digest(np.asarray(msh.geometry.x), np.asarray(msh.geometry.dofmaps[0]),
+                   np.asarray(tagged.cell_tags.indices), np.asarray(tagged.cell_tags.values),
+                   np.asarray(tagged.facet_tags.indices), np.asarray(tagged.facet_tags.values))
+    parts = comm.gather(local, root=0)
+    key = None
+    if comm.rank == 0:
+        code = sources_digest("fem/transport_matching.py", "fem/conductivity.py", "fem/conductivity_fv.py",
+                              "fem/solvers.py", "analysis/connectivity.py", "phases.py")
+        key = digest("transport-match", transport, np.asarray(labels, dtype=np.uint8), float(voxel_um),
+                     float(tagged.voxel_um), float(tagged.separator_um), parts, code, dolfinx.__version__,
+                     PETSc.Sys.getVersion())
+    key = comm.bcast(key, root=0)
+    return entry_path(cache_dir, "transport-match", key, ".json"), key
 
 
 def _diagonal(v) -> tuple:

@@ -28,6 +28,7 @@ import numpy as np
 from .. import phases
 from .._dolfinx import MPI, dolfinx
 from ..errors import InputError
+from ..setup_cache import digest, entry_path, load_arrays, sources_digest, store_arrays
 from .coarsen_surface import CoarseningOptions, coarsen
 from .smooth_surface import LabelledSurface, SmoothingOptions, smooth, staircase_surface
 from .voxel_mesh import TaggedMesh, composite_with_separator, separator_layers, tag_facets
@@ -309,10 +310,14 @@ def fidelity(full: np.ndarray, voxel_volume_um3: np.ndarray, x: np.ndarray, tets
 
 def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0, comm=MPI.COMM_WORLD,
                       separator_growth: float = 1.0, options: SmoothMeshOptions | None = None,
-                      msh_path=None, log=None) -> TaggedMesh:
+                      msh_path=None, log=None, cache_dir=None) -> TaggedMesh:
     """Smooth conforming tetrahedral mesh of a labelled image (same arguments and result as
     :func:`fem_twin.meshing.voxel_mesh.build_tagged_mesh`). Collective; gmsh runs on rank 0.
-    ``stats`` of the returned mesh: gmsh figures, quality and phase volumes vs the image."""
+    ``stats`` of the returned mesh: gmsh figures, quality and phase volumes vs the image.
+
+    ``cache_dir``: rank 0's tetrahedra (before distribution) are loaded from this folder when a run
+    with the same inputs, options and mesher code stored them there, else made and stored
+    (:mod:`fem_twin.setup_cache`; ``stats["cache"]`` says which). Not with ``msh_path``."""
     opt = options or SmoothMeshOptions()
     labels = np.asarray(labels)
     if labels.ndim != 3 or min(labels.shape) < 1:
@@ -324,7 +329,14 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
     h = float(voxel_um)
     sep = separator_layers(float(separator_um), h) * h
     t0, c0 = time.perf_counter(), time.process_time()
-    if comm.rank == 0:
+    cached = None
+    if comm.rank == 0 and cache_dir is not None and msh_path is None:
+        entry = _cache_entry(cache_dir, labels, h, separator_um, separator_growth, opt)
+        cached = load_arrays(*entry)
+    if cached is not None:
+        x, cells, cell_label, stats = cached[0]["x"], cached[0]["cells"], cached[0]["cell_label"], cached[1]
+        stats["cache"] = {"file": str(entry[0]), "hit": True, "time_load_s": time.perf_counter() - t0}
+    elif comm.rank == 0:
         surf = build_surface(labels, h, separator_um, separator_growth, opt.smoothing)
         coarsening = {"points_before": int(surf.points.shape[0])}
         if opt.coarsening.rounds:
@@ -350,6 +362,13 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
                                         tet_volume)
         del tet_volume
         x, cells, cell_label, stats = gm.x, gm.tets, gm.tet_label, gm.stats
+        if cache_dir is not None and msh_path is None:
+            t_store = time.perf_counter()
+            small = cells.max(initial=0) < np.iinfo(np.int32).max
+            store_arrays(entry[0], entry[1], stats, x=x, cells=cells.astype(np.int32) if small else cells,
+                         cell_label=cell_label)
+            stats = dict(stats, cache={"file": str(entry[0]), "hit": False,
+                                       "time_store_s": time.perf_counter() - t_store})
     else:
         x, cells = np.zeros((0, 3)), np.zeros((0, 4), np.int64)
         cell_label, stats = np.zeros(0, np.int32), None
@@ -367,6 +386,18 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
     facet_tags = tag_facets(msh, values, extent)
     stats["time_total_s"] = time.perf_counter() - t0
     return TaggedMesh(msh, cell_tags, facet_tags, h, sep, stats)
+
+
+def _cache_entry(cache_dir, labels: np.ndarray, h: float, separator_um: float, separator_growth: float,
+                 opt: SmoothMeshOptions) -> tuple:
+    """(file, key) of this mesh in ``cache_dir``: the key covers the image, the numbers, the options,
+    the meshing code (every module of fem_twin/meshing, fem_twin/phases.py) and gmsh's version."""
+    import gmsh
+
+    key = digest("smooth-mesh", np.asarray(labels, dtype=np.uint8), float(h), float(separator_um),
+                 float(separator_growth), opt.as_dict(), sources_digest("meshing", "phases.py"),
+                 getattr(gmsh, "__version__", "?"))
+    return entry_path(cache_dir, "smooth-mesh", key, ".npz"), key
 
 
 def _distribute(comm, x: np.ndarray, cells: np.ndarray, cell_label: np.ndarray):
@@ -419,7 +450,7 @@ def refine_uniformly(msh, values: np.ndarray):
 
 
 def build_coarse_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0, comm=MPI.COMM_WORLD,
-                             separator_growth: float = 1.0, msh_path=None, log=None) -> TaggedMesh:
+                             separator_growth: float = 1.0, msh_path=None, log=None, cache_dir=None) -> TaggedMesh:
     """:func:`build_smooth_mesh` with the surface coarsened by :data:`COARSE` (the ``smooth-coarse`` mesher)."""
     return build_smooth_mesh(labels, voxel_um, separator_um, comm, separator_growth,
-                             SmoothMeshOptions(coarsening=COARSE), msh_path=msh_path, log=log)
+                             SmoothMeshOptions(coarsening=COARSE), msh_path=msh_path, log=log, cache_dir=cache_dir)

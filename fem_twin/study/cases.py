@@ -232,8 +232,10 @@ class Case:
 
 
 def case_list(compositions, c_rates, seeds) -> list[Case]:
-    """Every composition x C-rate x seed, seed by seed (the first seed covers the table first)."""
-    return [Case(float(w), float(r), int(s)) for s in seeds for w in compositions for r in c_rates]
+    """Every composition x C-rate x seed, seed by seed (the first seed covers the table first), and
+    within a seed C-rate by C-rate: two instances do not start the runs of one structure together,
+    and the later runs find its mesh and conductance factors in its cache (:mod:`fem_twin.setup_cache`)."""
+    return [Case(float(w), float(r), int(s)) for s in seeds for r in c_rates for w in compositions]
 
 
 def read_summary(run_dir: Path) -> dict | None:

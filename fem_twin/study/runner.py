@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import FemTwinError
+from ..setup_cache import CACHE_DIRNAME
 from .cases import (CASE_SETTINGS, Case, StudySettings, case_structure, check_existing, mpirun_path, no_path_row,
                     read_summary, run_state, structure_path_problem)
 from .tables import STUDY_CSV, SUMMARY_CSV, summarise, summary_table, write_study_csv, write_summary_csv
@@ -26,13 +27,14 @@ RUN_LOG = "run.log"
 
 def worker_command(case: Case, root: Path, st: StudySettings, restart: bool, fields: bool) -> list[str]:
     """Writes the case's ``settings.json``; returns ``mpirun -n RANKS python -m fem_twin.cli discharge
-    STRUCTURE --settings RUN/settings.json -o RUN`` (``--restart`` or ``--overwrite``)."""
+    STRUCTURE --settings RUN/settings.json -o RUN --cache STRUCTURE/.fem_twin_cache`` (``--restart`` or
+    ``--overwrite``; the C-rates of a structure share its mesh and conductance factors)."""
     rd = case.run_dir(root)
     rd.mkdir(parents=True, exist_ok=True)
     path = st.discharge_settings(case.c_rate, fields).save(rd / CASE_SETTINGS)
     return [mpirun_path(st), "-n", str(st.ranks), sys.executable, "-m", "fem_twin.cli", "discharge",
             str(case.structure_dir(root)), "--settings", str(path), "-o", str(rd),
-            "--restart" if restart else "--overwrite"]
+            "--cache", str(case.structure_dir(root) / CACHE_DIRNAME), "--restart" if restart else "--overwrite"]
 
 
 def _child_env() -> dict:

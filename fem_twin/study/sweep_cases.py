@@ -212,7 +212,10 @@ def _safe(name: str) -> str:
 
 
 def sweep_cases(points: list[dict], seeds: list[int], c_rates: list[float] | None) -> list[SweepCase]:
-    """Every point x seed (x C-rate), seed by seed: the first seed covers the whole sweep first."""
+    """Every point x seed (x C-rate), seed by seed (the first seed covers the whole sweep first), and
+    within a seed C-rate by C-rate: the runs of one structure are as far apart as the sweep allows,
+    so that with two jobs they do not start together, and the later ones find the structure's mesh
+    and conductance factors in its cache (:mod:`fem_twin.setup_cache`)."""
     rates = list(c_rates) if c_rates else [None]
     return [SweepCase(tuple(p.items()), int(s), None if r is None else float(r))
-            for s in seeds for p in points for r in rates]
+            for s in seeds for r in rates for p in points]

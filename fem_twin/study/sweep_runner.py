@@ -25,6 +25,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..errors import FemTwinError, InputError
+from ..setup_cache import CACHE_DIRNAME
 from .cases import CASE_SETTINGS, StudySettings, read_summary, run_state, settings_mismatch
 from .runner import (CASE_RECORD, RUN_LOG, _Launcher, _last_error_line, acquire_lock, case_row, prepare_attempt,
                      release_lock)
@@ -244,14 +245,15 @@ def structure_ready(sd: Path, conductivity: bool, method: str = "fv") -> bool:
 
 def discharge_command(case: SweepCase, root: Path, st: StudySettings, restart: bool, fields: bool) -> list[str]:
     """Writes the case's ``settings.json``; returns ``mpirun -n RANKS python -m fem_twin.cli
-    discharge STRUCTURE --settings RUN/settings.json -o RUN`` (``--restart`` or ``--overwrite``)."""
+    discharge STRUCTURE --settings RUN/settings.json -o RUN --cache STRUCTURE/.fem_twin_cache`` (``--restart`` or
+    ``--overwrite``; the C-rates of a structure share its mesh and conductance factors)."""
     from .cases import mpirun_path
 
     rd = case.run_dir(root)
     path = st.discharge_settings(case.c_rate, fields).save(rd / CASE_SETTINGS)
     return [mpirun_path(st), "-n", str(st.ranks), sys.executable, "-m", "fem_twin.cli", "discharge",
             str(case.structure_dir(root)), "--settings", str(path), "-o", str(rd),
-            "--restart" if restart else "--overwrite"]
+            "--cache", str(case.structure_dir(root) / CACHE_DIRNAME), "--restart" if restart else "--overwrite"]
 
 
 def run_sweep(root: Path, cases: list[SweepCase], sw: SweepSettings, structure_cmd=structure_command,
