@@ -18,12 +18,16 @@ Changed code or input gives a new key, so a cached result is never stale; each f
 and is checked on load. A file that cannot be read, or holds another key, is recomputed and replaced.
 Writes go through a temporary file and a rename, so two runs filling the same entry at once are safe.
 
+A cache is an aid, never a condition: a folder that cannot be written (read-only, full disk) is a
+warning on the log and a record ``"stored": false``, and the run goes on.
+
 Rank 0 reads and writes; nothing here is collective.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import zipfile
@@ -35,6 +39,7 @@ import numpy as np
 CACHE_DIRNAME = ".fem_twin_cache"
 
 _PACKAGE = Path(__file__).resolve().parent
+logger = logging.getLogger(__name__)
 
 
 def digest(*parts) -> str:
@@ -51,15 +56,22 @@ def digest(*parts) -> str:
     return h.hexdigest()
 
 
-def sources_digest(*relative: str) -> str:
-    """Digest of the source text of fem_twin modules or packages (paths relative to the package:
-    ``"meshing"`` is every ``.py`` file in fem_twin/meshing, ``"fem/conductivity.py"`` one file)."""
+def source_files(*relative: str) -> list[Path]:
+    """The files of fem_twin modules or packages (paths relative to the package: ``"meshing"`` is
+    every ``.py`` file in fem_twin/meshing, ``"fem/conductivity.py"`` one file)."""
     files: list[Path] = []
     for rel in relative:
         p = _PACKAGE / rel
+        if not p.exists():
+            raise FileNotFoundError(f"fem_twin/{rel}: no such module or package (a cache key's source list)")
         files += sorted(p.glob("*.py")) if p.is_dir() else [p]
+    return files
+
+
+def sources_digest(*relative: str) -> str:
+    """Digest of the source text of fem_twin modules or packages (:func:`source_files`)."""
     h = hashlib.sha256()
-    for f in files:
+    for f in source_files(*relative):
         h.update(str(f.relative_to(_PACKAGE)).encode() + b"\x00" + f.read_bytes() + b"\x00")
     return h.hexdigest()
 
@@ -68,15 +80,26 @@ def entry_path(directory: str | Path, kind: str, key: str, suffix: str) -> Path:
     return Path(directory) / f"{kind}-{key[:24]}{suffix}"
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+def _atomic_write(path: Path, write) -> bool:
+    """``write(file)`` into a temporary file renamed to ``path``; False (and a warning) when the
+    folder cannot be written."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o644)  # (mkstemp's 0600 would hide the entry from the other users of a shared folder)
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)
+        return True
+    except OSError as e:
+        logger.warning("fem-twin cache: could not store %s (%s); the run goes on without it", path, e)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        return False
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -89,10 +112,11 @@ def _plain(o):
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
-def store_arrays(path: Path, key: str, meta: dict, **arrays: np.ndarray) -> None:
-    """``arrays`` and ``meta`` (JSON with numpy numbers) into ``path`` (.npz), under ``key``."""
+def store_arrays(path: Path, key: str, meta: dict, **arrays: np.ndarray) -> bool:
+    """``arrays`` and ``meta`` (JSON with numpy numbers) into ``path`` (.npz), under ``key``; False
+    when it could not be written."""
     text = json.dumps(meta, default=_plain)
-    _atomic_write(path, lambda f: np.savez(f, _key=np.array(key), _meta=np.array(text), **arrays))
+    return _atomic_write(path, lambda f: np.savez(f, _key=np.array(key), _meta=np.array(text), **arrays))
 
 
 def load_arrays(path: Path, key: str) -> tuple[dict, dict] | None:
@@ -109,9 +133,10 @@ def load_arrays(path: Path, key: str) -> tuple[dict, dict] | None:
     return arrays, meta
 
 
-def store_json(path: Path, key: str, record: dict) -> None:
+def store_json(path: Path, key: str, record: dict) -> bool:
+    """``record`` into ``path`` (JSON), under ``key``; False when it could not be written."""
     text = json.dumps({"key": key, "record": record}, indent=1, default=_plain) + "\n"
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    return _atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def load_json(path: Path, key: str) -> dict | None:

@@ -1,7 +1,7 @@
 """The set-up cache (fem_twin/setup_cache.py): a reused mesh and conductance match give the answer of a
 run without the cache, bit for bit; other inputs make other entries; a damaged entry is made again.
 
-Marked ``mpi``: also run under ``mpirun -n 2 python -m pytest -m mpi``.
+The collective ones are marked ``mpi``: also run under ``mpirun -n 2 python -m pytest -m mpi``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from fem_twin import phases
 from fem_twin._dolfinx import MPI
 from fem_twin.meshing.smooth_mesh import build_smooth_mesh
 from fem_twin.setup_cache import digest, load_arrays, load_json, store_arrays, store_json
-
-pytestmark = pytest.mark.mpi
 
 
 def _gathered(tm) -> tuple:
@@ -38,6 +36,7 @@ def _labels() -> np.ndarray:
     return lab
 
 
+@pytest.mark.mpi
 def test_a_cached_smooth_mesh_is_the_mesh_made_without_it(shared_dir):
     comm = MPI.COMM_WORLD
     cache = shared_dir / "cache"
@@ -66,6 +65,7 @@ def test_a_cached_smooth_mesh_is_the_mesh_made_without_it(shared_dir):
     assert len(list(cache.glob("smooth-mesh-*.npz"))) == 4
 
 
+@pytest.mark.mpi
 def test_a_damaged_entry_is_made_again(shared_dir):
     comm = MPI.COMM_WORLD
     cache = shared_dir / "cache"
@@ -101,6 +101,7 @@ def test_entries_hold_their_key(tmp_path):
     assert len({digest(x), digest(x.astype(np.int32)), digest(x.reshape(3, 2)), digest(x + np.eye(2, 3, dtype=np.uint8))}) == 4
 
 
+@pytest.mark.mpi
 def test_a_discharge_with_the_cache_is_the_discharge_without_it(shared_dir):
     from fem_twin.fem.discharge_run import run_discharge
     from fem_twin.protocol import Protocol
@@ -122,3 +123,46 @@ def test_a_discharge_with_the_cache_is_the_discharge_without_it(shared_dir):
         assert [row["voltage_V"] for row in r.rows] == [row["voltage_V"] for row in ref.rows]
     comm.Barrier()
     assert len(list((shared_dir / "cache").glob("transport-match-*.json"))) == 1
+
+
+@pytest.mark.parametrize("modules, sources", [
+    (("fem_twin.meshing.smooth_mesh",), "fem_twin.meshing.smooth_mesh:MESH_SOURCES"),
+    (("fem_twin.fem.transport_matching", "fem_twin.fem.conductivity"),
+     "fem_twin.fem.transport_matching:TRANSPORT_SOURCES"),
+])
+def test_a_key_covers_every_module_its_result_is_computed_with(modules, sources):
+    # a module the mesher or the match imports but the key leaves out would let a code change
+    # load a result of the old code: every fem_twin module they load (in a fresh interpreter) must
+    # be in the key's source list, but for the package's plumbing
+    import subprocess
+    import sys
+
+    from fem_twin.setup_cache import _PACKAGE, source_files
+
+    code = (f"import sys, importlib; [importlib.import_module(m) for m in {modules!r}]; "
+            "print('\\n'.join(m.__file__ for n, m in sys.modules.items() if n.startswith('fem_twin')))")
+    loaded = {p for p in subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                                        cwd=_PACKAGE.parent).stdout.split()}
+    module, name = sources.split(":")
+    import importlib
+
+    covered = {str(f) for f in source_files(*getattr(importlib.import_module(module), name))}
+    plumbing = {str(_PACKAGE / f) for f in ("__init__.py", "_dolfinx.py", "errors.py", "log.py", "setup_cache.py")}
+    assert loaded - plumbing - covered == set()
+
+
+@pytest.mark.mpi
+def test_a_cache_folder_that_cannot_be_written_is_a_warning_not_a_failure(shared_dir, caplog):
+    # (a file where the folder should be: mkdir fails as on a read-only or full disk, also as root)
+    comm = MPI.COMM_WORLD
+    blocked = shared_dir / "not_a_folder"
+    if comm.rank == 0:
+        blocked.write_text("x")
+    comm.Barrier()
+    with caplog.at_level("WARNING", logger="fem_twin.setup_cache"):
+        tm = build_smooth_mesh(_labels(), 0.5, 1.0, comm, cache_dir=blocked / "cache")
+    ref = build_smooth_mesh(_labels(), 0.5, 1.0, comm)
+    assert tm.stats["cache"]["hit"] is False and tm.stats["cache"]["stored"] is False
+    assert np.array_equal(_gathered(tm)[0], _gathered(ref)[0])
+    if comm.rank == 0:
+        assert "could not store" in caplog.text

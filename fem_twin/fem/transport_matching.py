@@ -296,10 +296,17 @@ def match_conductances(labels: np.ndarray, voxel_um: float, tagged, comm,
     ely = _phase_match(labels, voxel_um, "lpscl", tagged, comm)
     match = TransportMatch(transport, ncm, ely, time.perf_counter() - t0, SLIVER_ANGLE_DEG)
     if entry is not None:
-        if comm.rank == 0:
-            store_json(entry[0], entry[1], match.as_dict())
-        match = replace(match, cache={"file": str(entry[0]), "hit": False})
+        stored = store_json(entry[0], entry[1], match.as_dict()) if comm.rank == 0 else None
+        match = replace(match, cache={"file": str(entry[0]), "hit": False, "stored": comm.bcast(stored, root=0)})
     return match
+
+
+#: the code a match depends on (its cache key, :func:`_cache_entry`): this module, the Ohm solves,
+#: finite volumes and solvers, the connectivity of the image, and fem_twin/meshing (the sliver
+#: angles, the finite volumes' hexahedral mesh)
+TRANSPORT_SOURCES = ("fem/__init__.py", "fem/transport_matching.py", "fem/conductivity.py", "fem/conductivity_fv.py",
+                     "fem/solvers.py", "analysis/__init__.py", "analysis/connectivity.py", "meshing",
+                     "parameters/__init__.py", "parameters/park2020.py", "phases.py")
 
 
 def _cache_entry(cache_dir, labels: np.ndarray, voxel_um: float, tagged, comm, transport: str) -> tuple:
@@ -315,11 +322,12 @@ def _cache_entry(cache_dir, labels: np.ndarray, voxel_um: float, tagged, comm, t
     parts = comm.gather(local, root=0)
     key = None
     if comm.rank == 0:
-        code = sources_digest("fem/transport_matching.py", "fem/conductivity.py", "fem/conductivity_fv.py",
-                              "fem/solvers.py", "analysis/connectivity.py", "phases.py")
+        import scipy
+
+        code = sources_digest(*TRANSPORT_SOURCES)
         key = digest("transport-match", transport, np.asarray(labels, dtype=np.uint8), float(voxel_um),
                      float(tagged.voxel_um), float(tagged.separator_um), parts, code, dolfinx.__version__,
-                     PETSc.Sys.getVersion())
+                     PETSc.Sys.getVersion(), np.__version__, scipy.__version__)
     key = comm.bcast(key, root=0)
     return entry_path(cache_dir, "transport-match", key, ".json"), key
 

@@ -365,9 +365,9 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
         if cache_dir is not None and msh_path is None:
             t_store = time.perf_counter()
             small = cells.max(initial=0) < np.iinfo(np.int32).max
-            store_arrays(entry[0], entry[1], stats, x=x, cells=cells.astype(np.int32) if small else cells,
-                         cell_label=cell_label)
-            stats = dict(stats, cache={"file": str(entry[0]), "hit": False,
+            stored = store_arrays(entry[0], entry[1], stats, x=x, cells=cells.astype(np.int32) if small else cells,
+                                  cell_label=cell_label)
+            stats = dict(stats, cache={"file": str(entry[0]), "hit": False, "stored": stored,
                                        "time_store_s": time.perf_counter() - t_store})
     else:
         x, cells = np.zeros((0, 3)), np.zeros((0, 4), np.int64)
@@ -388,15 +388,22 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
     return TaggedMesh(msh, cell_tags, facet_tags, h, sep, stats)
 
 
+#: the code the smooth mesh depends on (its cache key, :func:`_cache_entry`)
+MESH_SOURCES = ("meshing", "phases.py")
+
+
 def _cache_entry(cache_dir, labels: np.ndarray, h: float, separator_um: float, separator_growth: float,
                  opt: SmoothMeshOptions) -> tuple:
     """(file, key) of this mesh in ``cache_dir``: the key covers the image, the numbers, the options,
-    the meshing code (every module of fem_twin/meshing, fem_twin/phases.py) and gmsh's version."""
+    the meshing code (every module of fem_twin/meshing, fem_twin/phases.py) and the versions of gmsh,
+    numpy, scipy and scikit-image (the surface's smoothing)."""
     import gmsh
+    import scipy
+    import skimage
 
     key = digest("smooth-mesh", np.asarray(labels, dtype=np.uint8), float(h), float(separator_um),
-                 float(separator_growth), opt.as_dict(), sources_digest("meshing", "phases.py"),
-                 getattr(gmsh, "__version__", "?"))
+                 float(separator_growth), opt.as_dict(), sources_digest(*MESH_SOURCES),
+                 getattr(gmsh, "__version__", "?"), np.__version__, scipy.__version__, skimage.__version__)
     return entry_path(cache_dir, "smooth-mesh", key, ".npz"), key
 
 
