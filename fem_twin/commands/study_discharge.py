@@ -59,8 +59,9 @@ def register_study_discharge(kinds) -> None:
     d.add_argument("--compositions", default="60,70,80", help="NCM wt%% list (default 60,70,80; NBR 2 wt%%)")
     d.add_argument("--c-rates", default="0.1,0.5,1", help="C-rate list (default 0.1,0.5,1)")
     d.add_argument("--seeds", default="1-5", help="seeds: a range 1-5 or a list 1,2,3 (default 1-5)")
-    d.add_argument("--size", default="50", help="x (or x,y) extent of the structure in um (default 50, the "
-                                                 "seed's cell; >= 16: the largest particles)")
+    d.add_argument("--size", default="50", help="x (or x,y) extent of the structure in um (default 50: the "
+                                                 "seed's cell, and the representative size by the size study of "
+                                                 "docs/rate_study.md; >= 16: the largest particles)")
     d.add_argument("--separator", type=float, default=S.SEPARATOR_UM,
                    help=f"LPSCl separator thickness in um (default {S.SEPARATOR_UM:g})")
     d.add_argument("--separator-growth", type=float, default=S.SEPARATOR_GROWTH,
