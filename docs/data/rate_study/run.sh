@@ -17,6 +17,10 @@
 # docs/data/rate_study/study/ (discharge_study.csv, _summary.csv, the two Fig. 3 PNGs, field_metrics.csv,
 # seed_statements.md).
 #
+# A machine restart loses what .gitignore keeps off git, among it the running cases' checkpoints:
+# `bash docs/data/park.sh save` after a stop keeps them (in a ref of their own, not on main), and this
+# script puts them back first (park.sh restore), so the stopped cases continue.
+#
 # Stop: `pkill -TERM -f "study sweep|study discharge|cli calibrate"` in any stage: the sweep, the
 # studies and the calibration pass SIGTERM on, the running cases write checkpoints, and this script ends
 # at the stage's non-zero exit. (SIGTERM to this script itself is handled in stage 3 only: in stages 1-2
@@ -30,6 +34,7 @@ mpirun=${MPIRUN:-.venv/bin/mpirun}
 here=${RATE_STUDY_DIR:-docs/data/rate_study}
 study=$here/study
 export OMP_NUM_THREADS=1
+bash docs/data/park.sh restore
 
 # 1. the representative size
 if [ -z "${SIZE:-}" ]; then
