@@ -109,6 +109,30 @@ def test_metrics_of_a_real_discharge(tmp_path):
     assert len(rows) == 2 and "lithiation_band3_fraction_above" in rows[0]
     assert rows[0].startswith("ncm_wt,c_rate,seed,") and rows[1].startswith("70,2,1,")  # for study statements
 
+    # a case whose fields are gone (they stay out of git) counts by the field_metrics.json that
+    # 'fem-twin metrics CASE' wrote into it while they were there
+    p = subprocess.run(cli + [str(out), "--dod", "0.5,end"], capture_output=True, text=True, timeout=120,
+                       env=os.environ.copy())
+    assert p.returncode == 0, p.stderr[-3000:]
+    shutil.copytree(out, study / "ncm80_seed1" / "c2C", ignore=shutil.ignore_patterns("fields_*"))
+    p = subprocess.run(cli + [str(study), "--dod", "0.5,end"], capture_output=True, text=True, timeout=120,
+                       env=os.environ.copy())
+    assert p.returncode == 0 and not p.stderr.strip(), p.stderr[-3000:]
+    got = {(r["ncm_wt"], r["requested_dod"]): r for r in json.loads((study / "field_metrics.json").read_text())}
+    assert sorted(got) == [(70.0, 0.5), (70.0, 1.0), (80.0, 0.5), (80.0, 1.0)]
+    for d in (0.5, 1.0):
+        fresh, saved = got[(70.0, d)], got[(80.0, d)]
+        assert saved["run_dir"] == str(study / "ncm80_seed1" / "c2C")
+        assert {k: v for k, v in saved.items() if k not in ("ncm_wt", "run_dir")} == \
+            {k: v for k, v in fresh.items() if k not in ("ncm_wt", "run_dir")}
+    assert "| 80 wt%, 2C, seed 1 | 1.00 |" in p.stdout
+    # a depth it did not save is left out, and said
+    p = subprocess.run(cli + [str(study), "--dod", "0.3,end"], capture_output=True, text=True, timeout=120,
+                       env=os.environ.copy())
+    assert p.returncode == 0 and "c2C: no fields" in p.stderr and "lacks DOD 0.3" in p.stderr, p.stderr
+    got = [(r["ncm_wt"], r["requested_dod"]) for r in json.loads((study / "field_metrics.json").read_text())]
+    assert got == [(70.0, 0.3), (70.0, 1.0), (80.0, 1.0)]
+
 
 def test_metrics_bad_input(tmp_path, capsys):
     from fem_twin.cli import main

@@ -25,7 +25,7 @@ from fem_twin.post.field_pictures import parse_dods
 FAKE_WORKER = r"""
 import csv, json, sys
 from pathlib import Path
-rd, ncm, rate, seed, mode, proto, params, sep, size = sys.argv[1:10]
+rd, ncm, rate, seed, mode, proto, params, sep, size, fields = sys.argv[1:11]
 ncm, rate, seed, sep, size = float(ncm), float(rate), int(seed), float(sep), float(size)
 rd = Path(rd); rd.mkdir(parents=True, exist_ok=True)
 if mode == "fail":
@@ -57,6 +57,8 @@ s = {"complete": not stop, "message": "interrupted (SIGTERM), checkpoint written
 if stop:
     s["interrupted_at_time_s"] = rows[-1]["time_s"]
 (rd / "discharge.json").write_text(json.dumps(s))
+if fields == "1":
+    (rd / "fields_ncm.xdmf").write_text("<Xdmf/>")
 sys.exit(1 if stop else 0)
 """
 
@@ -74,6 +76,7 @@ def fake(tmp_path):
     class Fake:
         modes: dict = {}
         calls: list = []
+        write_fields = False  # (the worker writes an empty fields_ncm.xdmf when the case has fields)
 
         def __call__(self, case, root, st, restart, fields):
             self.calls.append((case, restart, fields))
@@ -82,7 +85,8 @@ def fake(tmp_path):
                 mode = "ok"
             proto = Protocol.parse(st.protocol_text(case.c_rate)).describe()
             return [sys.executable, "-c", FAKE_WORKER, str(case.run_dir(root)), str(case.ncm_wt), str(case.c_rate),
-                    str(case.seed), mode, proto, str(params), str(st.separator_um), str(st.size_x_um)]
+                    str(case.seed), mode, proto, str(params), str(st.separator_um), str(st.size_x_um),
+                    "1" if (fields and self.write_fields) else "0"]
 
     f = Fake()
     f.modes, f.calls = {}, []
@@ -169,6 +173,34 @@ def test_study_records_failure_resumes_and_aggregates(tmp_path, fake, capsys):
     with pytest.raises(InputError, match="separator"):
         run_study(root, cases, StudySettings(mesher="voxel", size_x_um=16.0, size_y_um=16.0, separator_um=30.0, ranks=1),
                   command=fake, structure=no_structure, plots=False)
+
+
+def test_cases_with_fields_keep_their_numbers_and_pictures(tmp_path, fake, capsys):
+    """A case that ends complete with fields runs the product commands (field_metrics.json and the
+    pictures, which outlive the XDMF files) in its folder, after the case, output in its run.log;
+    cases without fields, failed or interrupted ones do not; a failing product is reported."""
+    root = tmp_path / "study"
+    cases = case_list([60, 80], [1], [1, 2])
+    fake.write_fields = True
+    fake.modes = {(80.0, 1.0, 1): "interrupt"}
+    ran = []
+
+    def products(rd):
+        ran.append(Path(rd))
+        return [[sys.executable, "-c", "import sys; print('made the products of', sys.argv[1])", "x", str(rd)],
+                [sys.executable, "-c", "import sys; sys.exit(3)", "y", "z"]]
+
+    run_study(root, cases, ST, command=fake, structure=no_structure, plots=False, products=products)
+    out = capsys.readouterr().out
+    assert ran == [root / "ncm60_seed1" / "c1C"]  # seed 2 has no fields, 80 wt% seed 1 was interrupted
+    log = (root / "ncm60_seed1" / "c1C" / "run.log").read_text()
+    assert "made the products of x" in log and log.index("made the products") > log.index("$ ")
+    assert out.count("failed (exit 3;") == 1 and "sys.exit(3) y z failed" in out
+    # the interrupted one continues and then makes its products
+    ran.clear()
+    fake.modes = {}
+    run_study(root, cases, ST, command=fake, structure=no_structure, plots=False, products=products)
+    assert ran == [root / "ncm80_seed1" / "c1C"]
 
 
 def test_summary_statistics():
@@ -292,6 +324,33 @@ def test_render_bad_input(tmp_path):
         args = _parser().parse_args(argv)
         with pytest.raises(InputError, match=field):
             args.func(args)
+
+
+def test_pictures_of_cases_whose_fields_are_gone_are_put_side_by_side(tmp_path):
+    """A study whose fields are gone (they stay out of git) but whose cases kept their pictures:
+    the comparison per C-rate is their pictures side by side, in composition order."""
+    import matplotlib.image as mpimg
+
+    from fem_twin.post.field_pictures import render_study
+
+    colours = {60: (1.0, 0.0, 0.0), 70: (0.0, 1.0, 0.0), 80: (0.0, 0.0, 1.0)}
+    for w, (r, g, b) in colours.items():
+        rd = tmp_path / f"ncm{w}_seed1" / "c1C"
+        rd.mkdir(parents=True)
+        img = np.ones((20 + w // 10, 10 + w // 10, 3))
+        img[:] = (r, g, b)
+        mpimg.imsave(rd / "fields_dod1.00.png", img)
+    (tmp_path / "ncm70_seed2" / "c1C").mkdir(parents=True)  # another seed: not in seed 1's picture
+    mpimg.imsave(tmp_path / "ncm70_seed2" / "c1C" / "fields_dod1.00.png", np.zeros((5, 5, 3)))
+    paths = render_study(tmp_path, [0.5, 1.0])
+    assert paths == [tmp_path / "fields_c1C_seed1_dod1.00.png"]  # (no pictures at 0.5)
+    a = mpimg.imread(paths[0])[:, :, :3]
+    assert a.shape == (28, 16 + 17 + 18, 3)  # the tallest height, the widths summed
+    for x, w in ((0, 60), (16, 70), (33, 80)):  # left to right: 60, 70, 80 wt%
+        assert np.allclose(a[0, x], colours[w], atol=0.01)
+    assert np.allclose(a[27, 0], 1.0, atol=0.01) and np.allclose(a[27, 33], colours[80], atol=0.01)  # white below
+    with pytest.raises(InputError, match="render"):
+        render_study(tmp_path / "ncm60_seed1", [1.0])
 
 
 RENDER_SCRIPT = r"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import InputError
@@ -16,8 +17,11 @@ and two checks: the area integral of j against the cell current, the volume mean
 lithiation against discharge.csv's mean_lithiation.
 
 DIR is a discharge output folder with fields_*.xdmf (a run without --no-fields) or a 'study
-discharge' folder (every case with fields). Writes OUT/field_metrics.json (every statistic) and
-OUT/field_metrics.csv (one row per case and depth of discharge) and prints a Markdown table."""
+discharge' folder (every case with fields, and every case whose fields are gone but whose
+field_metrics.json holds the depths asked for: 'study discharge' writes it at the end of each case
+with fields, and the XDMF files do not go into git). Writes OUT/field_metrics.json (every
+statistic) and OUT/field_metrics.csv (one row per case and depth of discharge) and prints a
+Markdown table."""
 
 
 def register(sub) -> None:
@@ -37,7 +41,8 @@ def register(sub) -> None:
 
 
 def cmd_metrics(args) -> int:
-    from ..post.field_metrics import DEPTH_BANDS, LITHIATION_THRESHOLD, case_metrics, metrics_table, write_metrics
+    from ..post.field_metrics import (DEPTH_BANDS, LITHIATION_THRESHOLD, SAVED_METRICS, case_metrics, metrics_table,
+                                      saved_case_metrics, write_metrics)
     from ..post.field_pictures import parse_dods, series_files, study_cases
 
     dods = parse_dods(args.dod)
@@ -52,8 +57,15 @@ def cmd_metrics(args) -> int:
         if not d.is_dir():
             raise InputError("metrics", "existing directories", str(d))
     labels = keys = None
+    saved = set()  # the study's cases whose fields are gone: their saved field_metrics.json
     if len(dirs) == 1 and not series_files(dirs[0], "ncm"):
         cases = study_cases(dirs[0])
+        with_fields = {c["run_dir"] for c in cases}
+        for c in study_cases(dirs[0], SAVED_METRICS):
+            if c["run_dir"] not in with_fields:
+                cases.append(c)
+                saved.add(c["run_dir"])
+        cases.sort(key=lambda c: str(c["run_dir"]))
         if not cases:
             raise InputError("metrics", f"a discharge output folder with fields_*.xdmf or a study folder with "
                              f"such cases (ncm<W>_seed<S>/c<R>C/)", str(dirs[0]))
@@ -66,7 +78,14 @@ def cmd_metrics(args) -> int:
         runs = dirs
     frames, frame_labels, frame_keys = [], [], []
     for k, rd in enumerate(runs):
-        got = case_metrics(rd, dods, threshold, bands)
+        if rd in saved:
+            got, missing = saved_case_metrics(rd, dods, threshold, bands)
+            if missing:
+                print(f"fem-twin metrics: {rd}: no fields, and its {SAVED_METRICS} lacks DOD "
+                      f"{', '.join(f'{d:g}' for d in missing)} (threshold {threshold:g}, {bands} bands): "
+                      f"left out", file=sys.stderr, flush=True)
+        else:
+            got = case_metrics(rd, dods, threshold, bands)
         frames += got
         frame_labels += [labels[k] if labels else rd.name] * len(got)
         frame_keys += [keys[k] if keys else {}] * len(got)

@@ -22,7 +22,12 @@ Fig. 3 as ``DIR/discharge_study_by_rate.png`` (one panel per C-rate, one colour 
 rows: mAh/g NCM and mAh/cm2) and ``DIR/discharge_study_by_composition.png`` (the seed's layout:
 one panel per composition, one colour per C-rate), each with the seed-to-seed band (min-max of
 the curves on a common capacity grid) and the mean curve. XDMF fields are written for the first
-seed only (``--fields``); ``--pictures 0.5,end`` renders them afterwards (``fem-twin render``).
+seed only (``--fields``). A case that ends with fields keeps, next to them, its field numbers
+(``field_metrics.json``/.csv, ``fem-twin metrics``) and pictures (``fields_dod0.50.png``,
+``fields_dod1.00.png``, ``fem-twin render``) at DOD 0.5 and the end: the XDMF files stay out of git,
+so a study that runs across machine restarts still has Figs. 4-6 (``fem-twin metrics DIR`` reads
+the saved numbers of the cases whose fields are gone). ``--pictures 0.5,end`` renders the study's
+pictures afterwards (``fem-twin render``; side by side from the saved pictures where fields are gone).
 
 Cases run seed by seed (all compositions and C-rates of the first seed first), so the early part
 of a long study already covers the whole table.

@@ -33,7 +33,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +149,19 @@ class FrameMetrics:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "FrameMetrics":
+        """The inverse of :meth:`to_dict` (keys that are not fields, e.g. a study's ncm_wt, are ignored)."""
+        def stats(v):
+            return None if v is None else WeightedStats(**v)
+
+        kw = {f.name: d.get(f.name) for f in fields(cls) if f.name in d}
+        for name in ("lithiation", "li_flux_mol_m2_s", "eta_V", "j_A_m2"):
+            kw[name] = stats(kw.get(name))
+        if kw.get("lithiation_bands") is not None:
+            kw["lithiation_bands"] = [stats(b) for b in kw["lithiation_bands"]]
+        return cls(**kw)
+
     def row(self) -> dict:
         """A flat row for CSV: the means, spreads and fractions (band k: ``lithiation_band<k>_*``)."""
         r = {k: getattr(self, k) for k in ("run_dir", "requested_dod", "dod", "time_s", "voltage_V",
@@ -228,6 +241,30 @@ def case_metrics(run_dir: str | Path, dods: list[float], threshold: float = LITH
                                 None if eta is None else eta[0], None if j is None else j[0], i_int, check,
                                 threshold))
     return out
+
+
+SAVED_METRICS = "field_metrics.json"
+
+
+def saved_case_metrics(run_dir: str | Path, dods: list[float], threshold: float = LITHIATION_THRESHOLD,
+                       bands: int = DEPTH_BANDS) -> tuple[list[FrameMetrics], list[float]]:
+    """The frames of ``run_dir/field_metrics.json`` (written by ``fem-twin metrics RUN_DIR`` while
+    the fields were there, e.g. by ``fem-twin study discharge`` at the end of each case with fields)
+    asked for by ``dods`` with the same threshold and number of bands: (frames, the dods not saved)."""
+    path = Path(run_dir) / SAVED_METRICS
+    try:
+        saved = [FrameMetrics.from_dict(d) for d in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise FileFormatError(path, f"not a field_metrics.json of 'fem-twin metrics' ({exc})") from exc
+    got, missing = [], []
+    for d in dods:
+        hit = [f for f in saved if abs(f.requested_dod - d) < 1e-9 and abs(f.threshold - threshold) < 1e-12
+               and len(f.lithiation_bands or []) in (0, bands)]
+        if hit:
+            got.append(replace(hit[0], run_dir=str(run_dir)))
+        else:
+            missing.append(d)
+    return got, missing
 
 
 def write_metrics(frames: list[FrameMetrics], out_dir: str | Path, stem: str = "field_metrics",

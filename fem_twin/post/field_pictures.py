@@ -507,10 +507,11 @@ _CASE_RE = re.compile(r"^ncm([0-9p.]+)_seed(\d+)$")
 _RATE_RE = re.compile(r"^c([0-9.eE+-]+)C$")
 
 
-def study_cases(root: str | Path) -> list[dict]:
-    """Case folders of a discharge study that hold fields: dicts with ncm_wt, c_rate, seed, run_dir."""
+def study_cases(root: str | Path, marker: str = "fields_ncm*.xdmf") -> list[dict]:
+    """Case folders of a discharge study that hold a file matching ``marker`` (default: fields):
+    dicts with ncm_wt, c_rate, seed, run_dir."""
     out = []
-    for f in sorted(Path(root).glob("ncm*_seed*/c*C/fields_ncm*.xdmf")):
+    for f in sorted(Path(root).glob(f"ncm*_seed*/c*C/{marker}")):
         rd = f.parent
         m1, m2 = _CASE_RE.match(rd.parent.name), _RATE_RE.match(rd.name)
         if not (m1 and m2):
@@ -530,6 +531,8 @@ def render_study(root: str | Path, dods: list[float], quantities=DEFAULT_QUANTIT
     root = Path(root)
     quantities = list(quantities)
     cases = study_cases(root)
+    with_fields = {c["run_dir"] for c in cases}
+    cases += [c for c in study_cases(root, "fields_dod*.png") if c["run_dir"] not in with_fields]
     if c_rates is not None:
         cases = [c for c in cases if any(abs(c["c_rate"] - r) < 1e-12 for r in c_rates)]
     if cases:
@@ -541,6 +544,15 @@ def render_study(root: str | Path, dods: list[float], quantities=DEFAULT_QUANTIT
     written = []
     for rate in sorted({c["c_rate"] for c in cases}):
         group = sorted([c for c in cases if c["c_rate"] == rate], key=lambda c: c["ncm_wt"])
+        if any(c["run_dir"] not in with_fields for c in group):
+            # some fields are gone (they stay out of git): side by side from the cases' own pictures
+            for d in dods:
+                pngs = [c["run_dir"] / f"fields_{dod_tag(d)}.png" for c in group]
+                pngs = [p for p in pngs if p.is_file()]
+                if len(pngs) >= 2:
+                    name = f"fields_c{rate:g}C_seed{group[0]['seed']}_{dod_tag(d)}.png"
+                    written.append(stitch_pictures(pngs, root / name))
+            continue
         views = []
         for c in group:
             try:
@@ -556,6 +568,27 @@ def render_study(root: str | Path, dods: list[float], quantities=DEFAULT_QUANTIT
                 name = f"fields_c{rate:g}C_seed{group[0]['seed']}_{dod_tag(d)}.png"
                 written.append(render_comparison(views, d, quantities, root / name, **_px(panel_px)))
     return written
+
+
+def stitch_pictures(paths: list[Path], path: str | Path) -> Path:
+    """The PNGs ``paths`` side by side (each case's own pictures, one column per case, so each panel
+    keeps its own colour scale; the top edges aligned, white below the shorter ones) into ``path``."""
+    import matplotlib.image as mpimg
+
+    images = []
+    for p in paths:
+        a = mpimg.imread(p)
+        if a.ndim == 2:
+            a = np.repeat(a[:, :, None], 3, axis=2)
+        if a.dtype != np.float32 and a.dtype != np.float64:
+            a = a.astype(np.float64) / 255.0
+        images.append(a[:, :, :3])
+    h = max(a.shape[0] for a in images)
+    cols = [np.vstack([a, np.ones((h - a.shape[0], a.shape[1], 3), a.dtype)]) for a in images]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mpimg.imsave(path, np.clip(np.hstack(cols), 0.0, 1.0))
+    return path
 
 
 def _px(panel_px) -> dict:

@@ -37,6 +37,20 @@ def worker_command(case: Case, root: Path, st: StudySettings, restart: bool, fie
             "--cache", str(case.structure_dir(root) / CACHE_DIRNAME), "--restart" if restart else "--overwrite"]
 
 
+#: the depths of discharge of the numbers and pictures kept of each case with fields
+PRODUCT_DODS = "0.5,end"
+
+
+def product_commands(run_dir: Path) -> list[list[str]]:
+    """What a case with fields leaves in its folder besides the XDMF files (which stay out of git,
+    so a study that runs across machine restarts keeps these): ``fem-twin metrics`` (field_metrics.json
+    and .csv, read by ``fem-twin metrics STUDY`` when the fields are gone) and ``fem-twin render``
+    (fields_dod<D>.png) at :data:`PRODUCT_DODS`. Each in a fresh process (h5py, not DOLFINx)."""
+    cli = [sys.executable, "-m", "fem_twin.cli"]
+    return [cli + ["metrics", str(run_dir), "--dod", PRODUCT_DODS],
+            cli + ["render", str(run_dir), "--dod", PRODUCT_DODS]]
+
+
 def _child_env() -> dict:
     import fem_twin
 
@@ -264,14 +278,18 @@ def case_row(case: Case, st: StudySettings, run_dir: Path, record: dict | None =
 
 
 def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_command, out=print,
-              structure=case_structure, plots: bool = True, path_check=structure_path_problem) -> list[dict]:
+              structure=case_structure, plots: bool = True, path_check=structure_path_problem,
+              products=product_commands) -> list[dict]:
     """Run (or reuse) every case; return the CSV rows and write the CSV, summary and plots.
 
     ``command(case, root, settings, restart, fields) -> argv`` builds each case's command (the
     default is the mpirun worker; tests pass a fake), ``structure(case, root, settings)`` makes
     the structure; ``path_check(case, root)`` says why a structure carries no current (its case is
-    recorded as 0 mAh/g without a run) or None; ``plots=False`` skips the PNGs. Failing cases are recorded in the rows, never raised. A SIGTERM stops the study
-    after the running case has written its checkpoint (its row says so); run again to continue.
+    recorded as 0 mAh/g without a run) or None; ``plots=False`` skips the PNGs. A case that ends
+    complete with fields then runs ``products(run_dir)`` (commands whose output is appended to its
+    run.log; a failing one is said there and in the study's output, and loses nothing else).
+    Failing cases are recorded in the rows, never raised. A SIGTERM stops the study after the
+    running case has written its checkpoint (its row says so); run again to continue.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -345,6 +363,13 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
                  else f"FAILED ({row['ended_by']})"), flush=True)
             rows.append(row)
             write_study_csv(root / STUDY_CSV, rows)
+            if row["complete"] and fields and (rd / "fields_ncm.xdmf").exists():
+                for cmd in products(rd):
+                    if launcher.stop:
+                        break
+                    prc, _ = launcher.run(cmd, log, append=True)
+                    if prc != 0:
+                        out(f"{head} {' '.join(cmd[1:])} failed (exit {prc}; see {log})", flush=True)
     finally:
         if held is not None:
             release_lock(held)
