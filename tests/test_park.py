@@ -29,6 +29,10 @@ def test_park_save_restore_and_clone(tmp_path):
         d.mkdir(parents=True)
         (d / "checkpoint.npz").write_bytes(content)
     (running / "discharge.json").write_text('{"complete": false, "running": true}')
+    cache = running.parent / ".fem_twin_cache"
+    cache.mkdir()
+    (cache / "transport-match-abc.json").write_text('{"factor": 0.7}')
+    (cache / "smooth-mesh-abc.npz").write_bytes(b"big")  # (meshes are not parked)
 
     def park(what):
         p = subprocess.run(["bash", str(repo / "docs" / "data" / "park.sh"), what], capture_output=True, text=True,
@@ -37,14 +41,17 @@ def test_park_save_restore_and_clone(tmp_path):
         assert p.returncode == 0, p.stderr
         return p.stdout
 
-    assert park("save").count("parked ") == 2
+    assert park("save").count("parked ") == 3
     assert _git(repo, "status", "--porcelain", "--untracked-files=no") == ""  # nothing staged or committed
-    (running / "checkpoint.npz").unlink()
-    (done / "checkpoint.npz").unlink()
+    for f in (running / "checkpoint.npz", done / "checkpoint.npz", cache / "transport-match-abc.json",
+              cache / "smooth-mesh-abc.npz"):
+        f.unlink()
     (done / "discharge.json").write_text('{"complete": true, "capacity_mAh_per_g": 100}')  # it finished meanwhile
     out = park("restore")
     assert (running / "checkpoint.npz").read_bytes() == b"\x00running" * 1000
     assert not (done / "checkpoint.npz").exists() and "skipped" in out and "complete" in out
+    assert (cache / "transport-match-abc.json").read_text() == '{"factor": 0.7}'
+    assert not (cache / "smooth-mesh-abc.npz").exists()
     (running / "checkpoint.npz").write_bytes(b"newer")
     assert "kept" in park("restore") and (running / "checkpoint.npz").read_bytes() == b"newer"
     # a clone does not fetch the parked checkpoints; saving again replaces them

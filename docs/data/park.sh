@@ -4,8 +4,10 @@
 # The studies under docs/data (size_study, rate_study) keep their light results in git, but a case
 # that is running when the machine stops only survives as its checkpoint.npz (~10-30 MB at 50 um),
 # which .gitignore keeps off main (a clone for CI must stay small). This script stores those
-# checkpoints in one commit of their own under the ref refs/fem-twin/parked (not a branch: `git
-# clone` does not fetch it), replacing the previous one, and puts them back:
+# checkpoints, and the structures' transport-matching factors (.fem_twin_cache/transport-match-*.json,
+# ~1 kB each, ~6 min on 1 rank to make at 50 um), in one commit of their own under the ref
+# refs/fem-twin/parked (not a branch: `git clone` does not fetch it), replacing the previous one,
+# and puts them back:
 #
 #   bash docs/data/park.sh save      # before a stop, after the studies wrote their checkpoints
 #   bash docs/data/park.sh restore   # after a restart, before the studies run again
@@ -13,7 +15,8 @@
 #
 # restore writes a parked checkpoint back only where the case is not complete (its discharge.json
 # does not say "complete": true) and no checkpoint exists, so it never overwrites a newer one; the
-# study then continues the case from it (fem_twin.study.cases.run_state: 'interrupted').
+# study then continues the case from it (fem_twin.study.cases.run_state: 'interrupted'). A parked
+# cache file is written back where none is (its name holds the hash of what it was made from).
 set -euo pipefail
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 ref=refs/fem-twin/parked
@@ -21,11 +24,12 @@ what=${1:-}
 
 case "$what" in
 save)
-    mapfile -t files < <(find docs/data -name checkpoint.npz -type f | sort)
+    mapfile -t files < <(find docs/data \( -name checkpoint.npz -o -path "*/.fem_twin_cache/transport-match-*.json" \) \
+        -type f | sort)
     idx=$(mktemp -u)
     trap 'rm -f "$idx"' EXIT
     if [ ${#files[@]} -eq 0 ]; then
-        echo "park: no checkpoint.npz under docs/data; $ref left as it is"
+        echo "park: no checkpoint.npz or transport-match-*.json under docs/data; $ref left as it is"
         exit 0
     fi
     GIT_INDEX_FILE=$idx git add -f -- "${files[@]}"
@@ -44,7 +48,8 @@ restore)
         d=$(dirname "$f")
         if [ -e "$f" ]; then
             echo "kept $f (a checkpoint is there)"
-        elif [ -f "$d/discharge.json" ] && grep -q '"complete": true' "$d/discharge.json"; then
+        elif [ "$(basename "$f")" = checkpoint.npz ] && [ -f "$d/discharge.json" ] \
+                && grep -q '"complete": true' "$d/discharge.json"; then
             echo "skipped $f (the case is complete)"
         else
             mkdir -p "$d"
