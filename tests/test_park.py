@@ -41,6 +41,10 @@ def test_park_save_restore_and_clone(tmp_path):
         assert p.returncode == 0, p.stderr
         return p.stdout
 
+    (done / "discharge.json").write_text('{"complete": true, "capacity_mAh_per_g": 90}')
+    out = park("save")
+    assert out.count("parked ") == 2 and "ncm80" not in out  # a complete case's checkpoint is not kept
+    (done / "discharge.json").unlink()
     assert park("save").count("parked ") == 3
     assert _git(repo, "status", "--porcelain", "--untracked-files=no") == ""  # nothing staged or committed
     for f in (running / "checkpoint.npz", done / "checkpoint.npz", cache / "transport-match-abc.json",

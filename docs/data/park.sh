@@ -13,7 +13,7 @@
 #   bash docs/data/park.sh restore   # after a restart, before the studies run again
 #   bash docs/data/park.sh list      # what is parked
 #
-# restore writes a parked checkpoint back only where the case is not complete (its discharge.json
+# save leaves out the checkpoints of complete cases; restore writes a parked checkpoint back only where the case is not complete (its discharge.json
 # does not say "complete": true) and no checkpoint exists, so it never overwrites a newer one; the
 # study then continues the case from it (fem_twin.study.cases.run_state: 'interrupted'). A parked
 # cache file is written back where none is (its name holds the hash of what it was made from).
@@ -24,8 +24,14 @@ what=${1:-}
 
 case "$what" in
 save)
-    mapfile -t files < <(find docs/data \( -name checkpoint.npz -o -path "*/.fem_twin_cache/transport-match-*.json" \) \
-        -type f | sort)
+    files=()
+    while read -r f; do  # (a complete case's checkpoint is of no further use)
+        if [ "$(basename "$f")" = checkpoint.npz ] && [ -f "$(dirname "$f")/discharge.json" ] \
+                && grep -q '"complete": true' "$(dirname "$f")/discharge.json"; then
+            continue
+        fi
+        files+=("$f")
+    done < <(find docs/data \( -name checkpoint.npz -o -path "*/.fem_twin_cache/transport-match-*.json" \) -type f | sort)
     idx=$(mktemp -u)
     trap 'rm -f "$idx"' EXIT
     if [ ${#files[@]} -eq 0 ]; then
