@@ -326,9 +326,9 @@ def test_render_bad_input(tmp_path):
             args.func(args)
 
 
-def test_pictures_of_cases_whose_fields_are_gone_are_put_side_by_side(tmp_path):
+def test_pictures_of_cases_whose_fields_are_gone_are_stacked(tmp_path):
     """A study whose fields are gone (they stay out of git) but whose cases kept their pictures:
-    the comparison per C-rate is their pictures side by side, in composition order."""
+    the comparison per C-rate is their pictures one row each, in composition order."""
     import matplotlib.image as mpimg
 
     from fem_twin.post.field_pictures import render_study
@@ -345,10 +345,10 @@ def test_pictures_of_cases_whose_fields_are_gone_are_put_side_by_side(tmp_path):
     paths = render_study(tmp_path, [0.5, 1.0])
     assert paths == [tmp_path / "fields_c1C_seed1_dod1.00.png"]  # (no pictures at 0.5)
     a = mpimg.imread(paths[0])[:, :, :3]
-    assert a.shape == (28, 16 + 17 + 18, 3)  # the tallest height, the widths summed
-    for x, w in ((0, 60), (16, 70), (33, 80)):  # left to right: 60, 70, 80 wt%
-        assert np.allclose(a[0, x], colours[w], atol=0.01)
-    assert np.allclose(a[27, 0], 1.0, atol=0.01) and np.allclose(a[27, 33], colours[80], atol=0.01)  # white below
+    assert a.shape == (26 + 27 + 28, 18, 3)  # the heights summed, the widest width
+    for y, w in ((0, 60), (26, 70), (53, 80)):  # top to bottom: 60, 70, 80 wt%
+        assert np.allclose(a[y, 0], colours[w], atol=0.01)
+    assert np.allclose(a[0, 17], 1.0, atol=0.01) and np.allclose(a[53, 17], colours[80], atol=0.01)  # white right
     with pytest.raises(InputError, match="render"):
         render_study(tmp_path / "ncm60_seed1", [1.0])
 

@@ -13,7 +13,8 @@ DIR is a discharge output folder (fields_*.xdmf from 'fem-twin discharge' or a s
 'study discharge' folder. Per case and depth of discharge: fields_dod<D>.png (NCM lithiation,
 Li+ flux magnitude in the LPSCl, surface overpotential on the NCM|LPSCl interface; --quantities).
 A study folder also gets, per C-rate, the compositions side by side:
-DIR/fields_c<R>C_seed<S>_dod<D>.png (one colour scale per row); several case folders get
+DIR/fields_c<R>C_seed<S>_dod<D>.png (one colour scale per row; where some of these cases' fields
+are gone, their saved fields_dod<D>.png one row per case instead); several case folders get
 fields_compare_dod<D>.png. A DOD is a fraction of the discharge's duration; the nearest written
 frame is used and its DOD, time, voltage and capacity are printed on the panel."""
 

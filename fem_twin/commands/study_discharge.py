@@ -27,7 +27,7 @@ seed only (``--fields``). A case that ends with fields keeps, next to them, its 
 ``fields_dod1.00.png``, ``fem-twin render``) at DOD 0.5 and the end: the XDMF files stay out of git,
 so a study that runs across machine restarts still has Figs. 4-6 (``fem-twin metrics DIR`` reads
 the saved numbers of the cases whose fields are gone). ``--pictures 0.5,end`` renders the study's
-pictures afterwards (``fem-twin render``; side by side from the saved pictures where fields are gone).
+pictures afterwards (``fem-twin render``; the saved pictures one row per case where fields are gone).
 
 Cases run seed by seed (all compositions and C-rates of the first seed first), so the early part
 of a long study already covers the whole table.

@@ -545,7 +545,7 @@ def render_study(root: str | Path, dods: list[float], quantities=DEFAULT_QUANTIT
     for rate in sorted({c["c_rate"] for c in cases}):
         group = sorted([c for c in cases if c["c_rate"] == rate], key=lambda c: c["ncm_wt"])
         if any(c["run_dir"] not in with_fields for c in group):
-            # some fields are gone (they stay out of git): side by side from the cases' own pictures
+            # some fields are gone (they stay out of git): the cases' own pictures, one row each
             for d in dods:
                 pngs = [c["run_dir"] / f"fields_{dod_tag(d)}.png" for c in group]
                 pngs = [p for p in pngs if p.is_file()]
@@ -571,8 +571,9 @@ def render_study(root: str | Path, dods: list[float], quantities=DEFAULT_QUANTIT
 
 
 def stitch_pictures(paths: list[Path], path: str | Path) -> Path:
-    """The PNGs ``paths`` side by side (each case's own pictures, one column per case, so each panel
-    keeps its own colour scale; the top edges aligned, white below the shorter ones) into ``path``."""
+    """The PNGs ``paths`` one above the other into ``path``: each case's own picture (a row of
+    quantities) as one row, so each panel keeps its own colour scale; left edges aligned, white to
+    the right of the narrower ones."""
     import matplotlib.image as mpimg
 
     images = []
@@ -583,11 +584,11 @@ def stitch_pictures(paths: list[Path], path: str | Path) -> Path:
         if a.dtype != np.float32 and a.dtype != np.float64:
             a = a.astype(np.float64) / 255.0
         images.append(a[:, :, :3])
-    h = max(a.shape[0] for a in images)
-    cols = [np.vstack([a, np.ones((h - a.shape[0], a.shape[1], 3), a.dtype)]) for a in images]
+    w = max(a.shape[1] for a in images)
+    rows = [np.hstack([a, np.ones((a.shape[0], w - a.shape[1], 3), a.dtype)]) for a in images]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    mpimg.imsave(path, np.clip(np.hstack(cols), 0.0, 1.0))
+    mpimg.imsave(path, np.clip(np.vstack(rows), 0.0, 1.0))
     return path
 
 
