@@ -187,7 +187,8 @@ def test_cases_with_fields_keep_their_numbers_and_pictures(tmp_path, fake, capsy
 
     def products(rd):
         ran.append(Path(rd))
-        return [[sys.executable, "-c", "import sys; print('made the products of', sys.argv[1])", "x", str(rd)],
+        return [[sys.executable, "-c", "import sys, pathlib; print('made the products of', sys.argv[1]); "
+                 "pathlib.Path(sys.argv[2], 'field_metrics.json').write_text('[]')", "x", str(rd)],
                 [sys.executable, "-c", "import sys; sys.exit(3)", "y", "z"]]
 
     run_study(root, cases, ST, command=fake, structure=no_structure, plots=False, products=products)
@@ -196,11 +197,16 @@ def test_cases_with_fields_keep_their_numbers_and_pictures(tmp_path, fake, capsy
     log = (root / "ncm60_seed1" / "c1C" / "run.log").read_text()
     assert "made the products of x" in log and log.index("made the products") > log.index("$ ")
     assert out.count("failed (exit 3;") == 1 and "sys.exit(3) y z failed" in out
-    # the interrupted one continues and then makes its products
+    # the interrupted one continues and then makes its products; a reused case whose products a stop
+    # prevented (no field_metrics.json) makes them now, one that has them does not
     ran.clear()
     fake.modes = {}
+    (root / "ncm60_seed1" / "c1C" / "field_metrics.json").unlink()
     run_study(root, cases, ST, command=fake, structure=no_structure, plots=False, products=products)
-    assert ran == [root / "ncm80_seed1" / "c1C"]
+    assert ran == [root / "ncm60_seed1" / "c1C", root / "ncm80_seed1" / "c1C"]
+    ran.clear()
+    run_study(root, cases, ST, command=fake, structure=no_structure, plots=False, products=products)
+    assert ran == []
 
 
 def test_summary_statistics():

@@ -287,7 +287,8 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
     the structure; ``path_check(case, root)`` says why a structure carries no current (its case is
     recorded as 0 mAh/g without a run) or None; ``plots=False`` skips the PNGs. A case that ends
     complete with fields then runs ``products(run_dir)`` (commands whose output is appended to its
-    run.log; a failing one is said there and in the study's output, and loses nothing else).
+    run.log; a failing one is said there and in the study's output, and loses nothing else); so does
+    a reused one with fields and no field_metrics.json (a stop came before its products).
     Failing cases are recorded in the rows, never raised. A SIGTERM stops the study after the
     running case has written its checkpoint (its row says so); run again to continue.
     """
@@ -324,6 +325,8 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
                 row = case_row(case, st, rd)
                 out(f"{head} {_describe(row)} [reused]", flush=True)
                 rows.append(row)
+                if (rd / "fields_ncm.xdmf").exists() and not (rd / "field_metrics.json").exists():
+                    _make_products(products(rd), launcher, rd / RUN_LOG, head, out)  # (a stop came first)
                 continue
             try:
                 structure(case, root, st)
@@ -364,12 +367,7 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
             rows.append(row)
             write_study_csv(root / STUDY_CSV, rows)
             if row["complete"] and fields and (rd / "fields_ncm.xdmf").exists():
-                for cmd in products(rd):
-                    if launcher.stop:
-                        break
-                    prc, _ = launcher.run(cmd, log, append=True)
-                    if prc != 0:
-                        out(f"{head} {' '.join(cmd[1:])} failed (exit {prc}; see {log})", flush=True)
+                _make_products(products(rd), launcher, log, head, out)
     finally:
         if held is not None:
             release_lock(held)
@@ -387,6 +385,16 @@ def run_study(root: Path, cases: list[Case], st: StudySettings, command=worker_c
         out(f"study stopped by SIGTERM after {len(rows)} of {len(cases)} cases; run the same command again "
             f"to continue", flush=True)
     return rows
+
+
+def _make_products(commands: list[list[str]], launcher: _Launcher, log: Path, head: str, out) -> None:
+    """Run a finished case's product commands (output appended to its run.log); a failure is said."""
+    for cmd in commands:
+        if launcher.stop:
+            break
+        prc, _ = launcher.run(cmd, log, append=True)
+        if prc != 0:
+            out(f"{head} {' '.join(cmd[1:])} failed (exit {prc}; see {log})", flush=True)
 
 
 def _describe(row: dict) -> str:
