@@ -25,6 +25,14 @@ def case_key(case_dir: Path) -> tuple[int, float, int]:
     return int(m.group(2)), float(r.group(1)), int(m.group(1))
 
 
+def last_capacity(study: Path, wt: int, seed: int, rate: float) -> str:
+    """The capacity (mAh/g NCM) of the last accepted row of a case's ``discharge.csv``, or "?"."""
+    import csv
+
+    rows = list(csv.DictReader((study / f"ncm{wt}_seed{seed}" / f"c{rate:g}C" / "discharge.csv").open()))
+    return f"{float(rows[-1]['capacity_mAh_per_g']):.2f}" if rows else "?"
+
+
 def main(study: Path) -> int:
     cases = sorted((p.parent for p in study.glob("ncm*_seed*/c*C/discharge.json")), key=case_key)
     if not cases:
@@ -59,7 +67,7 @@ def main(study: Path) -> int:
             print(f"running (or killed): {wt} wt%, seed {seed}, {rate:g}C")
         elif t is not None:
             print(f"interrupted: {wt} wt%, seed {seed}, {rate:g}C at t = {float(t):.6g} s, "
-                  f"{d.get('capacity_mAh_per_g', float('nan')):.2f} mAh/g so far (checkpoint written)")
+                  f"{last_capacity(study, wt, seed, rate)} mAh/g so far (checkpoint written)")
         else:
             print(f"failed: {wt} wt%, seed {seed}, {rate:g}C: {d.get('message', '?')}")
     print(f"complete: {n_complete} of 45; wall time of the complete cases {total_s:,.0f} s ({total_s / 3600:.2f} h)")
