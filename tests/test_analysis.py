@@ -233,6 +233,13 @@ def test_generated_structure_report_round_trip(small_generated, tmp_path):
     assert list(d["contact_area_density_per_m"]["raw"]) == list(contact.INTERFACES)
     assert StructureReport.load(tmp_path) == rep
     assert StructureReport.load(path).to_dict() == d
+    # three through-thickness slabs of 8 layers; their faces add up to the NCM|LPSCl count
+    bands = d["through_thickness"]
+    assert [(b["z_from_um"], b["z_to_um"]) for b in bands] == [(0.0, 4.0), (4.0, 8.0), (8.0, 12.0)]
+    assert sum(b["ncm_lpscl_faces"] for b in bands) == d["contact_faces"]["ncm|lpscl"]
+    ncm = sum(b["volume_fraction"]["ncm"] for b in bands) / 3
+    assert ncm == pytest.approx(d["volume_fraction"]["ncm"], rel=1e-12)
+    assert all(0 < b["ncm_distance_to_contact_um"] < 6 for b in bands)
     # corrected NCM|LPSCl lies between 2/3 of raw and the marching-cubes value, as on the sphere
     mc = d["contact_area_density_marching_cubes_per_m"]["ncm|lpscl"]
     assert d["contact_area_density_per_m"]["corrected"]["ncm|lpscl"] < mc < d["contact_area_density_per_m"]["raw"]["ncm|lpscl"]

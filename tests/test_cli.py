@@ -31,6 +31,9 @@ def test_generate_then_analyze(tmp_path, capsys):
     for name in ("ncm", "lpscl", "nbr", "pore"):
         assert abs(report["volume_fraction"][name] - report["target_volume_fraction"][name]) < 0.02
     assert set(report["contact_area_density_per_m"]) >= {"raw", "corrected"}
+    printed = capsys.readouterr().out
+    lpscl = " / ".join(f"{b['volume_fraction']['lpscl']:.3f}" for b in report["through_thickness"])
+    assert f"LPSCl volume fraction            {lpscl}" in printed
     assert (out / "slices.png").stat().st_size > 10_000
     assert (out / "render3d.png").stat().st_size > 10_000
 

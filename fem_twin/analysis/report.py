@@ -30,7 +30,12 @@
   ``ssa_per_m`` (interface area of the phase / electrode volume, isotropic estimate, m^-1; the sum
   of its ``contact_area_density_per_m['corrected']``), ``s2_lag_um`` / ``s2`` (through-plane
   two-point correlation at lags 0-5 um)}; undefined values are null; {} when skipped or in a file
-  written before it existed (see :mod:`fem_twin.analysis.descriptors`).
+  written before it existed (see :mod:`fem_twin.analysis.descriptors`);
+- ``through_thickness``: three slabs of (nearly) equal thickness from the separator (first) to the
+  collector (last), each {``z_from_um``, ``z_to_um``, ``volume_fraction``, ``ncm_lpscl_faces``,
+  ``contact_area_per_ncm_volume_per_m``, ``ncm_distance_to_contact_um``,
+  ``ncm_beyond_3um_fraction``} (see :mod:`fem_twin.analysis.profile`); [] in a file written
+  before it existed.
 """
 
 from __future__ import annotations
@@ -44,10 +49,12 @@ import numpy as np
 
 from .. import __version__
 from ..errors import FileFormatError, InputError
-from . import contact, fractions
+from . import contact, fractions, profile
 from .descriptors import descriptors as phase_descriptors
 
 ANALYSIS_FILE = "analysis.json"
+#: slabs of ``through_thickness`` (separator third, middle third, collector third)
+THROUGH_THICKNESS_BANDS = 3
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class StructureReport:
     contact_area_density_marching_cubes_per_m: dict
     active_contact_area_density_per_m: dict
     descriptors: dict = dataclasses.field(default_factory=dict)
+    through_thickness: list = dataclasses.field(default_factory=list)
     connectivity: int = fractions.CONNECTIVITY
     periodic_xy: bool = True
     version: str = __version__
@@ -132,7 +140,7 @@ def analyse(image, marching_cubes: bool = True, descriptors: bool = True) -> Str
     ``marching_cubes`` adds the marching-cubes NCM|LPSCl area (~2 s on 100x100x78 voxels);
     it is skipped silently when scikit-image is not installed. ``descriptors`` adds the geometric
     descriptors of :mod:`fem_twin.analysis.descriptors` (~14 s on 100x100x78
-    voxels, ~1.4 s on 32x32x78).
+    voxels, ~1.4 s on 32x32x78). ``through_thickness`` costs ~1.6 s on 100x100x78 voxels.
     """
     from ..microstructure.image import VoxelImage
 
@@ -194,4 +202,6 @@ def analyse(image, marching_cubes: bool = True, descriptors: bool = True) -> Str
         contact_area_density_marching_cubes_per_m=mc_dens,
         active_contact_area_density_per_m=active,
         descriptors=phase_descriptors(image) if descriptors else {},
+        through_thickness=profile.through_thickness_bands(lab, h, THROUGH_THICKNESS_BANDS, periodic_xy=True)
+        if shape[2] >= THROUGH_THICKNESS_BANDS else [],
     )

@@ -127,6 +127,15 @@ def cmd_analyze(args) -> int:
     data = report.to_dict()
     print(json.dumps({k: data[k] for k in ("volume_fraction", "dead_fraction", "percolates",
                                            "contact_area_density_per_m") if k in data}, indent=1))
+    bands = data.get("through_thickness") or []
+    if bands:
+        def row(get, fmt):
+            return " / ".join("-" if get(b) is None else format(get(b), fmt) for b in bands)
+
+        print("through the thickness, separator / middle / collector third:")
+        print(f"  LPSCl volume fraction            {row(lambda b: b['volume_fraction']['lpscl'], '.3f')}")
+        print(f"  NCM|LPSCl area / NCM volume, 1/m {row(lambda b: b['contact_area_per_ncm_volume_per_m'], '.3g')}")
+        print(f"  NCM distance to contact, um      {row(lambda b: b['ncm_distance_to_contact_um'], '.2f')}")
     if not args.no_pictures:
         from ..post.pictures import save_pictures
 

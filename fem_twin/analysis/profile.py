@@ -1,0 +1,128 @@
+"""Through-thickness bands of a voxel structure: where the LPSCl and the reactive contact sit.
+
+A composite cathode a few secondary particles thick is not uniform through its thickness: one
+seed may put more LPSCl next to the separator, another next to the current collector. Global
+numbers (volume fractions, total contact area) do not show it; the bands do.
+
+``through_thickness_bands(labels, h, n_bands)`` cuts axis 2 (z = 0 the separator plane,
+z = top the current collector, the convention of :mod:`fem_twin.analysis.fractions`) into
+``n_bands`` slabs of (nearly) equal numbers of voxel layers and returns, per band:
+
+- ``z_from_um`` / ``z_to_um``: the slab, um from the separator plane;
+- ``volume_fraction``: {pore, ncm, lpscl, nbr} of the slab (0-1);
+- ``ncm_lpscl_faces``: voxel faces between NCM and LPSCl whose NCM voxel lies in the slab (each
+  face counted once: the bands' sum equals ``contact.face_counts(labels)['ncm|lpscl']``; faces
+  across the x/y sides count when ``periodic_xy``, nothing is counted across z = 0 / z = top, so
+  NCM touching the separator is not counted -- as in :mod:`fem_twin.analysis.contact`);
+- ``contact_area_per_ncm_volume_per_m``: NCM|LPSCl area (isotropic estimate, raw faces * h^2
+  * 2/3) per NCM volume of the slab, m^-1 (null when the slab holds no NCM);
+- ``ncm_distance_to_contact_um``: mean over the slab's NCM voxels of the Euclidean distance
+  (um, voxel centre to voxel centre, periodic in x/y when ``periodic_xy``) to the nearest NCM
+  voxel that shares a face with LPSCl (0 for those); a lower bound of the solid-diffusion path,
+  which runs inside the NCM (null when the slab holds no NCM, or the structure has no contact);
+- ``ncm_beyond_3um_fraction``: fraction (0-1) of the slab's NCM farther than 3 um from contact.
+
+Cost: one Euclidean distance transform of a 3 x 3 x/y tiling when periodic (~3 s on 100 x 100 x
+78 voxels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from ..phases import LPSCL, NAMES, NCM
+from .contact import ISOTROPIC_FACTOR
+from .fractions import check_labels
+
+#: distance (um) beyond which NCM counts in ``ncm_beyond_3um_fraction``
+FAR_UM = 3.0
+
+
+def band_edges(nz: int, n_bands: int) -> np.ndarray:
+    """Layer indices ``[k_0 = 0, ..., k_n = nz]`` of ``n_bands`` slabs of nearly equal size."""
+    if isinstance(n_bands, bool) or not isinstance(n_bands, (int, np.integer)) or not 1 <= n_bands <= nz:
+        raise InputError("n_bands", f"an integer from 1 to the number of z layers ({nz})", n_bands)
+    return np.rint(np.linspace(0, nz, int(n_bands) + 1)).astype(int)
+
+
+def ncm_contact_faces(labels, periodic_xy: bool = True) -> np.ndarray:
+    """Per voxel (int array of the labels' shape): its faces shared with LPSCl if it is NCM, else 0."""
+    lab = check_labels(labels)
+    ncm = lab == NCM
+    lps = lab == LPSCL
+    count = np.zeros(lab.shape, dtype=np.int16)
+    for axis in range(3):
+        n = lab.shape[axis]
+        if n < 2:
+            continue
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[axis], hi[axis] = slice(0, n - 1), slice(1, n)
+        lo, hi = tuple(lo), tuple(hi)
+        count[lo] += ncm[lo] & lps[hi]
+        count[hi] += ncm[hi] & lps[lo]
+        if periodic_xy and axis < 2:
+            first = [slice(None)] * 3
+            last = [slice(None)] * 3
+            first[axis], last[axis] = slice(0, 1), slice(n - 1, n)
+            first, last = tuple(first), tuple(last)
+            count[last] += ncm[last] & lps[first]
+            count[first] += ncm[first] & lps[last]
+    return count
+
+
+def distance_to_contact_um(labels, voxel_size_um: float, periodic_xy: bool = True) -> np.ndarray:
+    """Euclidean distance (um) of every voxel centre to the nearest NCM voxel that shares a face
+    with LPSCl (float array of the labels' shape; +inf everywhere when there is no such voxel)."""
+    from scipy import ndimage
+
+    h = float(voxel_size_um)
+    if not np.isfinite(h) or h <= 0:
+        raise InputError("voxel_size_um", "a positive voxel size in um", voxel_size_um)
+    contact = ncm_contact_faces(labels, periodic_xy) > 0
+    if not contact.any():
+        return np.full(contact.shape, np.inf)
+    if not periodic_xy:
+        return ndimage.distance_transform_edt(~contact, sampling=h)
+    nx, ny, _ = contact.shape
+    tiled = np.tile(contact, (3, 3, 1))
+    d = ndimage.distance_transform_edt(~tiled, sampling=h)
+    return d[nx:2 * nx, ny:2 * ny, :]
+
+
+def through_thickness_bands(labels, voxel_size_um: float, n_bands: int = 3,
+                            periodic_xy: bool = True) -> list[dict]:
+    """The bands of the module docstring, from the separator (first) to the collector (last)."""
+    lab = check_labels(labels)
+    h = float(voxel_size_um)
+    edges = band_edges(lab.shape[2], n_bands)
+    faces = ncm_contact_faces(lab, periodic_xy)
+    dist = distance_to_contact_um(lab, h, periodic_xy)
+    ncm = lab == NCM
+    # per-layer sums, then per band: no Python loop over voxels
+    layer_faces = faces.sum(axis=(0, 1), dtype=np.int64)
+    layer_ncm = ncm.sum(axis=(0, 1), dtype=np.int64)
+    d_ncm = np.where(ncm, dist, 0.0)
+    layer_dist = d_ncm.sum(axis=(0, 1))
+    layer_far = (ncm & (dist > FAR_UM)).sum(axis=(0, 1), dtype=np.int64)
+    layer_phase = np.stack([(lab == i).sum(axis=(0, 1), dtype=np.int64) for i in range(len(NAMES))])
+    per_layer = lab.shape[0] * lab.shape[1]
+    bands = []
+    for b in range(len(edges) - 1):
+        k0, k1 = int(edges[b]), int(edges[b + 1])
+        n_ncm = int(layer_ncm[k0:k1].sum())
+        n_faces = int(layer_faces[k0:k1].sum())
+        voxels = per_layer * (k1 - k0)
+        has = n_ncm > 0
+        finite = has and bool(np.isfinite(layer_dist[k0:k1]).all())
+        bands.append({
+            "z_from_um": k0 * h,
+            "z_to_um": k1 * h,
+            "volume_fraction": {NAMES[i]: float(layer_phase[i, k0:k1].sum() / voxels) for i in range(len(NAMES))},
+            "ncm_lpscl_faces": n_faces,
+            "contact_area_per_ncm_volume_per_m": (n_faces * ISOTROPIC_FACTOR / (n_ncm * h) * 1e6) if has else None,
+            "ncm_distance_to_contact_um": float(layer_dist[k0:k1].sum() / n_ncm) if finite else None,
+            "ncm_beyond_3um_fraction": float(layer_far[k0:k1].sum() / n_ncm) if has else None,
+        })
+    return bands
