@@ -100,3 +100,16 @@ def test_bad_band_count_is_rejected(bad):
 def test_bad_voxel_size_is_rejected():
     with pytest.raises(InputError, match="voxel_size_um"):
         through_thickness_bands(_layers(), -1.0)
+
+
+def test_periodic_distance_equals_a_three_by_three_tiling():
+    """Sparse contacts (far-away nearest images): the half-period margin finds the same distances
+    as the plain 3 x 3 tiling of the period."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    lab = np.full((13, 10, 5), NCM, dtype=np.uint8)
+    lab[tuple(rng.integers(0, s, 4) for s in lab.shape)] = LPSCL
+    contact_mask = ncm_contact_faces(lab) > 0
+    tiled = ndimage.distance_transform_edt(~np.tile(contact_mask, (3, 3, 1)), sampling=H)[13:26, 10:20]
+    np.testing.assert_allclose(distance_to_contact_um(lab, H, periodic_xy=True), tiled, rtol=0, atol=1e-12)

@@ -22,8 +22,8 @@ z = top the current collector, the convention of :mod:`fem_twin.analysis.fractio
   which runs inside the NCM (null when the slab holds no NCM, or the structure has no contact);
 - ``ncm_beyond_3um_fraction``: fraction (0-1) of the slab's NCM farther than 3 um from contact.
 
-Cost: one Euclidean distance transform of a 3 x 3 x/y tiling when periodic (~3 s on 100 x 100 x
-78 voxels).
+Cost: one Euclidean distance transform, of the structure with half a period wrapped around its x/y
+sides when periodic (~1 s on 100 x 100 x 78 voxels).
 """
 
 from __future__ import annotations
@@ -85,10 +85,12 @@ def distance_to_contact_um(labels, voxel_size_um: float, periodic_xy: bool = Tru
         return np.full(contact.shape, np.inf)
     if not periodic_xy:
         return ndimage.distance_transform_edt(~contact, sampling=h)
-    nx, ny, _ = contact.shape
-    tiled = np.tile(contact, (3, 3, 1))
-    d = ndimage.distance_transform_edt(~tiled, sampling=h)
-    return d[nx:2 * nx, ny:2 * ny, :]
+    # the nearest periodic image of a contact is at most half a period away along x and along y,
+    # so a wrapped margin of half a period on each side holds it
+    px, py = ((n + 1) // 2 for n in contact.shape[:2])
+    wrapped = np.pad(contact, ((px, px), (py, py), (0, 0)), mode="wrap")
+    d = ndimage.distance_transform_edt(~wrapped, sampling=h)
+    return d[px:px + contact.shape[0], py:py + contact.shape[1], :]
 
 
 def through_thickness_bands(labels, voxel_size_um: float, n_bands: int = 3,
