@@ -54,15 +54,38 @@ def test_periodic_sides_join_the_column():
     """An LPSCl column at x = 0 in NCM: with periodic x the voxels at x = nx-1 touch it too."""
     lab = np.full((8, 3, 2), NCM, dtype=np.uint8)
     lab[0] = LPSCL
-    per = distance_to_contact_um(lab, 1.0, periodic_xy=True)
-    wall = distance_to_contact_um(lab, 1.0, periodic_xy=False)
-    np.testing.assert_allclose(per[1:, 0, 0], [0, 1, 2, 3, 2, 1, 0])
-    np.testing.assert_allclose(wall[1:, 0, 0], [0, 1, 2, 3, 4, 5, 6])
-    (bp,) = through_thickness_bands(lab, 1.0, 1, periodic_xy=True)
-    (bw,) = through_thickness_bands(lab, 1.0, 1, periodic_xy=False)
+    (bp,) = through_thickness_bands(lab, 1.0, 1, periodic_xy=True, separator=False)
+    (bw,) = through_thickness_bands(lab, 1.0, 1, periodic_xy=False, separator=False)
     assert bp["ncm_lpscl_faces"] == 2 * 3 * 2 and bw["ncm_lpscl_faces"] == 3 * 2
     assert bp["ncm_distance_to_contact_um"] == pytest.approx(9 / 7)
     assert bw["ncm_distance_to_contact_um"] == pytest.approx(3.0)
+
+
+def test_periodic_distance_crosses_the_side():
+    """LPSCl at x = 0, NBR at x = 7: the only contact voxels are at x = 1; from x = 6 the nearest
+    one is across the periodic side (3 voxels), not inside the box (5)."""
+    lab = np.full((8, 3, 2), NCM, dtype=np.uint8)
+    lab[0] = LPSCL
+    lab[7] = NBR
+    per = distance_to_contact_um(lab, 1.0, periodic_xy=True)
+    wall = distance_to_contact_um(lab, 1.0, periodic_xy=False)
+    np.testing.assert_allclose(per[1:7, 1, 1], [0, 1, 2, 3, 4, 3])
+    np.testing.assert_allclose(wall[1:7, 1, 1], [0, 1, 2, 3, 4, 5])
+
+
+def test_separator_plane_counts_as_contact():
+    """An all-NCM block on the separator: the z = 0 layer is the contact, at its true (flat) area."""
+    lab = np.full((3, 4, 6), NCM, dtype=np.uint8)
+    first, second = through_thickness_bands(lab, H, n_bands=2)
+    assert first["ncm_separator_faces"] == 12 and second["ncm_separator_faces"] == 0
+    assert first["ncm_lpscl_faces"] == 0
+    assert first["contact_area_per_ncm_volume_per_m"] == pytest.approx(12 / (36 * H) * 1e6, rel=1e-12)
+    assert second["contact_area_per_ncm_volume_per_m"] == 0.0
+    assert first["ncm_distance_to_contact_um"] == pytest.approx(H, rel=1e-12)  # layers 0, 1, 2
+    assert second["ncm_distance_to_contact_um"] == pytest.approx(4 * H, rel=1e-12)  # layers 3, 4, 5
+    assert second["ncm_beyond_3um_fraction"] == 0.0
+    (off,) = through_thickness_bands(lab, H, n_bands=1, separator=False)
+    assert off["ncm_separator_faces"] == 0 and off["ncm_distance_to_contact_um"] is None
 
 
 def test_bands_sum_to_the_contact_face_count_on_a_random_structure():
@@ -75,10 +98,9 @@ def test_bands_sum_to_the_contact_face_count_on_a_random_structure():
         assert not per_voxel[lab != NCM].any()
         bands = through_thickness_bands(lab, H, n_bands=4, periodic_xy=periodic)
         assert sum(b["ncm_lpscl_faces"] for b in bands) == total
-        fr = [sum(b["volume_fraction"].values()) for b in bands]
-        assert fr == pytest.approx([1.0] * 4, abs=1e-12)
+        assert [b["ncm_separator_faces"] for b in bands] == [int((lab[:, :, 0] == NCM).sum()), 0, 0, 0]
         # the bands' NCM-weighted mean distance is the structure's mean distance
-        d = distance_to_contact_um(lab, H, periodic)
+        d = distance_to_contact_um(lab, H, periodic, separator=True)
         n = [(lab[:, :, a:b] == NCM).sum() for a, b in zip(band_edges(11, 4)[:-1], band_edges(11, 4)[1:])]
         weighted = sum(k * b["ncm_distance_to_contact_um"] for k, b in zip(n, bands)) / sum(n)
         assert weighted == pytest.approx(float(d[lab == NCM].mean()), rel=1e-12)
@@ -86,8 +108,9 @@ def test_bands_sum_to_the_contact_face_count_on_a_random_structure():
 
 def test_no_contact_gives_null_distance():
     lab = np.full((3, 3, 3), NCM, dtype=np.uint8)
-    (band,) = through_thickness_bands(lab, H, 1)
+    (band,) = through_thickness_bands(lab, H, 1, separator=False)
     assert band["ncm_lpscl_faces"] == 0 and band["ncm_distance_to_contact_um"] is None
+    assert band["ncm_beyond_3um_fraction"] is None
     assert math.isinf(float(distance_to_contact_um(lab, H).max()))
 
 
@@ -107,9 +130,8 @@ def test_periodic_distance_equals_a_three_by_three_tiling():
     as the plain 3 x 3 tiling of the period."""
     from scipy import ndimage
 
-    rng = np.random.default_rng(3)
     lab = np.full((13, 10, 5), NCM, dtype=np.uint8)
-    lab[tuple(rng.integers(0, s, 4) for s in lab.shape)] = LPSCL
+    lab[2, 1, 2] = LPSCL  # one grain: the farthest NCM is half a period away along x and y
     contact_mask = ncm_contact_faces(lab) > 0
     tiled = ndimage.distance_transform_edt(~np.tile(contact_mask, (3, 3, 1)), sampling=H)[13:26, 10:20]
     np.testing.assert_allclose(distance_to_contact_um(lab, H, periodic_xy=True), tiled, rtol=0, atol=1e-12)

@@ -33,9 +33,9 @@
   written before it existed (see :mod:`fem_twin.analysis.descriptors`);
 - ``through_thickness``: three slabs of (nearly) equal thickness from the separator (first) to the
   collector (last), each {``z_from_um``, ``z_to_um``, ``volume_fraction``, ``ncm_lpscl_faces``,
-  ``contact_area_per_ncm_volume_per_m``, ``ncm_distance_to_contact_um``,
-  ``ncm_beyond_3um_fraction``} (see :mod:`fem_twin.analysis.profile`); [] in a file written
-  before it existed.
+  ``ncm_separator_faces``, ``contact_area_per_ncm_volume_per_m``, ``ncm_distance_to_contact_um``,
+  ``ncm_beyond_3um_fraction``}, with the NCM on z = 0 touching the cell's LPSCl separator (see
+  :mod:`fem_twin.analysis.profile`); [] in a file written before it existed.
 """
 
 from __future__ import annotations
