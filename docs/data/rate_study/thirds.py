@@ -6,9 +6,10 @@ Run from the repository root with the project's python:
 
 Each row: one structure (``docs/data/rate_study/study/ncm<W>_seed<S>/structure.npz``); per third
 (separator / middle / collector) the LPSCl volume fraction, the NCM|LPSCl area per NCM volume
-(isotropic estimate, 1/um) and the mean distance of the NCM to the nearest NCM|LPSCl contact (um),
-from :func:`fem_twin.analysis.profile.through_thickness_bands` (x/y periodic); the last column
-is the collector third's area per NCM volume over the separator third's.
+(1/um) and the mean distance of the NCM to the nearest contact voxel (um), from
+:func:`fem_twin.analysis.profile.through_thickness_bands` (x/y periodic; the NCM on z = 0 touches
+the cell's LPSCl separator, as in the discharge); the last column is the collector third's area per
+NCM volume over the separator third's. A missing structure is named, not skipped.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
         for s in range(1, 6):
             f = STUDY / f"ncm{w}_seed{s}" / "structure.npz"
             if not f.exists():
+                print(f"| {w} wt%, seed {s} | missing: {f} | | | |")
                 continue
             with np.load(f) as z:
                 bands = through_thickness_bands(z["labels"], float(z["voxel_size_um"]), 3)
