@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..phases import LPSCL, NAMES, NCM
-from .contact import ISOTROPIC_FACTOR
+from .contact import ISOTROPIC_FACTOR, _neighbour_pairs
 from .fractions import check_labels
 
 #: distance (um) beyond which NCM counts in ``ncm_beyond_3um_fraction``
@@ -58,23 +58,11 @@ def ncm_contact_faces(labels, periodic_xy: bool = True, separator: bool = False)
     ncm = lab == NCM
     lps = lab == LPSCL
     count = np.zeros(lab.shape, dtype=np.int16)
-    for axis in range(3):
-        n = lab.shape[axis]
-        if n < 2:
-            continue
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis], hi[axis] = slice(0, n - 1), slice(1, n)
-        lo, hi = tuple(lo), tuple(hi)
-        count[lo] += ncm[lo] & lps[hi]
-        count[hi] += ncm[hi] & lps[lo]
-        if periodic_xy and axis < 2:
-            first = [slice(None)] * 3
-            last = [slice(None)] * 3
-            first[axis], last[axis] = slice(0, 1), slice(n - 1, n)
-            first, last = tuple(first), tuple(last)
-            count[last] += ncm[last] & lps[first]
-            count[first] += ncm[first] & lps[last]
+    # the same face pairs as contact.face_counts; the pairs of ``count`` are views, written in place
+    for (ncm_a, ncm_b), (lps_a, lps_b), (count_a, count_b) in zip(
+            _neighbour_pairs(ncm, periodic_xy), _neighbour_pairs(lps, periodic_xy), _neighbour_pairs(count, periodic_xy)):
+        count_a += ncm_a & lps_b
+        count_b += ncm_b & lps_a
     if separator:
         count[:, :, 0] += ncm[:, :, 0]
     return count
