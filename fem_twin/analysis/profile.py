@@ -73,12 +73,16 @@ def distance_to_contact_um(labels, voxel_size_um: float, periodic_xy: bool = Tru
     """Euclidean distance (um) of every voxel centre to the nearest NCM voxel that shares a face
     with LPSCl (or, with ``separator``, lies on z = 0) (float array of the labels' shape; +inf
     everywhere when there is no such voxel)."""
-    from scipy import ndimage
-
     h = float(voxel_size_um)
     if not np.isfinite(h) or h <= 0:
         raise InputError("voxel_size_um", "a positive voxel size in um", voxel_size_um)
-    contact = ncm_contact_faces(labels, periodic_xy, separator) > 0
+    return _distance_um(ncm_contact_faces(labels, periodic_xy, separator) > 0, h, periodic_xy)
+
+
+def _distance_um(contact: np.ndarray, h: float, periodic_xy: bool) -> np.ndarray:
+    """Euclidean distance (um) of every voxel centre to the nearest True voxel of ``contact``."""
+    from scipy import ndimage
+
     if not contact.any():
         return np.full(contact.shape, np.inf)
     if not periodic_xy:
@@ -98,9 +102,14 @@ def through_thickness_bands(labels, voxel_size_um: float, n_bands: int = 3,
     lab = check_labels(labels)
     h = float(voxel_size_um)
     edges = band_edges(lab.shape[2], n_bands)
+    if not np.isfinite(h) or h <= 0:
+        raise InputError("voxel_size_um", "a positive voxel size in um", voxel_size_um)
     faces = ncm_contact_faces(lab, periodic_xy)
-    dist = distance_to_contact_um(lab, h, periodic_xy, separator)
     ncm = lab == NCM
+    contact = faces > 0
+    if separator:
+        contact[:, :, 0] |= ncm[:, :, 0]
+    dist = _distance_um(contact, h, periodic_xy)
     # per-layer sums, then per band: no Python loop over voxels
     layer_faces = faces.sum(axis=(0, 1), dtype=np.int64)
     layer_sep = np.zeros(lab.shape[2], dtype=np.int64)
