@@ -73,10 +73,16 @@ def distance_to_contact_um(labels, voxel_size_um: float, periodic_xy: bool = Tru
     """Euclidean distance (um) of every voxel centre to the nearest NCM voxel that shares a face
     with LPSCl (or, with ``separator``, lies on z = 0) (float array of the labels' shape; +inf
     everywhere when there is no such voxel)."""
+    h = _voxel_size(voxel_size_um)
+    return _distance_um(ncm_contact_faces(labels, periodic_xy, separator) > 0, h, periodic_xy)
+
+
+def _voxel_size(voxel_size_um) -> float:
+    """The voxel edge (um) as a float; InputError unless finite and positive."""
     h = float(voxel_size_um)
     if not np.isfinite(h) or h <= 0:
         raise InputError("voxel_size_um", "a positive voxel size in um", voxel_size_um)
-    return _distance_um(ncm_contact_faces(labels, periodic_xy, separator) > 0, h, periodic_xy)
+    return h
 
 
 def _distance_um(contact: np.ndarray, h: float, periodic_xy: bool) -> np.ndarray:
@@ -100,10 +106,8 @@ def through_thickness_bands(labels, voxel_size_um: float, n_bands: int = 3,
     """The bands of the module docstring, from the separator (first) to the collector (last);
     ``separator``: the structure sits on the cell's LPSCl separator (z < 0)."""
     lab = check_labels(labels)
-    h = float(voxel_size_um)
+    h = _voxel_size(voxel_size_um)
     edges = band_edges(lab.shape[2], n_bands)
-    if not np.isfinite(h) or h <= 0:
-        raise InputError("voxel_size_um", "a positive voxel size in um", voxel_size_um)
     faces = ncm_contact_faces(lab, periodic_xy)
     ncm = lab == NCM
     contact = faces > 0

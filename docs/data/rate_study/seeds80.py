@@ -51,6 +51,13 @@ def seed_row(seed: int) -> dict[str, float] | None:
     }
 
 
+def _fmt(key: str, value: float) -> str:
+    """Areas without decimals, capacities and percentages with two, the rest with four digits."""
+    if "um2" in key:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if ("mAh" in key or "%" in key) else f"{value:.4g}"
+
+
 def main() -> None:
     rows = {s: r for s in range(1, 6) if (r := seed_row(s)) is not None}
     if len(rows) < 3:
@@ -63,13 +70,7 @@ def main() -> None:
     for k in keys:
         vals = [rows[s][k] for s in seeds]
         rho = "" if k == keys[0] else f"{spearmanr(vals, cap).statistic:+.2f}"
-        if "um2" in k:
-            fmt = lambda v: f"{v:,.0f}"  # noqa: E731
-        elif "mAh" in k or "%" in k:
-            fmt = lambda v: f"{v:.2f}"  # noqa: E731
-        else:
-            fmt = lambda v: f"{v:.4g}"  # noqa: E731
-        print(f"| {k} | " + " | ".join(fmt(v) for v in vals) + f" | {rho} |")
+        print(f"| {k} | " + " | ".join(_fmt(k, v) for v in vals) + f" | {rho} |")
 
 
 if __name__ == "__main__":
