@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from fem_twin.analysis.connectivity import live_phases
-from fem_twin.phases import LPSCL, NCM
 from fem_twin.analysis.profile import through_thickness_bands
 from fem_twin.microstructure.image import VoxelImage
+from fem_twin.phases import LPSCL, NCM
 
 HERE = Path(__file__).resolve().parent
 STUDY = HERE / "study"
@@ -38,10 +38,12 @@ MIRROR = HERE / "mirror"
 
 
 def original_dir(seed: int) -> Path:
+    """The study's folder of 80 wt% seed ``seed`` (structure.npz, c0.1C/)."""
     return STUDY / f"ncm80_seed{seed}"
 
 
 def mirrored_dir(seed: int) -> Path:
+    """The folder of its z-mirrored copy (structure.npz, c0.1C/)."""
     return MIRROR / f"ncm80_seed{seed}_zflip"
 
 
@@ -67,6 +69,8 @@ def structure_numbers(directory: Path) -> dict[str, float]:
         "separator-third area / NCM vol, 1/um": area[0],
         "collector-third area / NCM vol, 1/um": area[2],
         "collector / separator area": area[2] / area[0],
+        "separator-third NCM distance to contact, um": bands[0]["ncm_distance_to_contact_um"],
+        "collector-third NCM distance to contact, um": bands[2]["ncm_distance_to_contact_um"],
     }
 
 
