@@ -542,6 +542,24 @@ def calibration_note(source: str, what: str, where: str) -> str:
     return f"fitted to {source} ({what}) by fem-twin calibrate on {where}, {time.strftime('%Y-%m-%d')}"
 
 
+def note_of_the_same_fit(outdir: Path, note: str, fitted_values: dict, evaluations: list[Evaluation]) -> str:
+    """``note``, or the note ``outdir/calibration.json`` already holds when this calibration computed
+    nothing new (every evaluation reused) and found the same values with the same note but for its
+    date: the date says when the value was fitted, so a re-run on a later day keeps the fitted
+    parameter file byte for byte (a study that compares its --params file sees no change)."""
+    if not evaluations or not all(e.reused for e in evaluations):
+        return note
+    try:
+        before = json.loads((Path(outdir) / "calibration.json").read_text())
+    except (OSError, ValueError):
+        return note
+    old = before.get("note")
+    if (isinstance(old, str) and before.get("fitted_values") == fitted_values
+            and old.rpartition(", ")[0] == note.rpartition(", ")[0]):
+        return old
+    return note
+
+
 def write_report(outdir: Path, report: dict, fitted: ParameterSet | None, evaluations: list[Evaluation],
                  meas=None) -> list[Path]:
     """``calibration.json`` (``report`` plus every evaluation), the fitted TOML (when ``fitted``) and

@@ -251,10 +251,19 @@ def test_calibrates_back_to_a_known_initial_lithiation(column_dir, capsys):
     assert fitted.initial_lithiation == x and "fitted to a test" in fitted.source_of("initial_lithiation")
     assert (out / "calibration.png").stat().st_size > 1000
     assert not (out / "study.lock").exists()  # (released)
-    # again (with the progress lines: outputs do not matter): every evaluation reused, the same answer
+    # again (with the progress lines: outputs do not matter): every evaluation reused, the same answer,
+    # and the note (so the fitted file) keeps the day the value was fitted: as if that was another day
+    comm.Barrier()
+    if comm.rank == 0:
+        day = rep["note"].rpartition(", ")[2]
+        for name in ("calibration.json", "calibrated_parameters.toml"):
+            (out / name).write_text((out / name).read_text().replace(day, "2001-02-03"))
+    comm.Barrier()
+    toml_before = (out / "calibrated_parameters.toml").read_bytes()
     assert main([a for a in args if a != "-q"]) == 0
     rep2 = json.loads((out / "calibration.json").read_text())
     assert rep2["new_runs"] == 0 and rep2["fitted_values"] == rep["fitted_values"]
+    assert rep2["note"].endswith(", 2001-02-03") and (out / "calibrated_parameters.toml").read_bytes() == toml_before
     # a target the bracket cannot reach: exit 2, both ends' capacities (reused) in one line
     capsys.readouterr()
     code = main(["calibrate", str(column_dir), "--target-capacity", "250", "--bracket", "0.3,0.55"] + COMMON)

@@ -213,6 +213,9 @@ def _calibrate(args, C, comm, names, brackets, scales, settings, base, meas, mod
     source = args.source or (f"a target capacity of {args.target_capacity:g} mAh/g" if mode == "capacity"
                              else f"the curve {Path(args.curve).name}")
     note = C.calibration_note(source, what, str(Path(args.dir)))
+    if rank0:
+        note = C.note_of_the_same_fit(outdir, note, fitted_values, evs)
+    note = comm.bcast(note, root=0)
     report["note"] = note
     fitted = None
     if res.converged or mode == "curve":
