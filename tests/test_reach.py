@@ -30,8 +30,11 @@ def test_distance_is_the_path_through_the_block_and_skips_dead_phases():
     d = live_contact_distance_um(lab, h)
     x, z = np.meshgrid(np.arange(8), np.arange(3, 6), indexing="ij")
     np.testing.assert_allclose(d[:, 0, 3:], h * (x + (z - 3)), rtol=0, atol=1e-12)
-    # the voxel on the dead LPSCl is not a contact: 7 steps along the block, not 0
+    # the voxel on the dead LPSCl is not a contact: 7 steps along the block, not 0; it is when dead
+    # LPSCl counts, and then the distance runs from both ends
     assert d[7, 0, 3] == pytest.approx(7 * h)
+    d_all = live_contact_distance_um(lab, h, dead_lpscl=True)
+    np.testing.assert_allclose(d_all[:, 0, 3:], h * (np.minimum(x, 7 - x) + (z - 3)), rtol=0, atol=1e-12)
     # dead NCM and the other phases carry no distance
     assert np.isnan(d[4, 0, 1]) and np.isnan(d[0, 0, 0]) and np.isnan(d[1, 0, 0])
     f = ncm_beyond_fraction(lab, d, (0.0, 1.0, 3.5, 10.0))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..phases import NCM
+from ..phases import LPSCL, NCM
 from .connectivity import live_phases
 from .fractions import check_labels
 from .profile import _voxel_size
@@ -34,11 +34,14 @@ def _face_pairs(shape):
         yield tuple(lo), tuple(hi)
 
 
-def live_contact_voxels(labels) -> tuple[np.ndarray, np.ndarray]:
+def live_contact_voxels(labels, dead_lpscl: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(live_ncm, contact)``: boolean arrays of the labels' shape; ``contact`` is the live NCM
-    voxels with a face on live LPSCl or on the separator plane z = 0."""
+    voxels with a face on live LPSCl or on the separator plane z = 0 (with ``dead_lpscl``: on any
+    LPSCl, as if every LPSCl cluster reached the separator; what the dead LPSCl costs)."""
     lab = check_labels(labels)
     ncm_ok, ely_ok = live_phases(lab)
+    if dead_lpscl:
+        ely_ok = lab == LPSCL
     contact = np.zeros(lab.shape, bool)
     for lo, hi in _face_pairs(lab.shape):
         contact[lo] |= ncm_ok[lo] & ely_ok[hi]
@@ -47,15 +50,16 @@ def live_contact_voxels(labels) -> tuple[np.ndarray, np.ndarray]:
     return ncm_ok, contact
 
 
-def live_contact_distance_um(labels, voxel_size_um: float) -> np.ndarray:
+def live_contact_distance_um(labels, voxel_size_um: float, dead_lpscl: bool = False) -> np.ndarray:
     """Per voxel (float array of the labels' shape): the shortest path (um) through live NCM, in face
     steps of one voxel edge, to a live contact voxel; +inf for live NCM that reaches none, NaN
-    outside the live NCM (other phases, NCM cut off from the collector)."""
+    outside the live NCM (other phases, NCM cut off from the collector). ``dead_lpscl``: contacts
+    on dead LPSCl count too (:func:`live_contact_voxels`)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import dijkstra
 
     h = _voxel_size(voxel_size_um)
-    live, contact = live_contact_voxels(labels)
+    live, contact = live_contact_voxels(labels, dead_lpscl)
     out = np.full(live.shape, np.nan)
     n = int(live.sum())
     if n == 0:

@@ -135,10 +135,12 @@ def structure_summary(case: Path, rate: str = "0.1", lengths_um=(2.0, 4.0, 6.0, 
     l_d = 1e6 * np.sqrt(_d_ncm() * t_end)
     d = dist[~np.isnan(dist)]
     beyond = ncm_beyond_fraction(lab, dist, (l_d,) + tuple(lengths_um))
+    with_dead = ncm_beyond_fraction(lab, live_contact_distance_um(lab, h, dead_lpscl=True), (8.0,))[8.0]
     out = {"case": str(case.relative_to(HERE)), "capacity_mAh_per_g": rep["capacity_mAh_per_g"], "t_end_s": t_end,
            "diffusion_length_um": float(l_d), "beyond_diffusion_length": beyond[float(l_d)],
            "mean_distance_um": float(d[np.isfinite(d)].mean()),
-           "beyond_um": {f"{L:g}": beyond[float(L)] for L in lengths_um}}
+           "beyond_um": {f"{L:g}": beyond[float(L)] for L in lengths_um},
+           "beyond_8um_if_every_lpscl_were_live": with_dead}
     return out
 
 
@@ -147,11 +149,13 @@ def summary_markdown(rows: dict) -> str:
 
     lengths = list(next(iter(rows.values()))["beyond_um"])
     lines = ["| case | mAh/g NCM | t_end s | L_D um | % NCM beyond L_D | mean distance um | "
-             + " | ".join(f"% beyond {L} um" for L in lengths) + " |", "|---" * (6 + len(lengths)) + "|"]
+             + " | ".join(f"% beyond {L} um" for L in lengths) + " | % beyond 8 um, every LPSCl live |",
+             "|---" * (7 + len(lengths)) + "|"]
     for label, r in rows.items():
         lines.append(f"| {label} | {r['capacity_mAh_per_g']:.2f} | {r['t_end_s']:,.0f} | {r['diffusion_length_um']:.2f} | "
                      f"{100 * r['beyond_diffusion_length']:.2f} | {r['mean_distance_um']:.3f} | "
-                     + " | ".join(f"{100 * r['beyond_um'][L]:.2f}" for L in lengths) + " |")
+                     + " | ".join(f"{100 * r['beyond_um'][L]:.2f}" for L in lengths)
+                     + f" | {100 * r['beyond_8um_if_every_lpscl_were_live']:.2f} |")
     cap = [r["capacity_mAh_per_g"] for r in rows.values()]
     cols = {"beyond L_D": [r["beyond_diffusion_length"] for r in rows.values()],
             "mean distance": [r["mean_distance_um"] for r in rows.values()]}
