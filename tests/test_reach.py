@@ -83,3 +83,23 @@ def test_bad_input():
         live_contact_distance_um(np.zeros((3, 3), np.uint8), 1.0)
     with pytest.raises(InputError):
         live_contact_distance_um(np.zeros((3, 3, 3), np.uint8), -1.0)
+
+
+def test_structure_report_carries_the_reach():
+    """``fem-twin analyze``'s report: the pillar's numbers, exact, and a report written before the
+    key existed still loads."""
+    from fem_twin.analysis.report import StructureReport, analyse
+    from fem_twin.microstructure.image import VoxelImage
+
+    lab = _pillar_under_a_block()
+    rep = analyse(VoxelImage(lab, 0.5), marching_cubes=False, descriptors=False)
+    r = rep.live_contact_reach
+    x, z = np.meshgrid(np.arange(8), np.arange(3, 6), indexing="ij")
+    steps = x + z - 3
+    assert r["mean_path_um"] == pytest.approx(0.5 * steps.mean())
+    assert r["ncm_beyond_fraction"] == {"2": pytest.approx((steps >= 4).sum() / 25),
+                                        "4": pytest.approx((steps >= 8).sum() / 25), "8": 0.0}
+    assert r["ncm_unreachable_fraction"] == 0.0
+    old = rep.to_dict()
+    del old["live_contact_reach"]
+    assert StructureReport.from_dict(old).live_contact_reach == {}

@@ -88,3 +88,24 @@ def ncm_beyond_fraction(labels, distance_um: np.ndarray, lengths_um) -> dict[flo
     total = int((lab == NCM).sum())
     d = np.asarray(distance_um)[~np.isnan(distance_um)]
     return {float(L): (float((d >= L).sum()) / total if total else 0.0) for L in lengths_um}
+
+
+#: path lengths (um) of the structure report's ``live_contact_reach``
+REPORT_LENGTHS_UM = (2.0, 4.0, 8.0)
+
+
+def reach_summary(labels, voxel_size_um: float) -> dict:
+    """The structure report's numbers: ``mean_path_um`` (mean over the live NCM that reaches a contact),
+    ``ncm_beyond_fraction`` {"2", "4", "8": share (0-1) of all NCM at >= that many um},
+    ``ncm_unreachable_fraction`` (live NCM that reaches no contact, 0-1 of all NCM) and
+    ``ncm_beyond_8um_fraction_if_every_lpscl_were_live`` (what the dead LPSCl strands: the difference)."""
+    lab = check_labels(labels)
+    d = live_contact_distance_um(lab, voxel_size_um)
+    fin = d[np.isfinite(d)]
+    total = int((lab == NCM).sum())
+    beyond = ncm_beyond_fraction(lab, d, REPORT_LENGTHS_UM)
+    d_all = live_contact_distance_um(lab, voxel_size_um, dead_lpscl=True)
+    return {"mean_path_um": float(fin.mean()) if fin.size else None,
+            "ncm_beyond_fraction": {f"{L:g}": v for L, v in beyond.items()},
+            "ncm_unreachable_fraction": float(np.isinf(d).sum() / total) if total else 0.0,
+            "ncm_beyond_8um_fraction_if_every_lpscl_were_live": ncm_beyond_fraction(lab, d_all, (8.0,))[8.0]}

@@ -35,7 +35,13 @@
   collector (last), each {``z_from_um``, ``z_to_um``, ``volume_fraction``, ``ncm_lpscl_faces``,
   ``ncm_separator_faces``, ``contact_area_per_ncm_volume_per_m``, ``ncm_distance_to_contact_um``,
   ``ncm_beyond_3um_fraction``}, with the NCM on z = 0 touching the cell's LPSCl separator (see
-  :mod:`fem_twin.analysis.profile`); [] in a file written before it existed.
+  :mod:`fem_twin.analysis.profile`); [] in a file written before it existed;
+- ``live_contact_reach``: the path through live NCM to a live contact (NCM on LPSCl connected to the
+  separator, or on the separator; non-periodic, like the mesh; :mod:`fem_twin.analysis.reach`):
+  ``mean_path_um``, ``ncm_beyond_fraction`` {"2", "4", "8" um: share of all NCM (0-1)},
+  ``ncm_unreachable_fraction``, ``ncm_beyond_8um_fraction_if_every_lpscl_were_live``; NCM beyond
+  ~sqrt(D_s t) (8.5 um in a 0.1C discharge) fills last (docs/rate_study.md); {} in a file written
+  before it existed.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import FileFormatError, InputError
-from . import contact, fractions, profile
+from . import contact, fractions, profile, reach
 from .descriptors import descriptors as phase_descriptors
 
 ANALYSIS_FILE = "analysis.json"
@@ -85,6 +91,7 @@ class StructureReport:
     active_contact_area_density_per_m: dict
     descriptors: dict = dataclasses.field(default_factory=dict)
     through_thickness: list = dataclasses.field(default_factory=list)
+    live_contact_reach: dict = dataclasses.field(default_factory=dict)
     connectivity: int = fractions.CONNECTIVITY
     periodic_xy: bool = True
     version: str = __version__
@@ -140,7 +147,8 @@ def analyse(image, marching_cubes: bool = True, descriptors: bool = True) -> Str
     ``marching_cubes`` adds the marching-cubes NCM|LPSCl area (~2 s on 100x100x78 voxels);
     it is skipped silently when scikit-image is not installed. ``descriptors`` adds the geometric
     descriptors of :mod:`fem_twin.analysis.descriptors` (~14 s on 100x100x78
-    voxels, ~1.4 s on 32x32x78). ``through_thickness`` costs ~0.7 s on 100x100x78 voxels.
+    voxels, ~1.4 s on 32x32x78). ``through_thickness`` costs ~0.7 s, ``live_contact_reach`` ~2 s on
+    100x100x78 voxels.
     """
     from ..microstructure.image import VoxelImage
 
@@ -204,4 +212,5 @@ def analyse(image, marching_cubes: bool = True, descriptors: bool = True) -> Str
         descriptors=phase_descriptors(image) if descriptors else {},
         through_thickness=profile.through_thickness_bands(lab, h, THROUGH_THICKNESS_BANDS, periodic_xy=True)
         if shape[2] >= THROUGH_THICKNESS_BANDS else [],
+        live_contact_reach=reach.reach_summary(lab, h),
     )

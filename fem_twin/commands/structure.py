@@ -136,6 +136,13 @@ def cmd_analyze(args) -> int:
         print(f"  LPSCl volume fraction            {row(lambda b: b['volume_fraction']['lpscl'], '.3f')}")
         print(f"  NCM|LPSCl area / NCM volume, 1/m {row(lambda b: b['contact_area_per_ncm_volume_per_m'], '.3g')}")
         print(f"  NCM distance to contact, um      {row(lambda b: b['ncm_distance_to_contact_um'], '.2f')}")
+    reach = data.get("live_contact_reach") or {}
+    if reach.get("mean_path_um") is not None:
+        far = reach["ncm_beyond_fraction"]
+        print(f"path through NCM to a live contact: mean {reach['mean_path_um']:.2f} um; NCM beyond 2 / 4 / 8 um "
+              f"{100 * far['2']:.1f} / {100 * far['4']:.1f} / {100 * far['8']:.1f} % "
+              f"({100 * reach['ncm_beyond_8um_fraction_if_every_lpscl_were_live']:.1f} % beyond 8 um if every "
+              f"LPSCl reached the separator)")
     if not args.no_pictures:
         from ..post.pictures import save_pictures
 
