@@ -166,6 +166,81 @@ def summary_markdown(rows: dict) -> str:
     return "\n".join(lines)
 
 
+SIZE_STUDY = HERE.parent / "size_study"
+
+
+def stranded_score(labels, voxel_size_um: float, t_end_s: float) -> dict:
+    """The share of all NCM that cannot fill in ``t_end_s``: dead NCM (cut off from the collector) +
+    live NCM that reaches no live contact + NCM beyond L_D = sqrt(D_s t_end) (0-1 each)."""
+    lab = np.asarray(labels)
+    total = int((lab == NCM).sum())
+    d = live_contact_distance_um(lab, voxel_size_um)
+    l_d = 1e6 * np.sqrt(_d_ncm() * t_end_s)
+    dead = (total - int((~np.isnan(d)).sum())) / total
+    unreachable = float(np.isinf(d).sum()) / total
+    beyond = float((np.isfinite(d) & (np.nan_to_num(d, nan=0.0, posinf=0.0) >= l_d)).sum()) / total
+    return {"L_D_um": float(l_d), "dead": dead, "unreachable": unreachable, "beyond_L_D": beyond,
+            "score": dead + unreachable + beyond}
+
+
+def size_study_table(wt: int = 80, sizes=(16, 24, 32, 50), seeds=(1, 2, 3), rates=("0.1", "1")) -> dict:
+    """Per size, rate and seed of the size study: final capacity (mAh/g NCM) and :func:`stranded_score`."""
+    out = {}
+    for size in sizes:
+        for s in seeds:
+            sdir = SIZE_STUDY / f"size{size}" / f"size_um={size}_ncm_wt={wt}_seed={s}"
+            img = VoxelImage.load(sdir)
+            for rate in rates:
+                run = sdir / f"c{rate}C"
+                cap = json.loads((run / "discharge.json").read_text())["capacity_mAh_per_g"]
+                t_end = float(np.loadtxt(run / "discharge.csv", delimiter=",", skiprows=1, usecols=0, ndmin=1)[-1])
+                out[f"{size} um, {rate}C, seed {s}"] = {"size_um": size, "rate": rate, "seed": s,
+                                                         "capacity_mAh_per_g": cap, "t_end_s": t_end,
+                                                         **stranded_score(img.labels, float(img.voxel_size_um), t_end)}
+                out[f"{size} um, {rate}C, seed {s}"]["_labels"] = (sdir,)
+    # the same with one L_D per group (the mean t_end of its seeds): a case's own t_end is its capacity
+    # over the current, so its own L_D leans towards the order it is to predict
+    for size in sizes:
+        for rate in rates:
+            keys = [f"{size} um, {rate}C, seed {s}" for s in seeds]
+            t_mean = float(np.mean([out[k]["t_end_s"] for k in keys]))
+            for k in keys:
+                img = VoxelImage.load(out[k].pop("_labels")[0])
+                common = stranded_score(img.labels, float(img.voxel_size_um), t_mean)
+                out[k]["group_t_end_s"] = t_mean
+                out[k]["group"] = common
+    return out
+
+
+def size_study_markdown(rows: dict) -> str:
+    lines = ["| size, rate | seed | mAh/g NCM | own L_D um | dead NCM % | unreachable % | beyond own L_D % | score % | "
+             "order holds | group L_D um | score at group L_D % | order holds |", "|---" * 12 + "|"]
+    groups = {}
+    for r in rows.values():
+        groups.setdefault((r["size_um"], r["rate"]), []).append(r)
+    held = held_group = 0
+
+    def order(rs, key):
+        return [r["seed"] for r in sorted(rs, key=key)]
+
+    for (size, rate), rs in groups.items():
+        by_cap = order(rs, lambda r: -r["capacity_mAh_per_g"])
+        ok = order(rs, lambda r: r["score"]) == by_cap
+        ok_g = order(rs, lambda r: r["group"]["score"]) == by_cap
+        held += ok
+        held_group += ok_g
+        for r in rs:
+            g = r["group"]
+            lines.append(f"| {size} um, {rate}C | {r['seed']} | {r['capacity_mAh_per_g']:.2f} | {r['L_D_um']:.2f} | "
+                         f"{100 * r['dead']:.2f} | {100 * r['unreachable']:.2f} | {100 * r['beyond_L_D']:.2f} | "
+                         f"{100 * r['score']:.2f} | {'yes' if ok else 'no'} | {g['L_D_um']:.2f} | {100 * g['score']:.2f} | "
+                         f"{'yes' if ok_g else 'no'} |")
+    lines.append("")
+    lines.append(f"full order of the three seeds held in {held} of {len(groups)} groups with each case's own L_D, "
+                 f"in {held_group} of {len(groups)} with one L_D per group")
+    return "\n".join(lines)
+
+
 def markdown(results: dict) -> str:
     names = band_names() + ["outside live NCM"]
     lines = ["| case | Q checkpoint | Q from cells | " + " | ".join(f"{n}: vol %, x, left" for n in names) + " |",
@@ -187,7 +262,15 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated case labels")
     ap.add_argument("--summary", action="store_true",
                     help="structure numbers beside the final capacities (no checkpoint needed)")
+    ap.add_argument("--size-study", action="store_true",
+                    help="the fourth prediction: stranded NCM against capacity in the size study's 80 wt% cases")
     args = ap.parse_args(argv)
+    if args.size_study:
+        rows = size_study_table()
+        print(size_study_markdown(rows))
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        return 0
     if args.summary:
         rows = {label: structure_summary(CASES[label]) for label in args.cases.split(",")}
         print(summary_markdown(rows))
