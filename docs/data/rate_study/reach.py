@@ -84,14 +84,13 @@ def case_table(case: Path) -> dict:
     dist = live_contact_distance_um(lab, h)
     nb = len(BANDS_UM) + 2
     ncm_vox = int((lab == NCM).sum())
-    live = np.isfinite(dist) | np.isinf(dist)
-    vox_band = band_of(dist[live])
+    vox_band = band_of(dist[~np.isnan(dist)])
     frac = np.bincount(vox_band, minlength=nb) / ncm_vox
     ijk, vol, th, meta = cell_lithiation(case, lab.shape[2], h)
     ijk = np.clip(ijk, 0, np.array(lab.shape) - 1)
     d_cell = dist[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
-    # a centroid in a voxel that is not live NCM (the smoothed surface moves it): the nearest band by
-    # the cell's own voxel is unknown; count it in the band of the nearest live voxel along the image
+    # a centroid in a voxel that is not live NCM (the smoothed surface moves it) has no band: -1,
+    # reported as "outside live NCM"
     cb = np.where(np.isnan(d_cell), -1, band_of(np.nan_to_num(d_cell, nan=0.0, posinf=np.inf)))
     row = meta["rows"][-1]
     x0 = meta["rows"][0]["mean_lithiation"]
@@ -102,17 +101,12 @@ def case_table(case: Path) -> dict:
            "capacity_checkpoint_mAh_per_g": row["capacity_mAh_per_g"], "capacity_from_cells_mAh_per_g": q_cells,
            "mAh_per_g_per_unit_lithiation": q_per_x, "ncm_fraction_by_band": dict(zip(band_names(), frac.tolist())),
            "cells_outside_live_ncm_volume_fraction": float(vol[cb < 0].sum() / v_all), "bands": {}}
-    for b, name in enumerate(band_names()):
+    for b, name in list(enumerate(band_names())) + [(-1, "outside live NCM")]:
         s = cb == b
         out["bands"][name] = {"volume_fraction": float(vol[s].sum() / v_all),
                               "mean_lithiation": float((vol[s] * th[s]).sum() / vol[s].sum()) if s.any() else None,
                               "delivered_mAh_per_g": float(q_per_x * (vol[s] * (th[s] - x0)).sum() / v_all),
                               "left_mAh_per_g": float(q_per_x * (vol[s] * (1.0 - th[s])).sum() / v_all)}
-    s = cb < 0
-    out["bands"]["outside live NCM"] = {"volume_fraction": float(vol[s].sum() / v_all),
-                                        "mean_lithiation": float((vol[s] * th[s]).sum() / vol[s].sum()) if s.any() else None,
-                                        "delivered_mAh_per_g": float(q_per_x * (vol[s] * (th[s] - x0)).sum() / v_all),
-                                        "left_mAh_per_g": float(q_per_x * (vol[s] * (1.0 - th[s])).sum() / v_all)}
     return out
 
 
