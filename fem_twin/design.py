@@ -121,6 +121,24 @@ def default_lpscl_psd() -> ParticleSizeDistribution:
     return ParticleSizeDistribution.lognormal(4.0, 8.0, 14.0, d_min=2.0, d_max=16.0)
 
 
+#: Relative tolerance of :meth:`ElectrodeDesign.same_as` (1e-12: ~5,000 ulp, far below any design
+#: change a user makes, far above the last-bit drift between numpy/scipy releases).
+DESIGN_REL_TOL = 1e-12
+
+
+def _close(a, b, rel_tol: float) -> bool:
+    """Recursive equality of JSON-like values with numbers compared within ``rel_tol``."""
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=rel_tol, abs_tol=0.0)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], rel_tol) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y, rel_tol) for x, y in zip(a, b))
+    return a == b
+
+
 @dataclass(frozen=True)
 class ElectrodeDesign:
     """Everything that defines a generated composite cathode (units in the field names).
@@ -234,6 +252,19 @@ class ElectrodeDesign:
             envelope=env, effective_particle_porosity=inner / env if env > 0 else 0.0,
             electrode_density_g_cm3=rho,
         )
+
+    def differences(self, other: "ElectrodeDesign", rel_tol: float = DESIGN_REL_TOL) -> list[str]:
+        """The top-level fields in which ``other`` differs from this design; numbers count as equal
+        within ``rel_tol`` (relative). Derived tables such as the log-normal PSDs change in their last
+        bits with the numpy/scipy release that computed them (np.geomspace in numpy 2.5 moved a
+        diameter by 1 ulp), so a structure saved with one release must still match its design made
+        with the next: ``==`` would call it another design."""
+        a, b = self.to_dict(), other.to_dict()
+        return [k for k in a.keys() | b.keys() if not _close(a.get(k), b.get(k), rel_tol)]
+
+    def same_as(self, other: "ElectrodeDesign", rel_tol: float = DESIGN_REL_TOL) -> bool:
+        """True when :meth:`differences` is empty."""
+        return not self.differences(other, rel_tol)
 
     # -- (de)serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -81,6 +81,26 @@ def test_design_json_roundtrip():
         ElectrodeDesign.from_dict({**d.to_dict(), "colour": "red"})
 
 
+def test_same_design_despite_last_bit_drift():
+    # a structure saved by one numpy release must match its design rebuilt by the next: numpy 2.5's
+    # np.geomspace moved PSD diameters by 1-2 ulp, which `==` called "other ncm_psd, lpscl_psd"
+    import dataclasses
+
+    d = ElectrodeDesign(composition=Composition(70, 28, 2), size_x_um=24, size_y_um=24)
+    p = d.ncm_psd
+    drift = ParticleSizeDistribution(tuple(np.nextafter(x, np.inf) for x in p.diameters_um), p.cumulative)
+    assert drift != p  # the old test: another design
+    twin = dataclasses.replace(d, ncm_psd=drift)
+    assert d.same_as(twin) and twin.differences(d) == []
+    # a real change is still one: 1e-9 relative in one diameter, 0.1 um in the thickness, the composition
+    moved = ParticleSizeDistribution(p.diameters_um[:5] + (p.diameters_um[5] * (1 + 1e-9),) + p.diameters_um[6:],
+                                     p.cumulative)
+    assert d.differences(dataclasses.replace(d, ncm_psd=moved)) == ["ncm_psd"]
+    assert d.differences(dataclasses.replace(d, thickness_um=d.thickness_um + 0.1)) == ["thickness_um"]
+    other = dataclasses.replace(d, composition=Composition(80, 18, 2))
+    assert not d.same_as(other) and d.differences(other) == ["composition"]
+
+
 def test_lognormal_psd_quantiles_and_sampling():
     psd = ParticleSizeDistribution.lognormal(6.0, 9.0, 13.5, d_min=2.0, d_max=30.0, n=200)
     assert psd.quantile(0.5) == pytest.approx(9.0, rel=0.01)

@@ -148,7 +148,7 @@ def check_sweep(root: Path, cases: list[SweepCase], sw: SweepSettings) -> None:
                 old = VoxelImage.load(sd).design
             except (FemTwinError, OSError, ValueError):
                 old = design  # unreadable: the stage makes it again
-            if old != design:
+            if old is None or not old.same_as(design):
                 raise InputError("-o", f"a sweep directory whose {sd.name}/structure.npz has this case's design "
                                  "(the same --set, --size, --voxel; or a new directory)",
                                  _design_difference(old, design))
@@ -175,9 +175,7 @@ def check_sweep(root: Path, cases: list[SweepCase], sw: SweepSettings) -> None:
 def _design_difference(old, new) -> str:
     if old is None:
         return "an imported image"
-    a, b = old.to_dict(), new.to_dict()
-    diff = [k for k in b if a.get(k) != b.get(k)]
-    return "other " + ", ".join(diff)
+    return "other " + ", ".join(sorted(old.differences(new)))
 
 
 class _Pool:

@@ -45,7 +45,7 @@ def structure_stage(d: Path) -> dict:
     image = None
     try:
         image = VoxelImage.load(d)
-        if image.design != design:
+        if image.design is None or not image.design.same_as(design):
             image = None
     except (FemTwinError, OSError, ValueError, KeyError):
         image = None
