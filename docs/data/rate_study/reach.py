@@ -5,6 +5,8 @@ cached smooth mesh; both are ignored files, `bash docs/data/park.sh list` for wh
 
     .venv/bin/python docs/data/rate_study/reach.py          # table of the seven 80 wt% 0.1C cases
     .venv/bin/python docs/data/rate_study/reach.py --json docs/data/rate_study/mirror/reach.json
+    .venv/bin/python docs/data/rate_study/reach.py --cases "seed 2" --rate 1 \
+        --json docs/data/rate_study/mirror/reach_fields_1C_seed2.json   # the same bands at 1C
 
 The z-mirror test (mirror.py) showed that seed 2's arrangement in z costs it 8.1 mAh/g at 80 wt%
 and 0.1C while its fractions, contact area and the contact's location do not explain it. A live
@@ -58,10 +60,10 @@ def _mesh_file(case: Path) -> Path:
     return files[0]
 
 
-def cell_lithiation(case: Path, nz: int, h: float):
+def cell_lithiation(case: Path, nz: int, h: float, rate: str = "0.1"):
     """``(voxel index (i, j, k) per NCM cell, volume um^3, lithiation, checkpoint meta)`` from the case's
-    c0.1C/checkpoint.npz on its cached mesh; cells with a vertex without a value are left out."""
-    ck = np.load(case / "c0.1C" / "checkpoint.npz")
+    c<rate>C/checkpoint.npz on its cached mesh; cells with a vertex without a value are left out."""
+    ck = np.load(case / f"c{rate}C" / "checkpoint.npz")
     meta = json.loads(bytes(ck["meta"]).decode())
     m = np.load(_mesh_file(case))
     x, cells, lab = m["x"], m["cells"], m["cell_label"]
@@ -78,7 +80,7 @@ def cell_lithiation(case: Path, nz: int, h: float):
     return ijk[ok], vol[ok], th[ok], meta
 
 
-def case_table(case: Path) -> dict:
+def case_table(case: Path, rate: str = "0.1") -> dict:
     img = VoxelImage.load(case)
     lab, h = img.labels, float(img.voxel_size_um)
     dist = live_contact_distance_um(lab, h)
@@ -86,7 +88,7 @@ def case_table(case: Path) -> dict:
     ncm_vox = int((lab == NCM).sum())
     vox_band = band_of(dist[~np.isnan(dist)])
     frac = np.bincount(vox_band, minlength=nb) / ncm_vox
-    ijk, vol, th, meta = cell_lithiation(case, lab.shape[2], h)
+    ijk, vol, th, meta = cell_lithiation(case, lab.shape[2], h, rate)
     ijk = np.clip(ijk, 0, np.array(lab.shape) - 1)
     d_cell = dist[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
     # a centroid in a voxel that is not live NCM (the smoothed surface moves it) has no band: -1,
@@ -97,7 +99,7 @@ def case_table(case: Path) -> dict:
     q_per_x = row["capacity_mAh_per_g"] / (row["mean_lithiation"] - x0)  # mAh/g NCM per unit lithiation
     v_all = vol.sum()
     q_cells = q_per_x * ((vol * th).sum() / v_all - x0)
-    out = {"case": str(case.relative_to(HERE)), "t_s": meta["loop"]["t_s"],
+    out = {"case": str(case.relative_to(HERE)), "c_rate": float(rate), "t_s": meta["loop"]["t_s"],
            "capacity_checkpoint_mAh_per_g": row["capacity_mAh_per_g"], "capacity_from_cells_mAh_per_g": q_cells,
            "mAh_per_g_per_unit_lithiation": q_per_x, "ncm_fraction_by_band": dict(zip(band_names(), frac.tolist())),
            "cells_outside_live_ncm_volume_fraction": float(vol[cb < 0].sum() / v_all), "bands": {}}
@@ -254,6 +256,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="write every number here")
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated case labels")
+    ap.add_argument("--rate", default="0.1", help="C-rate of the checkpoints the field bands read (c<RATE>C/)")
     ap.add_argument("--summary", action="store_true",
                     help="structure numbers beside the final capacities (no checkpoint needed)")
     ap.add_argument("--size-study", action="store_true",
@@ -273,7 +276,7 @@ def main(argv=None) -> int:
         return 0
     results = {}
     for label in args.cases.split(","):
-        results[label] = case_table(CASES[label])
+        results[label] = case_table(CASES[label], args.rate)
         print(f"{label}: done", flush=True)
     print(markdown(results))
     if args.json:
