@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FemTwinError, InputError
+from .json_compare import same_json
 from .log import logger
 from .parameters.cell import RANGES, ParameterSet
 
@@ -356,13 +357,7 @@ def _jsonable(d):
 def _same_key(a, b) -> bool:
     """Records of the same run: equal settings and parameters, numbers equal to 1e-9 relative
     (a value written with fewer digits is the same evaluation)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_key(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_key(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
-    return a == b and type(a) is type(b)
+    return same_json(a, b, rel_tol=1e-9)
 
 
 @dataclass

@@ -37,6 +37,7 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import InputError
+from .json_compare import same_json
 from .microstructure.psd import ParticleSizeDistribution
 
 
@@ -124,19 +125,6 @@ def default_lpscl_psd() -> ParticleSizeDistribution:
 #: Relative tolerance of :meth:`ElectrodeDesign.same_as` (1e-12: ~5,000 ulp, far below any design
 #: change a user makes, far above the last-bit drift between numpy/scipy releases).
 DESIGN_REL_TOL = 1e-12
-
-
-def _close(a, b, rel_tol: float) -> bool:
-    """Recursive equality of JSON-like values with numbers compared within ``rel_tol``."""
-    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
-        return a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return math.isclose(a, b, rel_tol=rel_tol, abs_tol=0.0)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k], rel_tol) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_close(x, y, rel_tol) for x, y in zip(a, b))
-    return a == b
 
 
 @dataclass(frozen=True)
@@ -260,7 +248,7 @@ class ElectrodeDesign:
         diameter by 1 ulp), so a structure saved with one release must still match its design made
         with the next: ``==`` would call it another design."""
         a, b = self.to_dict(), other.to_dict()
-        return [k for k in a.keys() | b.keys() if not _close(a.get(k), b.get(k), rel_tol)]
+        return [k for k in a.keys() | b.keys() if not same_json(a.get(k), b.get(k), rel_tol)]
 
     def same_as(self, other: "ElectrodeDesign", rel_tol: float = DESIGN_REL_TOL) -> bool:
         """True when :meth:`differences` is empty."""
