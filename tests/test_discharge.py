@@ -270,6 +270,72 @@ def test_line_search_tolerance_stays_off_where_other_options_own_the_krylov_tole
     assert not LinearSolverSpec("fieldsplit", {"discharge_snes_lag_jacobian": "2"}).krylov_roles_apply()
 
 
+def test_small_lu_is_factored_whole_on_each_rank_and_user_factor_options_follow_it():
+    from fem_twin.fem.discharge_solvers import REDUNDANT_LU_MAX, LinearSolverSpec, inner_options, lu_layout
+
+    assert lu_layout(REDUNDANT_LU_MAX, 2) == "redundant"
+    assert lu_layout(REDUNDANT_LU_MAX + 1, 2) == "distributed"
+    assert lu_layout(100, 1) == "distributed"
+    spec = LinearSolverSpec.parse("mumps", ["discharge_inner_mat_mumps_icntl_14=400",
+                                            "discharge_inner_pc_factor_mat_ordering_type=nd",
+                                            "discharge_inner_ksp_view="])
+    red, dist = inner_options(spec, layout="redundant"), inner_options(spec, layout="distributed")
+    assert red["pc_type"] == "redundant" and red["redundant_pc_type"] == "lu"
+    assert red["redundant_mat_mumps_icntl_14"] == "400" and red["redundant_mat_mumps_icntl_24"] == "1"
+    assert red["redundant_pc_factor_mat_ordering_type"] == "nd" and red["ksp_view"] == ""
+    assert not any(k.startswith(("mat_mumps_", "pc_factor_")) for k in red), red
+    assert dist["pc_type"] == "lu" and dist["mat_mumps_icntl_14"] == "400" and dist["pc_factor_mat_ordering_type"] == "nd"
+    assert not any(k.startswith("redundant_") for k in dist)
+    with pytest.raises(ValueError, match="layout"):
+        inner_options(spec, layout="split")
+
+
+@pytest.mark.mpi
+def test_small_direct_solve_is_bit_reproducible():
+    """Eight factorisations and solves of one 12k-unknown non-symmetric system give the same
+    bits (with MUMPS's distributed factorisation on 2 ranks this test failed 4 runs of 4)."""
+    import ufl
+    from dolfinx.fem.petsc import assemble_matrix, assemble_vector
+
+    from fem_twin._dolfinx import PETSc, dolfinx
+    from fem_twin.fem.discharge_solvers import BorderedSystem, LinearSolverSpec
+
+    comm = MPI.COMM_WORLD
+    msh = dolfinx.mesh.create_unit_cube(comm, 22, 22, 22)
+    V = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
+    u, v, x = ufl.TrialFunction(V), ufl.TestFunction(V), ufl.SpatialCoordinate(msh)
+    k = 1 + 100 * ufl.sin(7 * x[0]) ** 2
+    a = (k * ufl.inner(ufl.grad(u), ufl.grad(v)) + ufl.inner(ufl.as_vector((3.0, 1.0, 0.5)), ufl.grad(u)) * v
+         + 1e-3 * u * v) * ufl.dx
+    A = assemble_matrix(dolfinx.fem.form(a))
+    A.assemble()
+    rhs = assemble_vector(dolfinx.fem.form(ufl.sin(5 * x[1]) * v * ufl.dx))
+    rhs.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+    n = V.dofmap.index_map.size_local
+    sols = []
+    try:
+        for i in range(8):  # a new factorisation each time, as in separate runs
+            sys_ = BorderedSystem(comm, LinearSolverSpec("mumps"), [n], f"test_repro{i}_")
+            try:
+                assert sys_.lu_layout == ("redundant" if comm.size > 1 else "distributed")
+                sys_.A = A
+                with sys_.b as bb:
+                    bb[:] = rhs.array[:n]
+                sys_.update()
+                sols.append(sys_.z2.getArray(readonly=True).copy())
+                if i == 0:  # and it is the solution (backward error of an LU solve)
+                    A.mult(sys_.z2, sys_.z1)
+                    sys_.z1.axpy(-1.0, sys_.b)
+                    assert sys_.z1.norm() <= 1e-13 * A.norm(PETSc.NormType.FROBENIUS) * sys_.z2.norm()
+            finally:
+                sys_.free()
+        differing = comm.allreduce(sum(int(np.count_nonzero(s != sols[0])) for s in sols[1:]), op=MPI.SUM)
+        assert differing == 0
+    finally:
+        A.destroy()
+        rhs.destroy()
+
+
 @pytest.mark.mpi
 def test_no_petsc_options_left_after_a_run():
     from fem_twin._dolfinx import PETSc

@@ -120,13 +120,10 @@ def test_a_discharge_with_the_cache_is_the_discharge_without_it(shared_dir):
         assert r.summary["mesh"]["mesher_stats"]["cache"]["hit"] is hit
         assert r.summary["transport"]["ncm"]["factor"] == ref.summary["transport"]["ncm"]["factor"]
         assert r.summary["transport"]["lpscl"]["factor"] == ref.summary["transport"]["lpscl"]["factor"]
-        # bit for bit on 1 rank; on 2 ranks MUMPS's parallel factorisation (dynamic scheduling) is not
-        # bit-reproducible: three runs without any cache in one process differed by 1 ulp (4.123076850441329
-        # against ...328 V at step 3; session 31, MUMPS of dolfinx-solver-real 0.11.0.post0), so the
-        # voltages agree to 1e-13 V, far below what a stale mesh or factor would move (> 1e-6 V)
-        assert len(r.rows) == len(ref.rows)
-        assert [row["voltage_V"] for row in r.rows] == pytest.approx([row["voltage_V"] for row in ref.rows],
-                                                                      rel=0, abs=0 if comm.size == 1 else 1e-13)
+        # bit for bit on any number of ranks: a small A is factored whole on each rank (MUMPS's
+        # distributed factorisation moved the last bit run to run on 2 ranks; session 31)
+        assert r.summary["solver"]["lu_layout"] == ("distributed" if comm.size == 1 else "redundant")
+        assert [row["voltage_V"] for row in r.rows] == [row["voltage_V"] for row in ref.rows]
     comm.Barrier()
     assert len(list((shared_dir / "cache").glob("transport-match-*.json"))) == 1
 

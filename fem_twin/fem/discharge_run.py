@@ -177,7 +177,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         say(f"fem-twin discharge: {labels.shape} voxels of {voxel_um:g} um + {separator_um:g} um separator, "
             f"{domains.num_cells_global} cells, {problem.num_dofs} unknowns on {comm.size} rank(s); "
             f"1C = {num['i_1c_A']:.4e} A; dead NCM {report.as_dict()['dead_ncm_fraction']:.2%}, "
-            f"dead LPSCl {report.as_dict()['dead_lpscl_fraction']:.2%}; solver {problem.solver_spec.name}")
+            f"dead LPSCl {report.as_dict()['dead_lpscl_fraction']:.2%}; solver {problem.solver_spec.name}"
+            + (" (LU of all of A on each rank)" if problem.sys.lu_layout == "redundant" else ""))
         say(f"fem-twin discharge: {match.describe()}")
         if report.edge_contact_warning() is not None:
             say(f"fem-twin discharge: warning: {report.edge_contact_warning()}")
@@ -243,6 +244,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
                      "electrolyte_volume_um3": domains.electrolyte_volume_um3,
                      "kappa_lpscl_S_m": problem.kappa},
             "solver": {"name": problem.solver_spec.name, "requested": solver.name, "options": solver.options,
+                       "lu_layout": problem.sys.lu_layout,
                        "newton_iterations": sum(r["newton_its"] for r in rows),
                        "linear_iterations": sum(r["linear_its"] for r in rows),
                        "preconditioner_rebuilds_within_newton": problem.sys.rebuilds,

@@ -14,6 +14,13 @@ search runs on the augmented vector unchanged, and the solver for A is swappable
 
 - ``mumps``: M = A^{-1} by an LU factorisation (MUMPS); the outer KSP is ``preonly``: the
   elimination is the exact solve (two triangular solves per Newton system plus one for ``z2``).
+  Up to :data:`REDUNDANT_LU_MAX` unknowns on more than one rank every rank factors a copy of
+  the whole A with sequential MUMPS (PETSc's ``redundant`` preconditioner): MUMPS's own
+  parallel factorisation schedules its work dynamically and is not bit-reproducible run to run
+  (12 solves of one 12k-unknown system on 2 ranks: 5 differed from the first in 1 entry; with
+  the redundant copy, and with SuperLU_dist, none did). Options for that copy's factorisation
+  take the prefix ``discharge_inner_redundant_``; :func:`inner_options` moves a user's
+  ``discharge_inner_pc_factor_*`` / ``discharge_inner_mat_mumps_*`` there.
 - ``fieldsplit``: M = one application of an additive field split with one preconditioner per
   field (GAMG with SOR-Chebyshev smoothing for the potentials phi_s, phi_e and the
   concentrations), built on a copy of A
@@ -43,6 +50,10 @@ from ..errors import InputError
 SOLVERS = ("auto", "mumps", "fieldsplit")
 #: "auto": mumps up to this many unknowns, fieldsplit above (see :func:`choose_solver`)
 AUTO_THRESHOLD = 30_000
+
+#: ``mumps`` on more than one rank: every rank factors the whole A (reproducible) up to this
+#: many unknowns, MUMPS's distributed factorisation above (see :func:`lu_layout`)
+REDUNDANT_LU_MAX = AUTO_THRESHOLD
 
 #: GAMG settings of each field split (the conductivity solver's tuned set; on the demo
 #: electrode they cut the set-up time ~2x at the same iteration count), with SOR inside the
@@ -117,18 +128,38 @@ def choose_solver(num_unknowns: int, threshold: int = AUTO_THRESHOLD) -> str:
     return "mumps" if num_unknowns <= threshold else "fieldsplit"
 
 
-def inner_options(spec: LinearSolverSpec, num_fields: int = 4) -> dict:
-    """Default options of M (prefix ``discharge_inner_``), user options on top."""
+def lu_layout(num_unknowns: int, num_ranks: int) -> str:
+    """How the ``mumps`` solver factors A: ``distributed`` (MUMPS over all ranks; also on 1 rank)
+    or ``redundant`` (each rank factors a copy of all of A: bit-reproducible, for small A)."""
+    return "redundant" if num_ranks > 1 and num_unknowns <= REDUNDANT_LU_MAX else "distributed"
+
+
+#: option groups of the LU factorisation itself (moved under ``redundant_`` with that layout)
+_FACTOR_KEYS = ("pc_factor_", "mat_mumps_")
+
+
+def inner_options(spec: LinearSolverSpec, num_fields: int = 4, layout: str = "distributed") -> dict:
+    """Default options of M (prefix ``discharge_inner_``), user options on top. ``layout``
+    (``mumps`` only): see :func:`lu_layout`."""
+    user = {k.removeprefix("discharge_inner_"): v for k, v in spec.options.items()
+            if k.startswith("discharge_inner_")}
     if spec.name == "mumps":
-        base = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps",
-                "mat_mumps_icntl_14": "200", "mat_mumps_icntl_24": "1"}
+        lu = {"pc_factor_mat_solver_type": "mumps", "mat_mumps_icntl_14": "200", "mat_mumps_icntl_24": "1"}
+        if layout == "redundant":
+            lu.update({k: v for k, v in user.items() if k.startswith(_FACTOR_KEYS)})
+            user = {k: v for k, v in user.items() if not k.startswith(_FACTOR_KEYS)}
+            base = {"ksp_type": "preonly", "pc_type": "redundant", "redundant_ksp_type": "preonly",
+                    "redundant_pc_type": "lu", **{f"redundant_{k}": v for k, v in lu.items()}}
+        elif layout == "distributed":
+            base = {"ksp_type": "preonly", "pc_type": "lu", **lu}
+        else:
+            raise ValueError(f"LU layout {layout!r}: expected 'distributed' or 'redundant'")
     else:
         base = {"ksp_type": "preonly", "pc_type": "fieldsplit", "pc_fieldsplit_type": "additive"}
         for i in range(num_fields):
             base[f"fieldsplit_{i}_ksp_type"] = "preonly"
             base.update({f"fieldsplit_{i}_{k}": v for k, v in GAMG.items()})
-    base.update({k.removeprefix("discharge_inner_"): v for k, v in spec.options.items()
-                 if k.startswith("discharge_inner_")})
+    base.update(user)
     return base
 
 
@@ -314,7 +345,9 @@ class BorderedSystem:
         self.prefix = prefix
         self.ksp = None
         self._new_ksp()
-        self.option_keys = set_options(prefix, inner_options(spec, len(field_sizes)))
+        #: ``mumps`` only: how A is factored (:func:`lu_layout`), else None
+        self.lu_layout = (lu_layout(comm.allreduce(self.n, op=MPI.SUM), comm.size) if self.exact else None)
+        self.option_keys = set_options(prefix, inner_options(spec, len(field_sizes), self.lu_layout or "distributed"))
         self.filtered = None if self.exact else FilteredMatrix()
         self.field_sizes = field_sizes
         self.timings = {"setup_s": 0.0, "apply_s": 0.0, "setups": 0, "applies": 0}
