@@ -1,0 +1,109 @@
+"""A tetrahedral mesh made periodic in x and/or y by its topology (DOLFINx 0.11, no dolfinx_mpc).
+
+DOLFINx 0.11 has no periodic meshes and dolfinx_mpc (periodic constraints) is not on PyPI. But a
+mesh's topology and geometry are separate objects: :func:`make_periodic` rebuilds a distributed P1
+tetrahedral mesh so that every vertex on a face x = x_max (y = y_max) *is* its partner on x = x_min
+(y = y_min) in the topology, while the geometry, with a discontinuous P1 coordinate element, keeps
+each cell's own four corner coordinates. A continuous Lagrange space on the result has one dof per
+periodic vertex pair, so its functions are periodic by construction and the assemblers, solvers and
+GAMG work on it unchanged; the periodic faces are no longer exterior facets.
+
+Built with DOLFINx's C++ bindings (``cpp.mesh.create_topology``, ``Geometry_float64``,
+``Mesh_float64``), which may change between DOLFINx releases. Verified in
+``tests/test_periodic_topology.py``: Poisson with periodic x, y and Dirichlet z, second-order
+convergence to an exact solution, u(x_min) = u(x_max) to round-off, the same answer on 1 and 2 ranks.
+
+Limits (so the discharge does not use it yet): the new mesh has no ghost cells (exterior and cell
+integrals only; the discharge's interface integrals need ghosts across rank boundaries), the
+geometry is discontinuous (point location, ``tabulate_dof_coordinates`` and XDMF output see one
+of each pair's two positions or need a DG1 copy), and the two faces must carry matching vertices
+(the smooth mesher does not produce that). Each periodic direction needs at least 3 cells across,
+or two different edges would join the same pair of vertices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._dolfinx import MPI, dolfinx
+from ..errors import InputError
+
+__all__ = ["make_periodic"]
+
+
+def make_periodic(msh, directions=(0, 1), tol: float = 1e-8):
+    """A copy of ``msh`` (P1 tetrahedra, any partition) periodic along ``directions`` (0 = x, 1 = y).
+
+    The box is the mesh's bounding box; vertices on the upper face of a direction are matched to
+    those on the lower face by their coordinates (to ``tol`` in the mesh's length unit). Each rank
+    keeps its owned cells in their order, so cell data of ``msh`` applies to the result by local cell
+    index. Collective.
+
+    Raises :class:`InputError` if the mesh is not P1 tetrahedra or a vertex on an upper face has no
+    partner on the lower face (the two faces are not meshed alike).
+    """
+    import basix.ufl
+    import ufl
+    from dolfinx import cpp
+    from dolfinx.fem import coordinate_element
+
+    comm = msh.comm
+    tdim = msh.topology.dim
+    if msh.topology.cell_type != dolfinx.mesh.CellType.tetrahedron or msh.geometry.cmaps[0].degree != 1:
+        raise InputError("make_periodic: mesh", "P1 tetrahedra",
+                         f"{msh.topology.cell_type.name}, degree {msh.geometry.cmaps[0].degree}")
+    directions = tuple(sorted(set(int(d) for d in directions)))
+    if not directions or not set(directions) <= {0, 1, 2}:
+        raise InputError("make_periodic: directions", "a subset of (0, 1, 2)", directions)
+
+    n_cells = msh.topology.index_map(tdim).size_local
+    nodes = msh.geometry.dofmaps[0][:n_cells]  # (n_cells, 4) local geometry nodes of owned cells
+    x = msh.geometry.x
+    node_id = np.asarray(msh.geometry.input_global_indices, dtype=np.int64)
+    lo = np.array([comm.allreduce(float(x[:, d].min(initial=np.inf)), op=MPI.MIN) for d in range(3)])
+    hi = np.array([comm.allreduce(float(x[:, d].max(initial=-np.inf)), op=MPI.MAX) for d in range(3)])
+
+    on_hi = np.zeros(len(x), bool)
+    on_lo = np.zeros(len(x), bool)
+    wrapped = x.copy()
+    for d in directions:
+        up = np.abs(x[:, d] - hi[d]) < tol
+        on_hi |= up
+        on_lo |= np.abs(x[:, d] - lo[d]) < tol
+        wrapped[up, d] = lo[d]
+    # partners: vertices on a lower face and on no upper face (corners map to the (lo, lo) corner)
+    master = on_lo & ~on_hi
+    grid = lambda pts: np.round((pts - lo) / tol).astype(np.int64)  # noqa: E731
+    keys = np.vstack(comm.allgather(grid(x[master])))
+    ids = np.concatenate(comm.allgather(node_id[master]))
+    query = grid(wrapped[on_hi])
+    labels = np.unique(np.vstack([keys, query]), axis=0, return_inverse=True)[1].ravel()
+    owner_of_label = np.full(labels.max(initial=-1) + 1, -1, dtype=np.int64)
+    owner_of_label[labels[: len(keys)]] = ids
+    partner = owner_of_label[labels[len(keys):]]
+    missing = comm.allreduce(int(np.count_nonzero(partner < 0)))
+    if missing:
+        raise InputError("make_periodic: mesh", "matching vertices on opposite faces of the periodic "
+                         f"directions {directions} (to {tol:g})", f"{missing} upper-face vertices without a partner")
+    vertex = node_id.copy()
+    vertex[on_hi] = partner
+    cells = vertex[nodes]  # (n_cells, 4) periodic global vertex ids
+
+    # vertices a rank may share: those of facets that appear in only one local cell
+    facets = np.sort(cells[:, [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]].reshape(-1, 3), axis=1)
+    uniq, count = np.unique(facets, axis=0, return_counts=True)
+    boundary = np.unique(uniq[count == 1]).astype(np.int64)
+    original = np.asarray(msh.topology.original_cell_index[:n_cells], dtype=np.int64)
+    topology = cpp.mesh.create_topology(comm, [cpp.mesh.CellType.tetrahedron], [cells.ravel()],
+                                        [original], [np.zeros(0, np.int32)], boundary, 1)
+
+    element = basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,), discontinuous=True)
+    cmap = coordinate_element(element.basix_element)
+    corners = np.ascontiguousarray(x[nodes].reshape(-1, 3), dtype=np.float64)
+    node_map = cpp.common.IndexMap(comm, corners.shape[0])
+    dofmap = np.arange(corners.shape[0], dtype=np.int32).reshape(-1, 4)
+    first, last = node_map.local_range
+    geometry = cpp.mesh.Geometry_float64(node_map, dofmap, cmap._cpp_object, corners,
+                                         np.arange(first, last, dtype=np.int64))
+    return dolfinx.mesh.Mesh(cpp.mesh.Mesh_float64(comm, topology, geometry), ufl.Mesh(element))
+
