@@ -104,3 +104,28 @@ def test_unmatched_faces_and_other_cells_are_refused():
     hexes = dolfinx.mesh.create_unit_cube(comm, 2, 2, 2, dolfinx.mesh.CellType.hexahedron)
     with pytest.raises(InputError, match="P1 tetrahedra"):
         make_periodic(hexes)
+
+
+@pytest.mark.mpi
+def test_interior_facet_integrals_see_neighbours_across_periodic_faces_and_ranks():
+    """sum over interior facets of (f+ - f-)^2 for a cell-wise f: each rank holds the cells beside
+    its own as ghosts (across the periodic faces too), so any rank count gives the serial value."""
+    from dolfinx import fem
+
+    comm = MPI.COMM_WORLD
+
+    def jump_sum(c):
+        msh = make_periodic(dolfinx.mesh.create_unit_cube(c, 5, 5, 5, dolfinx.mesh.CellType.tetrahedron))
+        f = fem.Function(fem.functionspace(msh, ("DG", 0)))
+        f.interpolate(lambda p: np.sin(3 * p[0] + 1) * np.cos(2 * p[1]) + p[2] ** 2)
+        value = fem.assemble_scalar(fem.form((f("+") - f("-")) ** 2 * ufl.dS + 1.0 * ufl.dS(domain=msh)))
+        area = fem.assemble_scalar(fem.form(1.0 * ufl.dS(domain=msh)))
+        return c.allreduce(value, op=MPI.SUM), c.allreduce(area, op=MPI.SUM)
+
+    serial, distributed = jump_sum(MPI.COMM_SELF), jump_sum(comm)
+    assert distributed == pytest.approx(serial, rel=1e-12)
+    # every facet but the z = 0 and z = 1 faces is interior, and the x = 0 / x = 1 (y = 0 / y = 1)
+    # faces are one: the cut box's facet area (each facet once) less the 6 box faces plus 2
+    msh = dolfinx.mesh.create_unit_cube(MPI.COMM_SELF, 5, 5, 5, dolfinx.mesh.CellType.tetrahedron)
+    all_area = fem.assemble_scalar(fem.form(1.0 * ufl.dS(domain=msh))) + fem.assemble_scalar(fem.form(1.0 * ufl.ds(domain=msh)))
+    assert serial[1] == pytest.approx(all_area - 6.0 + 2.0, rel=1e-12)

@@ -11,14 +11,19 @@ GAMG work on it unchanged; the periodic faces are no longer exterior facets.
 Built with DOLFINx's C++ bindings (``cpp.mesh.create_topology``, ``Geometry_float64``,
 ``Mesh_float64``), which may change between DOLFINx releases. Verified in
 ``tests/test_periodic_topology.py``: Poisson with periodic x, y and Dirichlet z, second-order
-convergence to an exact solution, u(x_min) = u(x_max) to round-off, the same answer on 1 and 2 ranks.
+convergence to an exact solution, u(x_min) = u(x_max) to round-off, the same answer on 1 and 2 ranks,
+interior-facet integrals across the periodic faces and rank boundaries equal to the serial ones.
 
-Limits (so the discharge does not use it yet): the new mesh has no ghost cells (exterior and cell
-integrals only; the discharge's interface integrals need ghosts across rank boundaries), the
-geometry is discontinuous (point location, ``tabulate_dof_coordinates`` and XDMF output see one
-of each pair's two positions or need a DG1 copy), and the two faces must carry matching vertices
-(the smooth mesher does not produce that). Each periodic direction needs at least 3 cells across,
-or two different edges would join the same pair of vertices.
+Each rank holds the cells of other ranks that share a facet with its own as ghosts (DOLFINx's
+``shared_facet`` ghost mode, the periodic faces included), so interior-facet integrals work on any
+number of ranks. They are found by an all-gather of every rank's open facets with their cells
+(memory per rank ~ the total partition surface, fine for the sizes here, not for thousands of ranks).
+
+Limits (so the discharge does not use it yet): the geometry is discontinuous (point location,
+``tabulate_dof_coordinates`` and XDMF output see one of each pair's two positions or need a DG1
+copy), and the two faces must carry matching vertices (the smooth mesher does not produce that).
+Each periodic direction needs at least 3 cells across, or two different edges would join the same
+pair of vertices.
 """
 
 from __future__ import annotations
@@ -89,21 +94,45 @@ def make_periodic(msh, directions=(0, 1), tol: float = 1e-8):
     vertex[on_hi] = partner
     cells = vertex[nodes]  # (n_cells, 4) periodic global vertex ids
 
-    # vertices a rank may share: those of facets that appear in only one local cell
+    # facets of only one owned cell: the rank's boundary (exterior faces and faces to other ranks)
     facets = np.sort(cells[:, [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]].reshape(-1, 3), axis=1)
-    uniq, count = np.unique(facets, axis=0, return_counts=True)
-    boundary = np.unique(uniq[count == 1]).astype(np.int64)
+    _, inverse, count = np.unique(facets, axis=0, return_inverse=True, return_counts=True)
+    open_rows = np.flatnonzero(count[inverse.ravel()] == 1)
+    boundary = np.unique(facets[open_rows]).astype(np.int64)
     original = np.asarray(msh.topology.original_cell_index[:n_cells], dtype=np.int64)
-    topology = cpp.mesh.create_topology(comm, [cpp.mesh.CellType.tetrahedron], [cells.ravel()],
-                                        [original], [np.zeros(0, np.int32)], boundary, 1)
+    corners = np.ascontiguousarray(x[nodes], dtype=np.float64)  # (n_cells, 4, 3)
+    node_start = comm.exscan(4 * n_cells) or 0
+
+    # ghosts: the cells of other ranks that share a facet with this rank's (the periodic faces included)
+    open_cells = open_rows // 4
+    mine = (facets[open_rows], cells[open_cells], corners[open_cells].reshape(-1, 12), original[open_cells],
+            node_start + 4 * open_cells)
+    every = [np.concatenate(parts) for parts in zip(*comm.allgather(mine))]
+    rank_of = np.repeat(np.arange(comm.size), comm.allgather(len(open_rows)))
+    _, label = np.unique(every[0], axis=0, return_inverse=True)
+    label = label.ravel()
+    own_labels = np.zeros(label.max(initial=-1) + 1, bool)
+    own_labels[label[rank_of == comm.rank]] = True
+    take = own_labels[label] & (rank_of != comm.rank)
+    _, first = np.unique(every[3][take], return_index=True)  # a cell once, however many facets it shares
+    pick = np.flatnonzero(take)[first]
+    ghost_cells, ghost_corners, ghost_original, ghost_first_node = (every[1][pick], every[2][pick].reshape(-1, 4, 3),
+                                                                    every[3][pick], every[4][pick])
+    ghost_owner = rank_of[pick].astype(np.int32)
+
+    topology = cpp.mesh.create_topology(comm, [cpp.mesh.CellType.tetrahedron],
+                                        [np.concatenate([cells, ghost_cells]).ravel()],
+                                        [np.concatenate([original, ghost_original])], [ghost_owner], boundary, 1)
 
     element = basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,), discontinuous=True)
     cmap = coordinate_element(element.basix_element)
-    corners = np.ascontiguousarray(x[nodes].reshape(-1, 3), dtype=np.float64)
-    node_map = cpp.common.IndexMap(comm, corners.shape[0])
-    dofmap = np.arange(corners.shape[0], dtype=np.int32).reshape(-1, 4)
-    first, last = node_map.local_range
-    geometry = cpp.mesh.Geometry_float64(node_map, dofmap, cmap._cpp_object, corners,
-                                         np.arange(first, last, dtype=np.int64))
+    ghost_nodes = (ghost_first_node[:, None] + np.arange(4)).ravel().astype(np.int64)
+    node_map = cpp.common.IndexMap(comm, 4 * n_cells, ghost_nodes, np.repeat(ghost_owner, 4), 1)
+    n_all = n_cells + len(ghost_cells)
+    dofmap = np.arange(4 * n_all, dtype=np.int32).reshape(-1, 4)
+    xyz = np.concatenate([corners, ghost_corners]).reshape(-1, 3)
+    geometry = cpp.mesh.Geometry_float64(node_map, dofmap, cmap._cpp_object, xyz,
+                                         np.concatenate([np.arange(node_start, node_start + 4 * n_cells,
+                                                                   dtype=np.int64), ghost_nodes]))
     return dolfinx.mesh.Mesh(cpp.mesh.Mesh_float64(comm, topology, geometry), ufl.Mesh(element))
 
