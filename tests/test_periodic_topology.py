@@ -129,3 +129,23 @@ def test_interior_facet_integrals_see_neighbours_across_periodic_faces_and_ranks
     msh = dolfinx.mesh.create_unit_cube(MPI.COMM_SELF, 5, 5, 5, dolfinx.mesh.CellType.tetrahedron)
     all_area = fem.assemble_scalar(fem.form(1.0 * ufl.dS(domain=msh))) + fem.assemble_scalar(fem.form(1.0 * ufl.ds(domain=msh)))
     assert serial[1] == pytest.approx(all_area - 6.0 + 2.0, rel=1e-12)
+
+
+@pytest.mark.mpi
+def test_a_submesh_across_the_periodic_face_stays_joined():
+    """A phase submesh (here the slab x > 5/6 or x < 1/3, which crosses x = 0 = 1) keeps the
+    periodic identification: one set of vertices on the joined face, which is not exterior."""
+    from dolfinx import fem
+
+    comm = MPI.COMM_WORLD
+    msh = make_periodic(dolfinx.mesh.create_unit_cube(comm, 6, 6, 6, dolfinx.mesh.CellType.tetrahedron))
+    n = msh.topology.index_map(3).size_local
+    mid = msh.geometry.x[msh.geometry.dofmaps[0][:n]].mean(axis=1)
+    sub = dolfinx.mesh.create_submesh(msh, 3, np.flatnonzero((mid[:, 0] < 1 / 3) | (mid[:, 0] > 5 / 6)).astype(np.int32))[0]
+    volume = comm.allreduce(fem.assemble_scalar(fem.form(1.0 * ufl.dx(domain=sub))), op=MPI.SUM)
+    exterior = comm.allreduce(fem.assemble_scalar(fem.form(1.0 * ufl.ds(domain=sub))), op=MPI.SUM)
+    assert volume == pytest.approx(0.5, rel=1e-12)
+    # vertex planes x = 5/6, 0 = 1, 1/6, 2/6, each 6 (y, periodic) x 7 (z)
+    assert fem.functionspace(sub, ("Lagrange", 1)).dofmap.index_map.size_global == 4 * 6 * 7
+    # exterior: the cut planes x = 5/6 and x = 1/3 (1 each) and the slab's z = 0, 1 faces (0.5 each)
+    assert exterior == pytest.approx(3.0, rel=1e-12)
