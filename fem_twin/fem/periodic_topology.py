@@ -135,4 +135,3 @@ def make_periodic(msh, directions=(0, 1), tol: float = 1e-8):
                                          np.concatenate([np.arange(node_start, node_start + 4 * n_cells,
                                                                    dtype=np.int64), ghost_nodes]))
     return dolfinx.mesh.Mesh(cpp.mesh.Mesh_float64(comm, topology, geometry), ufl.Mesh(element))
-
