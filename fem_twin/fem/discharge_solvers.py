@@ -17,8 +17,9 @@ search runs on the augmented vector unchanged, and the solver for A is swappable
   Up to :data:`REDUNDANT_LU_MAX` unknowns on more than one rank every rank factors a copy of
   the whole A with sequential MUMPS (PETSc's ``redundant`` preconditioner): MUMPS's own
   parallel factorisation schedules its work dynamically and is not bit-reproducible run to run
-  (12 solves of one 12k-unknown system on 2 ranks: 5 differed from the first in 1 entry; with
-  the redundant copy, and with SuperLU_dist, none did). Options for that copy's factorisation
+  (``mpirun -n 2 python benchmarks/direct_solve_reproducibility.py``: of 11 repeated
+  factorisations of one 12k-unknown system 4-5 differed from the first in 1 entry; with the
+  redundant copy, and with SuperLU_dist, none did). Options for that copy's factorisation
   take the prefix ``discharge_inner_redundant_``; :func:`inner_options` moves a user's
   ``discharge_inner_pc_factor_*`` / ``discharge_inner_mat_mumps_*`` there.
 - ``fieldsplit``: M = one application of an additive field split with one preconditioner per
