@@ -15,9 +15,13 @@ does), SuperLU_dist, and PETSc's ``redundant`` preconditioner with sequential MU
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 MUMPS = {"mat_mumps_icntl_14": "200", "mat_mumps_icntl_24": "1"}
 CONFIGS = {
@@ -35,22 +39,12 @@ def main():
     ap.add_argument("--repeats", type=int, default=12, help="factorisations per solver (default 12)")
     args = ap.parse_args()
 
-    from fem_twin._dolfinx import MPI, PETSc, dolfinx  # first: the pip wheel loads its MPI here
+    from conftest import nonsymmetric_p1_system
 
-    import ufl
-    from dolfinx.fem.petsc import assemble_matrix, assemble_vector
+    from fem_twin._dolfinx import MPI, PETSc
 
     comm = MPI.COMM_WORLD
-    msh = dolfinx.mesh.create_unit_cube(comm, args.n, args.n, args.n)
-    V = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
-    u, v, x = ufl.TrialFunction(V), ufl.TestFunction(V), ufl.SpatialCoordinate(msh)
-    k = 1 + 100 * ufl.sin(7 * x[0]) ** 2
-    a = (k * ufl.inner(ufl.grad(u), ufl.grad(v)) + ufl.inner(ufl.as_vector((3.0, 1.0, 0.5)), ufl.grad(u)) * v
-         + 1e-3 * u * v) * ufl.dx
-    A = assemble_matrix(dolfinx.fem.form(a))
-    A.assemble()
-    b = assemble_vector(dolfinx.fem.form(ufl.sin(5 * x[1]) * v * ufl.dx))
-    b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+    A, b, _, V = nonsymmetric_p1_system(comm, args.n)  # V keeps the mesh (and A's communicator) alive
     if comm.rank == 0:
         print(f"{A.getSize()[0]:,} unknowns on {comm.size} rank(s), {args.repeats} factorisations per solver")
     opts = PETSc.Options()

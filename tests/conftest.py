@@ -62,3 +62,26 @@ def assert_conservation(rows, rel: float = 1e-8) -> None:
         if b["dt_s"] > 0:
             assert b["li_in_ncm_mol"] - a["li_in_ncm_mol"] == pytest.approx(b["current_A"] * b["dt_s"] / FARADAY,
                                                                             rel=rel)
+
+
+def nonsymmetric_p1_system(comm, n: int = 22):
+    """(A, b, owned rows, V) of one non-symmetric P1 system on the unit cube with n^3 cells:
+    -div(k grad u) + (3, 1, 0.5).grad u + 1e-3 u = sin(5 y), k = 1 + 100 sin^2(7 x) (12,167 unknowns
+    at n = 22). Used by the direct-solve reproducibility test and benchmark. Keep V while A and b are
+    in use (it holds the mesh, whose communicator they share); the caller destroys A and b."""
+    from fem_twin._dolfinx import PETSc, dolfinx  # first: the pip wheel loads its MPI here
+
+    import ufl
+    from dolfinx.fem.petsc import assemble_matrix, assemble_vector
+
+    msh = dolfinx.mesh.create_unit_cube(comm, n, n, n)
+    V = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
+    u, v, x = ufl.TrialFunction(V), ufl.TestFunction(V), ufl.SpatialCoordinate(msh)
+    k = 1 + 100 * ufl.sin(7 * x[0]) ** 2
+    a = (k * ufl.inner(ufl.grad(u), ufl.grad(v)) + ufl.inner(ufl.as_vector((3.0, 1.0, 0.5)), ufl.grad(u)) * v
+         + 1e-3 * u * v) * ufl.dx
+    A = assemble_matrix(dolfinx.fem.form(a))
+    A.assemble()
+    b = assemble_vector(dolfinx.fem.form(ufl.sin(5 * x[1]) * v * ufl.dx))
+    b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+    return A, b, V.dofmap.index_map.size_local, V

@@ -294,24 +294,13 @@ def test_small_lu_is_factored_whole_on_each_rank_and_user_factor_options_follow_
 def test_small_direct_solve_is_bit_reproducible():
     """Eight factorisations and solves of one 12k-unknown non-symmetric system give the same
     bits (with MUMPS's distributed factorisation on 2 ranks this test failed 4 runs of 4)."""
-    import ufl
-    from dolfinx.fem.petsc import assemble_matrix, assemble_vector
+    from conftest import nonsymmetric_p1_system
 
-    from fem_twin._dolfinx import PETSc, dolfinx
+    from fem_twin._dolfinx import PETSc
     from fem_twin.fem.discharge_solvers import BorderedSystem, LinearSolverSpec
 
     comm = MPI.COMM_WORLD
-    msh = dolfinx.mesh.create_unit_cube(comm, 22, 22, 22)
-    V = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
-    u, v, x = ufl.TrialFunction(V), ufl.TestFunction(V), ufl.SpatialCoordinate(msh)
-    k = 1 + 100 * ufl.sin(7 * x[0]) ** 2
-    a = (k * ufl.inner(ufl.grad(u), ufl.grad(v)) + ufl.inner(ufl.as_vector((3.0, 1.0, 0.5)), ufl.grad(u)) * v
-         + 1e-3 * u * v) * ufl.dx
-    A = assemble_matrix(dolfinx.fem.form(a))
-    A.assemble()
-    rhs = assemble_vector(dolfinx.fem.form(ufl.sin(5 * x[1]) * v * ufl.dx))
-    rhs.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-    n = V.dofmap.index_map.size_local
+    A, rhs, n, _V = nonsymmetric_p1_system(comm, 22)
     sols = []
     try:
         for i in range(8):  # a new factorisation each time, as in separate runs
