@@ -102,13 +102,14 @@ def spanning(mask: np.ndarray, axis: int = 2, connectivity: int = 26,
     return keep[lab]
 
 
-def live_phases(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def live_phases(labels: np.ndarray, periodic_xy: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(ncm_ok, lpscl_ok)``: NCM voxels connected to the collector (z = nz-1) and LPSCl voxels
-    connected to the separator side (z = 0), without periodic sides (the mesh is not periodic)."""
+    connected to the separator side (z = 0), without periodic sides (as the cut mesh) or, with
+    ``periodic_xy``, connected across the x and y faces too (as a periodic mesh)."""
     from .. import phases
 
     lab = np.asarray(labels)
-    flat = (False, False, False)
+    flat = (bool(periodic_xy), bool(periodic_xy), False)
     ncm = lab == phases.NCM
     ely = lab == phases.LPSCL
     ncm_ok = attached(ncm, axis=2, side="high", periodic=flat) if ncm.any() else ncm

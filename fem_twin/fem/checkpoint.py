@@ -20,7 +20,8 @@ Content (one ``.npz``, no pickles):
 
 Rank-independent storage: every P1 dof is keyed by the input global index of its vertex in the
 parent mesh (``geometry.input_global_indices``; for the voxel mesher the compact id of the voxel
-grid corner, the same for any partition), reached through the phase submesh's vertex map. Rank 0
+grid corner, the same for any partition; for a periodic mesh the id of the vertex's lower-face
+partner, ``vertex_input_ids``), reached through the phase submesh's vertex map. Rank 0
 gathers (id, values) of the owned dofs and writes them sorted by id; on restart every rank reads
 the file and fills its owned and ghost dofs by ``searchsorted`` on the ids. A run checkpointed on
 n ranks restarts on any number of ranks.
@@ -60,6 +61,9 @@ class CheckpointError(RuntimeError):
 def vertex_global_ids(msh) -> np.ndarray:
     """Local vertex (owned + ghost) -> input global index of its geometry node (int64; P1 geometry:
     the rows of the geometry dofmap follow the cells' vertices)."""
+    ids = getattr(msh, "vertex_input_ids", None)  # a periodic mesh (periodic_topology.make_periodic)
+    if ids is not None:
+        return np.asarray(ids, np.int64).copy()
     top = msh.topology
     tdim = top.dim
     top.create_connectivity(tdim, 0)

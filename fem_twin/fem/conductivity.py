@@ -423,6 +423,11 @@ def effective_conductivity(labels: np.ndarray, voxel_um: float, phase: str, axis
     ax = axis_index(axis)
     method = check_method(method)
     mesher = check_mesher(str(mesher).lower())
+    from ..meshing.meshers import PERIODIC_MESHERS
+
+    if mesher in PERIODIC_MESHERS or getattr(tagged_mesh, "unjoined", None) is not None:
+        raise InputError("--mesher", "voxel, smooth or smooth-coarse (the potential difference is applied "
+                         "between two faces of the box, which a periodic mesh joins)", mesher)
     smooth = mesher.startswith("smooth")
     if smooth:
         if method != "p1":

@@ -114,11 +114,21 @@ def _factor_on_submesh(factor, phase):
 class FieldWriter:
     """XDMF time series of the phase fields and the interface (see the module docstring)."""
 
-    def __init__(self, problem, outdir: Path, suffix: str = ""):
+    def __init__(self, problem, outdir: Path, suffix: str = "", tagged=None):
+        """``tagged``: the run's TaggedMesh; when it is periodic (``tagged.unjoined``), the fields
+        are written on the cut mesh (:mod:`fem_twin.fem.periodic_output`)."""
         pb, p = problem, problem.params
         comm = pb.comm
         self.pb = pb
         ncm_mesh, ely_mesh = pb.domains.ncm.mesh, pb.domains.electrolyte.mesh
+        self.cut = None
+        if tagged is not None and tagged.unjoined is not None:
+            from .periodic_output import CutPhase, vertex_map_cut_to_periodic
+
+            v = vertex_map_cut_to_periodic(tagged.unjoined.mesh, pb.domains.parent)
+            self.cut = {"ncm": CutPhase(tagged.unjoined.mesh, pb.domains.ncm, v),
+                        "electrolyte": CutPhase(tagged.unjoined.mesh, pb.domains.electrolyte, v)}
+            ncm_mesh, ely_mesh = self.cut["ncm"].mesh, self.cut["electrolyte"].mesh
         self.cs = dolfinx.fem.Function(pb.Vcs, name="c_s")
         self.phis = dolfinx.fem.Function(pb.Vs, name="phi_s")
         self.ce = dolfinx.fem.Function(pb.Ve, name="c_e")
@@ -131,7 +141,12 @@ class FieldWriter:
         if pb.conductance_factor is not None:  # the matched conductivity tensor (transport_matching.py)
             grad_mu = ufl.diag(_factor_on_submesh(pb.conductance_factor, pb.domains.electrolyte)) * grad_mu
         self.ie_expr = dolfinx.fem.Expression(-pb.kappa * 1e6 * grad_mu, Q.element.interpolation_points)
-        self.iface = InterfaceFields(pb)
+        if self.cut is None:
+            self.iface = InterfaceFields(pb)
+        else:
+            from .periodic_output import CutInterface
+
+            self.iface = CutInterface(pb, tagged, v)
         self.files = {
             part: dolfinx.io.XDMFFile(comm, str(outdir / f"fields_{part}{suffix}.xdmf"), "w")
             for part in ("ncm", "electrolyte", "interface")
@@ -152,9 +167,11 @@ class FieldWriter:
         self.flux.x.array[:] = self.ie.x.array / FARADAY
         self.iface.update()
         for u in (pb.theta_s, self.cs, self.phis):
-            self.files["ncm"].write_function(u, t)
-        for u in (pb.phi_e, self.ce, self.ie, self.flux):
-            self.files["electrolyte"].write_function(u, t)
+            self.files["ncm"].write_function(u if self.cut is None else self.cut["ncm"].p1(u), t)
+        for u in (pb.phi_e, self.ce):
+            self.files["electrolyte"].write_function(u if self.cut is None else self.cut["electrolyte"].p1(u), t)
+        for u in (self.ie, self.flux):
+            self.files["electrolyte"].write_function(u if self.cut is None else self.cut["electrolyte"].cellwise(u), t)
         for u in (self.iface.eta, self.iface.j):
             self.files["interface"].write_function(u, t)
 

@@ -151,7 +151,9 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     if checkpoint.restart:  # refuse a missing or foreign checkpoint before meshing
         ckpt_data = open_checkpoint(ckpt_path, comm)
         check_fingerprint(ckpt_path, ckpt_data["meta"]["fingerprint"], fp_inputs)
-    pruned, report = prune_dead_clusters(labels, voxel_um)
+    from ..meshing.meshers import PERIODIC_MESHERS
+
+    pruned, report = prune_dead_clusters(labels, voxel_um, periodic_xy=mesher_name in PERIODIC_MESHERS)
     extra = {}
     if mesher is None or isinstance(mesher, str):
         from ..meshing.meshers import get_mesher
@@ -169,7 +171,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     t_mesh = time.perf_counter() - t_mesh
     # per phase and axis: finite volumes on the image (1x, 2x) and a few P1 solves on this mesh
     # (transport_matching.py; nothing with transport = "p1")
-    match = match_conductances(pruned, voxel_um, tm, comm, transport, cache_dir=cache_dir)
+    # (on a periodic mesh: solved on the same cells with the faces cut, see docs/rate_study.md)
+    match = match_conductances(pruned, voxel_um, tm.unjoined or tm, comm, transport, cache_dir=cache_dir)
     with ExitStack() as own:  # PETSc objects and options, the CSV and XDMF files: released on any exit
         problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver,
                                    conductance_factors=match.factors(), sliver_angle_deg=match.sliver_angle_deg)
@@ -197,7 +200,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
         files = RunFiles(outdir, comm, num["ncm_mass_g"], num["face_area_cm2"],
                          rows=rs.rows if restarted else None, restart=bool(restarted))
         own.callback(files.close)
-        fields = (FieldWriter(problem, outdir, suffix=f"_restart{restarted['restarts']}" if restarted else "")
+        fields = (FieldWriter(problem, outdir, suffix=f"_restart{restarted['restarts']}" if restarted else "", tagged=tm)
                   if write_fields else None)
         if fields:
             own.callback(fields.close)

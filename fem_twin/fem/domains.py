@@ -73,13 +73,14 @@ class PruneReport:
                 "converge (docs/fidelity.md section 4)")
 
 
-def prune_dead_clusters(labels: np.ndarray, voxel_um: float) -> tuple[np.ndarray, PruneReport]:
+def prune_dead_clusters(labels: np.ndarray, voxel_um: float, periodic_xy: bool = False) -> tuple[np.ndarray, PruneReport]:
     """Relabel NCM clusters not attached to the collector (k = nz-1) and LPSCl clusters not
     attached to the separator side (k = 0) as PORE. Raises InputError when nothing carries current
     (:func:`fem_twin.analysis.connectivity.no_current_path`: no NCM at the collector, no LPSCl at the
-    separator, or no face between the two)."""
+    separator, or no face between the two). ``periodic_xy``: clusters connect across the x and y
+    faces (for a periodic mesh); else they do not (the cut mesh)."""
     lab = np.asarray(labels).copy()
-    ncm_ok, ely_ok = live = live_phases(lab)  # (the mesh is not periodic, neither is this)
+    ncm_ok, ely_ok = live = live_phases(lab, periodic_xy)  # as the mesh: periodic or cut
     why = no_current_path(lab, live)
     if why is not None:
         raise InputError("structure", "NCM connected to the current collector (top layer, k = nz-1) touching "
@@ -89,7 +90,7 @@ def prune_dead_clusters(labels: np.ndarray, voxel_um: float) -> tuple[np.ndarray
     dead_ncm = ncm & ~ncm_ok
     dead_ely = ely & ~ely_ok
     lab[dead_ncm | dead_ely] = phases.PORE
-    walls = (False, False, False)
+    walls = (bool(periodic_xy), bool(periodic_xy), False)
     ncm_face = attached(ncm, 2, "high", 6, walls).sum() if ncm.any() else 0
     ely_face = attached(ely, 2, "low", 6, walls).sum() if ely.any() else 0
     return lab, PruneReport(int(dead_ncm.sum()), int(dead_ely.sum()), int(ncm.sum()), int(ely.sum()),

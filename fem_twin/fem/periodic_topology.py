@@ -24,6 +24,11 @@ Limits (so the discharge does not use it yet): the geometry is discontinuous (po
 copy), and the two faces must carry matching vertices (the smooth mesher does not produce that).
 Each periodic direction needs at least 3 cells across, or two different edges would join the same
 pair of vertices.
+
+The result carries ``vertex_input_ids``: per local vertex, the input index of its lower-face
+partner in the original mesh (the same on any number of ranks), which checkpoints key their dofs by
+(:func:`fem_twin.fem.checkpoint.vertex_global_ids`); the geometry's own input indices number the
+cells' corners, not the vertices.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import numpy as np
 from .._dolfinx import MPI, dolfinx
 from ..errors import InputError
 
-__all__ = ["make_periodic"]
+__all__ = ["facet_midpoints", "make_periodic"]
 
 
 def make_periodic(msh, directions=(0, 1), tol: float = 1e-8):
@@ -134,4 +139,34 @@ def make_periodic(msh, directions=(0, 1), tol: float = 1e-8):
     geometry = cpp.mesh.Geometry_float64(node_map, dofmap, cmap._cpp_object, xyz,
                                          np.concatenate([np.arange(node_start, node_start + 4 * n_cells,
                                                                    dtype=np.int64), ghost_nodes]))
-    return dolfinx.mesh.Mesh(cpp.mesh.Mesh_float64(comm, topology, geometry), ufl.Mesh(element))
+    out = dolfinx.mesh.Mesh(cpp.mesh.Mesh_float64(comm, topology, geometry), ufl.Mesh(element))
+    # the input id of every local vertex (the lower-face partner's input geometry index): the same
+    # for any partition, unlike the per-corner ids of the discontinuous geometry
+    out.topology.create_connectivity(tdim, 0)
+    c2v = out.topology.connectivity(tdim, 0).array.reshape(n_all, 4)
+    vmap = out.topology.index_map(0)
+    ids = np.full(vmap.size_local + vmap.num_ghosts, -1, np.int64)
+    ids[c2v.ravel()] = np.concatenate([cells, ghost_cells]).ravel()
+    out.vertex_input_ids = ids
+    return out
+
+
+def facet_midpoints(msh, facets: np.ndarray) -> np.ndarray:
+    """(m, 3) midpoints of local facets ``facets`` of a P1 tetrahedral mesh, each from the corners
+    of one of its cells. Unlike ``dolfinx.mesh.compute_midpoints`` (and ``entities_to_geometry``),
+    which return zeros (empty node lists) for the facets of a :func:`make_periodic` mesh, this works
+    on both kinds of mesh; a facet on a periodic face is reported at the position its first cell
+    gives it."""
+    facets = np.asarray(facets, dtype=np.int32)
+    topo = msh.topology
+    tdim = topo.dim
+    topo.create_connectivity(tdim - 1, tdim)
+    topo.create_connectivity(tdim - 1, 0)
+    topo.create_connectivity(tdim, 0)
+    f2c, f2v, c2v = topo.connectivity(tdim - 1, tdim), topo.connectivity(tdim - 1, 0), topo.connectivity(tdim, 0)
+    cell = f2c.array[f2c.offsets[facets]]
+    fv = f2v.array[f2v.offsets[facets][:, None] + np.arange(3)]  # (m, 3) facet vertices
+    cv = c2v.array[c2v.offsets[cell][:, None] + np.arange(4)]  # (m, 4) its cell's vertices
+    on = (cv[:, :, None] == fv[:, None, :]).any(axis=2)  # the cell's three corners on the facet
+    x = msh.geometry.x[msh.geometry.dofmaps[0][cell]]  # (m, 4, 3): P1 node i is vertex i of the cell
+    return (x * on[:, :, None]).sum(axis=1) / 3.0

@@ -8,7 +8,8 @@ surface points where the surface is flat enough to be described by fewer, larger
 Only *interior* points of one surface are removed (all their triangles belong to one discrete
 surface, the point is not a pinch and its triangle ring is a closed disk): triple lines, box-plane
 edges, pinches and the separator plane's rim keep every point, so the surfaces stay conforming with
-each other. A point v is collapsed onto a neighbour u (u keeps its position; v's triangles that
+each other. The faces of a periodic axis (``LabelledSurface.periodic``) keep all their points, so
+the two faces of the cut-open surface stay copies of each other. A point v is collapsed onto a neighbour u (u keeps its position; v's triangles that
 contain u disappear, the others take u for v) when
 
 - the link condition holds (u and v have exactly two common neighbours: no change of topology),
@@ -271,6 +272,8 @@ def coarsen(surf: LabelledSurface, voxel_um: float, options: CoarseningOptions =
     rng = np.random.default_rng(seed)
     x = surf.points
     frozen = np.zeros(x.shape[0], bool)
+    for a in surf.periodic:  # the faces of a periodic axis keep every point, so they keep matching
+        frozen |= (surf.points_initial[:, a] == 0.0) | (surf.points_initial[:, a] == surf.points_initial[:, a].max())
     sign = surf.triangle_sign if surf.triangle_sign is not None else np.ones(len(surf.triangles), np.int8)
     target = surf.region_volumes()
     lim = np.full((x.shape[0], 1), options.max_shift * h)
@@ -306,5 +309,5 @@ def coarsen(surf: LabelledSurface, voxel_um: float, options: CoarseningOptions =
     used, inv = np.unique(tris.ravel(), return_inverse=True)
     out = LabelledSurface(x[used], surf.points_initial[used], inv.reshape(-1, 3).astype(np.int64), sot,
                           surf.surfaces, surf.region_label, surf.pinch[used], surf.n_regions, sgn,
-                          untangle_rounds=surf.untangle_rounds, coarsening_restarts=restart)
+                          untangle_rounds=surf.untangle_rounds, coarsening_restarts=restart, periodic=surf.periodic)
     return out

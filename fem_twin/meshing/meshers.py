@@ -1,7 +1,9 @@
 """The meshers by name: ``voxel`` (6 Kuhn tetrahedra per voxel, exact voxel geometry) and ``smooth``
 (smoothed phase interfaces meshed by gmsh, :mod:`fem_twin.meshing.smooth_mesh`); ``smooth-coarse``:
 ``smooth`` with the surface coarsened where it is flat (:mod:`fem_twin.meshing.coarsen_surface`,
-fewer points on the interfaces, so fewer unknowns).
+fewer points on the interfaces, so fewer unknowns); ``smooth-periodic``: ``smooth`` with the x and y
+faces meshed alike and joined, so the piece is periodic in x and y as the generated structures are
+(:func:`fem_twin.fem.periodic_topology.make_periodic`; no cut-face losses of small pieces).
 
 Both take ``(labels, voxel_um, separator_um, comm, separator_growth=...)`` and return a
 :class:`fem_twin.meshing.voxel_mesh.TaggedMesh` with the same cell and facet tags, so every solver
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 from ..errors import InputError
 
-MESHERS = ("voxel", "smooth", "smooth-coarse")
+MESHERS = ("voxel", "smooth", "smooth-coarse", "smooth-periodic")
+#: meshers whose x and y faces are joined (the structure must be periodic in x and y, as generated)
+PERIODIC_MESHERS = ("smooth-periodic",)
 #: mesher of ``fem-twin mesh`` / ``discharge`` / the study and the demo when none is given
 DEFAULT_MESHER = "smooth"
 
@@ -36,6 +40,10 @@ def get_mesher(name: str):
         from .smooth_mesh import build_smooth_mesh
 
         return build_smooth_mesh
+    if name == "smooth-periodic":
+        from .smooth_mesh import build_periodic_smooth_mesh
+
+        return build_periodic_smooth_mesh
     if name == "smooth-coarse":
         from .smooth_mesh import build_coarse_smooth_mesh
 
@@ -50,5 +58,6 @@ def add_mesher_argument(parser, default: str = DEFAULT_MESHER) -> None:
     parser.add_argument("--mesher", default=default, choices=MESHERS,
                         help=f"mesh of the structure: voxel (6 tetrahedra per voxel, the voxel geometry of the "
                              f"seed's tools) or smooth (smoothed interfaces, gmsh; cells grow away from "
-                             f"interfaces), smooth-coarse (smooth with the interfaces' flat parts coarsened) "
+                             f"interfaces), smooth-coarse (smooth with the interfaces' flat parts coarsened), "
+                             f"smooth-periodic (smooth, periodic in x and y) "
                              f"(default {default})")

@@ -51,6 +51,9 @@ class SmoothMeshOptions:
     coarsening: CoarseningOptions = field(default_factory=lambda: CoarseningOptions(rounds=0))
 
     threads: int = 1
+    #: periodic axes (0 = x, 1 = y): the two faces of each are meshed alike and joined by the mesh's
+    #: topology (:func:`fem_twin.fem.periodic_topology.make_periodic`); the structure must be periodic
+    periodic: tuple = ()
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -71,10 +74,11 @@ class GmshResult:
 
 
 def build_surface(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0, separator_growth: float = 1.0,
-                  options: SmoothingOptions = SmoothingOptions()) -> LabelledSurface:
-    """The smoothed labelled surface of a composite image with its separator (rank-local)."""
+                  options: SmoothingOptions = SmoothingOptions(), periodic: tuple = ()) -> LabelledSurface:
+    """The smoothed labelled surface of a composite image with its separator (rank-local);
+    ``periodic``: axes along which the image wraps (:func:`staircase_surface`)."""
     full, z_um = composite_with_separator(labels, voxel_um, separator_um, separator_growth)
-    s = staircase_surface(full, voxel_um, z_um)
+    s = staircase_surface(full, voxel_um, z_um, periodic=periodic)
     return smooth(s, voxel_um, options)
 
 
@@ -337,7 +341,7 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
         x, cells, cell_label, stats = cached[0]["x"], cached[0]["cells"], cached[0]["cell_label"], cached[1]
         stats["cache"] = {"file": str(entry[0]), "hit": True, "time_load_s": time.perf_counter() - t0}
     elif comm.rank == 0:
-        surf = build_surface(labels, h, separator_um, separator_growth, opt.smoothing)
+        surf = build_surface(labels, h, separator_um, separator_growth, opt.smoothing, opt.periodic)
         coarsening = {"points_before": int(surf.points.shape[0])}
         if opt.coarsening.rounds:
             t_c = time.perf_counter()
@@ -379,13 +383,20 @@ def build_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float =
     for _ in range(opt.refine):
         msh, values = refine_uniformly(msh, values)
     stats["refined"] = opt.refine  # quality, fidelity and gmsh counts above: the mesh before refinement
-    n_local = values.size
-    cell_tags = dolfinx.mesh.meshtags(msh, 3, np.arange(n_local, dtype=np.int32), values)
-    cell_tags.name = "cell_tags"
     extent = np.array([labels.shape[0] * h, labels.shape[1] * h, sep + labels.shape[2] * h])
-    facet_tags = tag_facets(msh, values, extent)
+    unjoined = None
+    if opt.periodic:
+        unjoined = _tagged(msh, values, extent, h, sep, stats)
+        msh, values = _join_periodic_faces(msh, values, opt.periodic, h)
+    stats["periodic_axes"] = list(opt.periodic)
     stats["time_total_s"] = time.perf_counter() - t0
-    return TaggedMesh(msh, cell_tags, facet_tags, h, sep, stats)
+    return _tagged(msh, values, extent, h, sep, stats, unjoined)
+
+
+def _tagged(msh, values: np.ndarray, extent: np.ndarray, h: float, sep: float, stats: dict, unjoined=None):
+    cell_tags = dolfinx.mesh.meshtags(msh, 3, np.arange(values.size, dtype=np.int32), values)
+    cell_tags.name = "cell_tags"
+    return TaggedMesh(msh, cell_tags, tag_facets(msh, values, extent), h, sep, stats, unjoined)
 
 
 #: the code the smooth mesh depends on (its cache key, :func:`_cache_entry`)
@@ -428,6 +439,27 @@ def _distribute(comm, x: np.ndarray, cells: np.ndarray, cell_label: np.ndarray):
     return msh, np.ascontiguousarray(values, dtype=np.int32)
 
 
+def _join_periodic_faces(msh, values: np.ndarray, axes: tuple, h: float):
+    """The mesh with its faces along ``axes`` joined (:func:`make_periodic`; vertices matched to
+    1e-6 h) and the label of each of its local cells: owned cells keep their index, the new ghost
+    layer (the cells across the periodic faces included) gets its labels from the owners."""
+    import basix.ufl
+
+    from ..fem.periodic_topology import make_periodic
+
+    n_owned = msh.topology.index_map(3).size_local
+    joined = make_periodic(msh, axes, tol=1e-6 * h)
+    joined.name = msh.name
+    V = dolfinx.fem.functionspace(joined, basix.ufl.element("DG", joined.basix_cell(), 0))
+    lab = dolfinx.fem.Function(V)
+    dofs = V.dofmap.list[:, 0]
+    lab.x.array[dofs[:n_owned]] = values[:n_owned]
+    lab.x.scatter_forward()
+    cmap = joined.topology.index_map(3)
+    return joined, np.ascontiguousarray(np.rint(lab.x.array[dofs[:cmap.size_local + cmap.num_ghosts]]),
+                                        dtype=np.int32)
+
+
 def refine_uniformly(msh, values: np.ndarray):
     """Every tetrahedron split into 8 (DOLFINx uniform refinement, cells stay on their rank, ghost
     layer rebuilt): the same geometry, edges halved. Returns the refined mesh and the label of each
@@ -454,6 +486,14 @@ def refine_uniformly(msh, values: np.ndarray):
     lab.x.array[dofs[:n_owned]] = values[parent[orig]]
     lab.x.scatter_forward()
     return fine, np.ascontiguousarray(np.rint(lab.x.array[dofs[:n_local]]), dtype=np.int32)
+
+
+def build_periodic_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0, comm=MPI.COMM_WORLD,
+                               separator_growth: float = 1.0, msh_path=None, log=None, cache_dir=None) -> TaggedMesh:
+    """:func:`build_smooth_mesh` periodic in x and y (the ``smooth-periodic`` mesher): the side
+    faces are joined, the result's ``unjoined`` is the same mesh with them cut."""
+    return build_smooth_mesh(labels, voxel_um, separator_um, comm, separator_growth,
+                             SmoothMeshOptions(periodic=(0, 1)), msh_path=msh_path, log=log, cache_dir=cache_dir)
 
 
 def build_coarse_smooth_mesh(labels: np.ndarray, voxel_um: float, separator_um: float = 0.0, comm=MPI.COMM_WORLD,

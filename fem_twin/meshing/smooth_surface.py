@@ -82,6 +82,9 @@ class LabelledSurface:
     labels: np.ndarray | None = None  #: the label image (staircase only; smoothing reads it)
     untangle_rounds: int = 0  #: rounds :func:`smooth` needed to remove crossings (0: none found)
     coarsening_restarts: int = -1  #: restarts of :func:`fem_twin.meshing.coarsen_surface.coarsen` (-1: not coarsened)
+    #: periodic axes (0 = x, 1 = y): the surface is cut open at x = 0 = L (y = 0 = L), the points on
+    #: the two faces are partners and move together (see :func:`periodic_partners`)
+    periodic: tuple = ()
 
     def region_volumes(self, points: np.ndarray | None = None) -> np.ndarray:
         """(n_regions,) volume (um3) enclosed by each region's triangles (divergence theorem)."""
@@ -160,13 +163,21 @@ def _faces(region: np.ndarray, n_regions: int):
     return np.concatenate(pairs), np.concatenate(corners), np.concatenate(signs)
 
 
-def _point_signatures(labels: np.ndarray, grid: np.ndarray, shape_xyz: tuple[int, int, int]):
+def _point_signatures(labels: np.ndarray, grid: np.ndarray, shape_xyz: tuple[int, int, int], periodic: tuple = ()):
     """Signature (bits 0-4: phase labels around the point; bits 8+: box planes it lies on) and
-    pinch flag of grid points ``grid`` ((n, 3) corner indices)."""
+    pinch flag of grid points ``grid`` ((n, 3) corner indices). Along a ``periodic`` axis the voxels
+    around a point on x = 0 or x = L are those of both faces (the image wrapped), and both planes
+    set the same bit (8 + 2 axis), so partners have the same signature."""
     from .voxel_mesh import _BLOCK_COMPONENTS
 
     nx, ny, nz = shape_xyz
     pad = np.pad(labels.astype(np.int16), 1, constant_values=-1)
+    for a in periodic:  # pad index = voxel index + 1: the layer before voxel 0 is voxel n - 1
+        n_a = shape_xyz[a]
+        lo, hi, first, last = ([slice(None)] * 3 for _ in range(4))
+        lo[a], hi[a], first[a], last[a] = 0, n_a + 1, 1, n_a
+        pad[tuple(lo)] = pad[tuple(last)]
+        pad[tuple(hi)] = pad[tuple(first)]
     i, j, k = grid[:, 0], grid[:, 1], grid[:, 2]
     sig = np.zeros(grid.shape[0], np.int64)
     block = np.empty((grid.shape[0], 8), np.int16)
@@ -182,16 +193,37 @@ def _point_signatures(labels: np.ndarray, grid: np.ndarray, shape_xyz: tuple[int
         n_comp = (comp == np.arange(8)).sum(axis=1)
         pinch |= n_comp > 1
     for a, n in enumerate((nx, ny, nz)):
+        if a in periodic:
+            sig |= ((grid[:, a] == 0) | (grid[:, a] == n)).astype(np.int64) << (8 + 2 * a)
+            continue
         sig |= (grid[:, a] == 0).astype(np.int64) << (8 + 2 * a)
         sig |= (grid[:, a] == n).astype(np.int64) << (9 + 2 * a)
     return sig, pinch
 
 
-def staircase_surface(labels: np.ndarray, voxel_um: float, z_um: np.ndarray | None = None) -> LabelledSurface:
+def _check_periodic(periodic, shape) -> tuple:
+    axes = tuple(sorted(set(int(a) for a in periodic)))
+    if not set(axes) <= {0, 1}:
+        raise InputError("periodic axes", "a subset of (0, 1) (x, y)", periodic)
+    for a in axes:
+        if shape[a] < 3:
+            raise InputError("periodic axes", f"at least 3 voxels along periodic axis {a}", shape)
+    return axes
+
+
+def staircase_surface(labels: np.ndarray, voxel_um: float, z_um: np.ndarray | None = None,
+                      periodic: tuple = ()) -> LabelledSurface:
     """The unsmoothed labelled surface of ``labels`` ((nx, ny, nz) uint8, separator layers
-    included with label SEPARATOR). ``z_um`` (optional, nz + 1 values): z of each grid layer."""
+    included with label SEPARATOR). ``z_um`` (optional, nz + 1 values): z of each grid layer.
+
+    ``periodic`` (axes 0 = x, 1 = y): the image is periodic along them. The surface is still cut
+    open at the box faces (each region's shell is closed by its quads on x = 0 and x = L, as without
+    periodicity, so every region is one gmsh volume of the box), but smoothing sees the wrapped
+    image: the points of the two faces are partners (:func:`periodic_partners`), carry the
+    signature of the voxels on both sides and move together, so the faces keep matching points."""
     labels = np.asarray(labels)
     nx, ny, nz = labels.shape
+    periodic = _check_periodic(periodic, labels.shape)
     h = float(voxel_um)
     region, region_label = label_regions(labels)
     n_reg = region_label.size
@@ -205,9 +237,79 @@ def staircase_surface(labels: np.ndarray, voxel_um: float, z_um: np.ndarray | No
     surfaces, surf_of_quad = np.unique(pairs, axis=0, return_inverse=True)
     tris = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
     surf = np.concatenate([surf_of_quad, surf_of_quad]).astype(np.int32)
-    _, pinch = _point_signatures(labels, grid, (nx, ny, nz))
+    _, pinch = _point_signatures(labels, grid, (nx, ny, nz), periodic)
     return LabelledSurface(points, points.copy(), tris.astype(np.int64), surf, surfaces.astype(np.int64),
-                           region_label, pinch, n_reg, np.concatenate([quad_sign, quad_sign]), grid, quads, labels)
+                           region_label, pinch, n_reg, np.concatenate([quad_sign, quad_sign]), grid, quads, labels,
+                           periodic=periodic)
+
+
+def periodic_partners(surface: LabelledSurface) -> tuple[np.ndarray, np.ndarray]:
+    """(rep (n,) int64, shift (n, 3) um): each point's partner on the lower faces of the periodic
+    axes (itself if it lies on no upper face) and its offset from it, so that a periodic surface has
+    ``points == points[rep] + shift``. Partners are found from ``points_initial`` (the voxel corners):
+    a point on x = L is the partner of the point on x = 0 with the same y and z, and so on."""
+    x0 = surface.points_initial
+    n = x0.shape[0]
+    rep = np.arange(n, dtype=np.int64)
+    shift = np.zeros((n, 3))
+    if not surface.periodic or n == 0:
+        return rep, shift
+    top = {a: x0[:, a].max() for a in surface.periodic}
+    lo = np.zeros(n, bool)
+    hi = np.zeros(n, bool)
+    for a in surface.periodic:
+        lo |= x0[:, a] == 0.0
+        hi |= x0[:, a] == top[a]
+    cand = np.flatnonzero(lo | hi)
+    key = x0[cand].copy()
+    for a in surface.periodic:
+        key[key[:, a] == top[a], a] = 0.0
+    _, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    owner = np.full(inv.max(initial=-1) + 1, -1, np.int64)
+    base = ~hi[cand]  # the member on no upper face
+    owner[inv[base]] = cand[base]
+    if np.any(owner < 0):
+        raise ValueError("periodic surface: a point on an upper face has no partner on the lower face")
+    rep[cand] = owner[inv]
+    shift[cand] = x0[cand] - x0[rep[cand]]
+    return rep, shift
+
+
+class _Tie:
+    """Keeps the partners of a periodic surface together (no-op without periodic axes)."""
+
+    def __init__(self, surface: LabelledSurface):
+        self.rep, self.shift = periodic_partners(surface)
+        moved = self.rep != np.arange(self.rep.size)
+        self.active = bool(moved.any())
+        if self.active:
+            self.idx = np.flatnonzero(np.isin(self.rep, self.rep[moved]))  # every member of a pair class
+            self.C = sp.csr_matrix((np.ones(self.rep.size), (self.rep, np.arange(self.rep.size))),
+                                   shape=(self.rep.size, self.rep.size))
+
+    def __call__(self, x: np.ndarray, x0: np.ndarray) -> np.ndarray:
+        """Every class takes the position of its member closest to its voxel corner (the one the
+        last correction pulled back furthest), in place."""
+        if not self.active:
+            return x
+        i = self.idx
+        d = np.linalg.norm(x[i] - x0[i], axis=1)
+        order = np.lexsort((d, self.rep[i]))
+        first = np.r_[True, self.rep[i][order][1:] != self.rep[i][order][:-1]]
+        best = i[order][first]
+        canon = np.zeros_like(x)
+        canon[self.rep[best]] = x[best] - self.shift[best]
+        x[i] = canon[self.rep[i]] + self.shift[i]
+        return x
+
+    def expand(self, pts: np.ndarray) -> np.ndarray:
+        """``pts`` with all their partners."""
+        if not self.active:
+            return pts
+        classes = np.zeros(self.rep.size, bool)
+        classes[self.rep[pts]] = True
+        return np.union1d(pts, self.idx[classes[self.rep[self.idx]]])
 
 
 def smooth(surface: LabelledSurface, voxel_um: float, options: SmoothingOptions = SmoothingOptions(),
@@ -218,7 +320,8 @@ def smooth(surface: LabelledSurface, voxel_um: float, options: SmoothingOptions 
     h = float(voxel_um)
     if s.grid is None or s.quads is None or s.labels is None:
         raise ValueError("smooth() needs the surface of staircase_surface() (voxel corners, quads, labels)")
-    sig, pinch = _point_signatures(s.labels, s.grid, s.labels.shape)
+    sig, pinch = _point_signatures(s.labels, s.grid, s.labels.shape, s.periodic)
+    tie = _Tie(s)
     q = s.quads
     e = np.concatenate([q[:, [0, 1]], q[:, [1, 2]], q[:, [2, 3]], q[:, [3, 0]]])
     e = np.unique(np.sort(e, axis=1), axis=0)
@@ -249,16 +352,32 @@ def smooth(surface: LabelledSurface, voxel_um: float, options: SmoothingOptions 
     ring[q[pinch[q].any(axis=1)].ravel()] = True  # points sharing a quad with a pinch point
     lim[ring & ~pinch] = min(options.pinch_ring_shift, options.max_shift) * h
     x = x0.copy()
+    if tie.active:  # partners share their freedom and limit (the most constrained member's)
+        both = np.ones((n, 3), bool)
+        np.logical_and.at(both, tie.rep, free)
+        free = both[tie.rep]
+        least = np.full(n, np.inf)
+        np.minimum.at(least, tie.rep, lim[:, 0])
+        lim = least[tie.rep][:, None]
+        # a class of partners moves as one point: the mean over the neighbours of all its members,
+        # each seen from its own member (neighbour sums shifted into the lower face's frame)
+        C, shift = tie.C, tie.shift
+        deg_c = C @ deg
+        inv_deg_c = np.where(deg_c > 0, 1.0 / np.maximum(deg_c, 1), 0.0)
+        rep = tie.rep
     for _ in range(options.iterations):
         for f in (options.lam, options.mu):
-            lap = (W @ x) * inv_deg[:, None] - x
+            if tie.active:
+                lap = ((C @ (W @ x - deg[:, None] * shift)) * inv_deg_c[:, None])[rep] + shift - x
+            else:
+                lap = (W @ x) * inv_deg[:, None] - x
             x = x + f * np.where(free, lap, 0.0)
             np.clip(x, x0 - lim, x0 + lim, out=x)
-    x = _unfold(x, x0, s.triangles)
+    x = _unfold(x, x0, s.triangles, tie)
     if options.volume_rounds:
         x = _restore_volumes(s, x, x0, free.all(axis=1) & (composite_phases == 2) & ~ring, lim, options.volume_rounds)
-        x = _unfold(x, x0, s.triangles)
-    s.points, s.untangle_rounds = _untangle(x, x0, s.triangles, h)
+        x = _unfold(x, x0, s.triangles, tie)
+    s.points, s.untangle_rounds = _untangle(x, x0, s.triangles, h, tie=tie)
     s.pinch = pinch
     return s
 
@@ -305,10 +424,11 @@ def _restore_volumes(s: LabelledSurface, x: np.ndarray, x0: np.ndarray, movable:
     return x
 
 
-def _untangle(x: np.ndarray, x0: np.ndarray, tris: np.ndarray, h: float, max_rounds: int = 30):
+def _untangle(x: np.ndarray, x0: np.ndarray, tris: np.ndarray, h: float, max_rounds: int = 30, tie=None):
     """Pull the points of crossing edge | triangle pairs halfway back to their voxel corners
     until no edge crosses a triangle (the staircase has no crossings; the last rounds reset the
-    points to it). Returns (points, rounds)."""
+    points to it). ``tie``: a :class:`_Tie` that moves periodic partners with them. Returns
+    (points, rounds)."""
     edges = np.unique(np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1), axis=0)
     e_sel, t_sel = np.arange(len(edges)), np.arange(len(tris))
     for r in range(max_rounds):
@@ -320,6 +440,9 @@ def _untangle(x: np.ndarray, x0: np.ndarray, tris: np.ndarray, h: float, max_rou
         pts = np.unique(np.concatenate([edges[e_sel[hits[:, 0]]].ravel(), tris[t_sel[hits[:, 1]]].ravel(),
                                         tris[t_sel[folds]].ravel()]))
         x[pts] = x0[pts] if r >= max_rounds - 5 else 0.5 * (x[pts] + x0[pts])
+        if tie is not None and tie.active:
+            x = tie(x, x0)
+            pts = tie.expand(pts)
         e_sel, t_sel = _near(x, pts, edges, tris, 2.5 * h)
     if edge_triangle_crossings(x, edges, tris, h).shape[0] or folded_pairs(x, tris).shape[0]:
         raise RuntimeError("smoothed surface still self-intersects after resetting the crossing points")
@@ -484,10 +607,11 @@ def edge_triangle_crossings_any_size(x: np.ndarray, edges: np.ndarray, tris: np.
 MIN_NORMAL_COSINE = 0.1
 
 
-def _unfold(x: np.ndarray, x0: np.ndarray, tris: np.ndarray, max_rounds: int = 60) -> np.ndarray:
+def _unfold(x: np.ndarray, x0: np.ndarray, tris: np.ndarray, tie=None, max_rounds: int = 60) -> np.ndarray:
     """Pull the points of triangles that turned more than arccos(MIN_NORMAL_COSINE) away from
     their voxel face's normal (folded or nearly so) halfway back to the voxel corners, until none
-    is left (the staircase itself has none)."""
+    is left (the staircase itself has none). ``tie``: a :class:`_Tie` for periodic partners."""
+    tie = tie if tie is not None else (lambda x, x0: x)
     def normals(p):
         q = p[tris]
         return np.cross(q[:, 1] - q[:, 0], q[:, 2] - q[:, 0])
@@ -502,5 +626,6 @@ def _unfold(x: np.ndarray, x0: np.ndarray, tris: np.ndarray, max_rounds: int = 6
             return x
         pts = np.unique(tris[bad])
         x[pts] = 0.5 * (x[pts] + x0[pts])
+        x = tie(x, x0)
     x[np.unique(tris[bad])] = x0[np.unique(tris[bad])]
-    return x
+    return tie(x, x0)

@@ -70,6 +70,9 @@ class TaggedMesh:
     voxel_um: float
     separator_um: float  # thickness of the dense LPSCl layer below the composite (0 if none)
     stats: dict | None = None  # mesher's figures (times, quality, ...), the same on every rank
+    #: a periodic mesh's cells before its faces were joined (non-periodic geometry and topology, the
+    #: same owned cells in the same order; transport matching solves on it), None for other meshes
+    unjoined: "TaggedMesh | None" = None
 
     @property
     def comm(self):
@@ -367,7 +370,9 @@ def tag_facets(msh, cell_values: np.ndarray, extent_um: np.ndarray) -> "dolfinx.
 
     # exterior facets: on exactly one plane of the box
     ext = np.flatnonzero(n_links == 1).astype(np.int32)
-    mid = dolfinx.mesh.compute_midpoints(msh, 2, ext)
+    from ..fem.periodic_topology import facet_midpoints
+
+    mid = facet_midpoints(msh, ext)  # compute_midpoints gives zeros on a periodic mesh
     tol = 1e-6 * float(np.min(extent_um))
     plane = np.zeros(ext.size, dtype=np.int32)
     for axis, (lo_tag, hi_tag) in enumerate(((phases.XMIN, phases.XMAX), (phases.YMIN, phases.YMAX),
