@@ -193,6 +193,9 @@ def cmd_discharge(args) -> int:
     check_output_dir(Path(args.output or args.dir), args.overwrite, args.restart)
     image = VoxelImage.load(Path(args.dir))
     from ..fem.discharge_run import discharge
+    from ..meshing.meshers import check_periodic_image
+
+    check_periodic_image(settings.mesher, image.source, Path(args.dir) / "structure.npz")
 
     if args.cache is not None and not args.cache.strip():
         raise InputError("--cache", "a directory path", args.cache)

@@ -38,13 +38,14 @@ def register(sub) -> None:
 def cmd_mesh(args) -> int:
     from .._dolfinx import MPI
     from ..meshing.io import write_tagged_mesh
-    from ..meshing.meshers import get_mesher
+    from ..meshing.meshers import check_periodic_image, get_mesher
     from ..microstructure.image import VoxelImage
 
     check_mesher(args.mesher)
     comm = MPI.COMM_WORLD
     d = Path(args.dir)
     image = VoxelImage.load(d)
+    check_periodic_image(args.mesher, image.source, d / "structure.npz")
     t0 = time.perf_counter()
     extra = {}
     if args.mesher.startswith("smooth"):  # gmsh writes its own .msh (physical groups = tags) on rank 0

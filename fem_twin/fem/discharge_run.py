@@ -171,8 +171,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     t_mesh = time.perf_counter() - t_mesh
     # per phase and axis: finite volumes on the image (1x, 2x) and a few P1 solves on this mesh
     # (transport_matching.py; nothing with transport = "p1")
-    # (on a periodic mesh: solved on the same cells with the faces cut, see docs/rate_study.md)
-    match = match_conductances(pruned, voxel_um, tm.unjoined or tm, comm, transport, cache_dir=cache_dir)
+    match = match_conductances(pruned, voxel_um, tm, comm, transport, cache_dir=cache_dir)
     with ExitStack() as own:  # PETSc objects and options, the CSV and XDMF files: released on any exit
         problem = DischargeProblem(domains, params, num["eps_ncm"], num["i_1c_A"], solver,
                                    conductance_factors=match.factors(), sliver_angle_deg=match.sliver_angle_deg)

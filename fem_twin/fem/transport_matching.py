@@ -31,6 +31,10 @@ the image (P1 or fv zero, e.g. NCM crossing only through edge or corner contacts
 phase's z factor, or 1 when z cannot be matched either, and the record says so; P1's conductance through such contacts is the known
 over-connection (``PruneReport.edge_contact_warning``).
 
+A periodic mesh (``TaggedMesh.unjoined`` set, the ``smooth-periodic`` mesher): the same matching with
+P1 on the periodic mesh and finite volumes with x and y periodic
+(:mod:`fem_twin.fem.periodic_transport`; x and y by the homogenisation cell problem).
+
 ``transport = "p1"``: the plain P1 conductivities (the low-level default of
 :func:`fem_twin.fem.discharge_run.run_discharge`).
 """
@@ -228,19 +232,41 @@ def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, comm) 
     from .conductivity import effective_conductivity, phase_label, solve_ohm
 
     label = phase_label(phase)
-    meshes = _phase_meshes(labels, voxel_um, label, tagged)
     fine = upsampled(labels)
-    fv_1x = [effective_conductivity(labels, voxel_um, phase, ax, method="fv", comm=comm).relative_conductivity
-             for ax in "xyz"]
-    fv_2x = [effective_conductivity(fine, voxel_um / 2, phase, ax, method="fv", comm=comm).relative_conductivity
-             for ax in "xyz"]
+    if getattr(tagged, "unjoined", None) is not None:  # a periodic mesh: periodic P1 and finite volumes
+        from .periodic_transport import fv_relative_periodic, periodic_phase_mesh, solve_ohm_periodic
+
+        n = labels.shape
+        meshes, pins = [], []
+        for ax in range(3):
+            lo = tagged.separator_um if ax == 2 else 0.0
+            length = n[ax] * voxel_um
+            m, pinned = periodic_phase_mesh(tagged, label, ax, lo, lo + length)
+            meshes.append((m, lo, lo + length, float(np.prod([n[i] * voxel_um for i in range(3) if i != ax]))))
+            pins.append(pinned)
+        fv_1x = comm.bcast([fv_relative_periodic(labels == label, voxel_um, ax) for ax in range(3)]
+                           if comm.rank == 0 else None, root=0)
+        fv_2x = comm.bcast([fv_relative_periodic(fine == label, voxel_um / 2, ax) for ax in range(3)]
+                           if comm.rank == 0 else None, root=0)
+
+        def ohm(ax, **kw):
+            m, lo, hi, area = meshes[ax]
+            return solve_ohm_periodic(m, ax, hi - lo, area, pins[ax], lo=lo, **kw)
+    else:
+        meshes = _phase_meshes(labels, voxel_um, label, tagged)
+        fv_1x = [effective_conductivity(labels, voxel_um, phase, ax, method="fv", comm=comm).relative_conductivity
+                 for ax in "xyz"]
+        fv_2x = [effective_conductivity(fine, voxel_um / 2, phase, ax, method="fv", comm=comm).relative_conductivity
+                 for ax in "xyz"]
+
+        def ohm(ax, **kw):
+            return solve_ohm(meshes[ax][0], ax, *meshes[ax][1:], **kw)
     del fine
     fv = [extrapolated(a, b) if a > 0 and b > 0 else 0.0 for a, b in zip(fv_1x, fv_2x)]
     sig = [_sliver_sigma(m) if m is not None else None for m, *_ in meshes]
     n_sl = tuple(int(comm.allreduce(int((s[: m.topology.index_map(3).size_local] < 1).sum()))) if m is not None else 0
                  for s, (m, *_) in zip(sig, meshes))
-    iso = [solve_ohm(m, ax, lo, hi, area, split=True, cell_sigma=sig[ax]) if m is not None else None
-           for ax, (m, lo, hi, area) in enumerate(meshes)]
+    iso = [ohm(ax, split=True, cell_sigma=sig[ax]) if m is not None else None for ax, (m, *_) in enumerate(meshes)]
     p1 = [s.relative if s is not None else 0.0 for s in iso]
     ok = [a > 0 and b > 0 for a, b in zip(p1, fv)]
     f = [1.0, 1.0, 1.0]
@@ -249,9 +275,7 @@ def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, comm) 
         # the first Newton step from the isotropic solves (f = 1), then Newton until matched
         f = _newton_update(f, fv, {a: iso[a] for a in range(3) if ok[a]}, ok)
         for iterations in range(1, MATCH_MAX_ITERATIONS + 1):
-            sols = {a: solve_ohm(meshes[a][0], a, *meshes[a][1:], tensor_diag=tuple(f), split=True,
-                                 cell_sigma=sig[a])
-                    for a in range(3) if ok[a]}
+            sols = {a: ohm(a, tensor_diag=tuple(f), split=True, cell_sigma=sig[a]) for a in range(3) if ok[a]}
             worst = max(abs(s.relative / fv[a] - 1.0) for a, s in sols.items())
             if worst < MATCH_RTOL or iterations == MATCH_MAX_ITERATIONS:
                 break
@@ -305,6 +329,7 @@ def match_conductances(labels: np.ndarray, voxel_um: float, tagged, comm,
 #: finite volumes and solvers, the connectivity of the image, and fem_twin/meshing (the sliver
 #: angles, the finite volumes' hexahedral mesh)
 TRANSPORT_SOURCES = ("fem/__init__.py", "fem/transport_matching.py", "fem/conductivity.py", "fem/conductivity_fv.py",
+                     "fem/periodic_transport.py",
                      "fem/solvers.py", "analysis/__init__.py", "analysis/connectivity.py", "meshing",
                      "parameters/__init__.py", "parameters/park2020.py", "phases.py")
 
