@@ -195,13 +195,8 @@ def smooth_phase_submesh(tm: TaggedMesh, label: int, axis: int, lo: float, hi: f
     vertices (what the mesh's own vertex connectivity couples; on a voxel image its analogue is
     26-connectivity). They are found on the mesh, not on the image, because a smoothed cell has no
     voxel of its own (the surface moves up to h/2 from the voxel corners) and because a component is
-    singular in the discrete problem exactly when it has no vertex on a plane. Collective: every rank
-    sends the global vertex numbers of its owned cells of the phase to rank 0 (which built the whole
-    mesh with gmsh already), rank 0 labels the components (scipy) and answers each rank for its
-    owned and ghost cells."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
-
+    singular in the discrete problem exactly when it has no vertex on a plane
+    (:func:`phase_components`)."""
     msh = tm.mesh
     comm = msh.comm
     cmap = msh.topology.index_map(3)
@@ -212,44 +207,67 @@ def smooth_phase_submesh(tm: TaggedMesh, label: int, axis: int, lo: float, hi: f
     p = msh.geometry.x[nodes]  # (m, 4, 3)
     vol = np.abs(np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]),
                            p[:, 3] - p[:, 0])) / 6.0
-    tol = 1e-6 * (hi - lo)
-    touch = np.column_stack([np.any(np.abs(p[:, :, axis] - lo) < tol, axis=1),
-                             np.any(np.abs(p[:, :, axis] - hi) < tol, axis=1)])
-    gnode = np.asarray(msh.geometry.input_global_indices, dtype=np.int64)[nodes]
     vol_phase = comm.allreduce(float(vol.sum()), op=MPI.SUM)
     if connectivity == 6:
+        gnode = np.asarray(msh.geometry.input_global_indices, dtype=np.int64)[nodes]
         return _unglued_phase_mesh(comm, gnode, p, vol, axis, lo, hi, vol_phase)
-    gcell_own = cmap.local_to_global(own)
-    gcell_all = cmap.local_to_global(cells)
-    sent = comm.gather((gcell_own, gnode, touch, gcell_all), root=0)
-    if comm.rank == 0:
-        gc = np.concatenate([s[0] for s in sent])
-        gn = np.concatenate([s[1] for s in sent])
-        tc = np.concatenate([s[2] for s in sent])
-        m = gc.size
-        keep_global = np.zeros(int(cmap.size_global), bool)
-        if m:
-            vids, vinv = np.unique(gn.ravel(), return_inverse=True)
-            # bipartite graph cells (0..m-1) -- vertices (m..m+nv-1)
-            rows = np.repeat(np.arange(m), 4)
-            g = sp.coo_matrix((np.ones(rows.size, np.int8), (rows, m + vinv.ravel())),
-                              shape=(m + vids.size, m + vids.size))
-            _, comp = connected_components(g, directed=False)
-            comp = comp[:m]
-            n_comp = int(comp.max()) + 1
-            both = (np.bincount(comp, weights=tc[:, 0], minlength=n_comp) > 0) & \
-                   (np.bincount(comp, weights=tc[:, 1], minlength=n_comp) > 0)
-            keep_global[gc] = both[comp]
-        answers = [keep_global[s[3]] for s in sent]
-    else:
-        answers = None
-    keep = comm.scatter(answers, root=0)
+    keep, _ = phase_components(msh, cells, lo, hi, axis)
     keep_own = keep[cells < n_own]
     vol_active = comm.allreduce(float(vol[keep_own].sum()), op=MPI.SUM)
     if vol_active == 0.0:
         return None, vol_phase, 0.0
     sub, *_ = dolfinx.mesh.create_submesh(msh, 3, cells[keep])
     return sub, vol_phase, vol_active
+
+
+def phase_components(msh, cells: np.ndarray, lo: float, hi: float, axis: int = 2):
+    """The connected components of the local cells ``cells`` (owned and ghost) of ``msh`` through
+    shared vertices (the P1 matrix graph; on a periodic mesh across its joined faces too): per
+    cell, whether its component touches both planes x_axis = lo and x_axis = hi, and the smallest
+    global (topological) vertex number of every component, the same on every rank. Collective:
+    every rank sends the global vertex numbers of its owned cells to rank 0 (which built the whole
+    mesh with gmsh already), rank 0 labels the components (scipy) and answers each rank for its
+    owned and ghost cells."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    comm = msh.comm
+    tdim = msh.topology.dim
+    msh.topology.create_connectivity(tdim, 0)
+    cmap, vmap = msh.topology.index_map(tdim), msh.topology.index_map(0)
+    n_own = cmap.size_local
+    c2v = msh.topology.connectivity(tdim, 0).array.reshape(-1, tdim + 1)
+    own = cells[cells < n_own]
+    gv = np.asarray(vmap.local_to_global(c2v[own].ravel().astype(np.int32)), np.int64).reshape(-1, tdim + 1)
+    xa = msh.geometry.x[msh.geometry.dofmaps[0][own]][:, :, axis]
+    tol = 1e-6 * (hi - lo)
+    touch = np.column_stack([np.any(np.abs(xa - lo) < tol, axis=1), np.any(np.abs(xa - hi) < tol, axis=1)])
+    gcell_own = np.asarray(cmap.local_to_global(own.astype(np.int32)), np.int64)
+    gcell_all = np.asarray(cmap.local_to_global(cells.astype(np.int32)), np.int64)
+    sent = comm.gather((gcell_own, gv, touch, gcell_all), root=0)
+    if comm.rank == 0:
+        gc = np.concatenate([s[0] for s in sent])
+        gn = np.concatenate([s[1] for s in sent])
+        tc = np.concatenate([s[2] for s in sent])
+        m = gc.size
+        keep_global = np.zeros(int(cmap.size_global), bool)
+        first = np.zeros(0, np.int64)
+        if m:
+            vids, vinv = np.unique(gn.ravel(), return_inverse=True)
+            # bipartite graph cells (0..m-1) -- vertices (m..m+nv-1)
+            rows = np.repeat(np.arange(m), tdim + 1)
+            g = sp.coo_matrix((np.ones(rows.size, np.int8), (rows, m + vinv.ravel())), shape=(m + vids.size,) * 2)
+            _, comp = connected_components(g, directed=False)
+            k = int(comp[:m].max()) + 1
+            both = (np.bincount(comp[:m], weights=tc[:, 0], minlength=k) > 0) & \
+                   (np.bincount(comp[:m], weights=tc[:, 1], minlength=k) > 0)
+            keep_global[gc] = both[comp[:m]]
+            first = np.full(k, np.iinfo(np.int64).max)
+            np.minimum.at(first, comp[m:], vids)
+        answers = [keep_global[s[3]] for s in sent]
+    else:
+        answers, first = None, None
+    return comm.scatter(answers, root=0), comm.bcast(first, root=0)
 
 
 def _unglued_phase_mesh(comm, gnode: np.ndarray, p: np.ndarray, vol: np.ndarray, axis: int, lo: float,

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from .._dolfinx import MPI, PETSc, dolfinx
 from . import solvers
-from .conductivity import OhmSolution, solve_ohm
+from .conductivity import OhmSolution, phase_components, solve_ohm
 
 
 # -- finite volumes ------------------------------------------------------------------------------
@@ -138,54 +138,6 @@ def fv_relative_periodic(mask: np.ndarray, h: float, axis: int, rtol: float = 1e
 
 
 # -- P1 on a periodic mesh ------------------------------------------------------------------------
-def _gather_components(msh, cells: np.ndarray, lo: float, hi: float, axis: int = 2):
-    """Connected components (through shared topological vertices, so across periodic faces) of the
-    local cells ``cells`` of ``msh``; found on rank 0. Returns (keep per cell: the component touches
-    both planes x_axis = lo and hi, pinned global vertex ids: the smallest of each component)."""
-    from scipy.sparse.csgraph import connected_components
-
-    comm = msh.comm
-    tdim = msh.topology.dim
-    msh.topology.create_connectivity(tdim, 0)
-    cmap, vmap = msh.topology.index_map(tdim), msh.topology.index_map(0)
-    n_own = cmap.size_local
-    c2v = msh.topology.connectivity(tdim, 0).array.reshape(-1, tdim + 1)
-    own = cells[cells < n_own]
-    gv = np.asarray(vmap.local_to_global(c2v[own].ravel().astype(np.int32)), np.int64).reshape(-1, tdim + 1)
-    xa = msh.geometry.x[msh.geometry.dofmaps[0][own]][:, :, axis]
-    tol = 1e-6 * (hi - lo)
-    touch = np.column_stack([np.any(np.abs(xa - lo) < tol, axis=1), np.any(np.abs(xa - hi) < tol, axis=1)])
-    gcell_own = np.asarray(cmap.local_to_global(own.astype(np.int32)), np.int64)
-    gcell_all = np.asarray(cmap.local_to_global(cells.astype(np.int32)), np.int64)
-    sent = comm.gather((gcell_own, gv, touch, gcell_all), root=0)
-    if comm.rank == 0:
-        gc = np.concatenate([s[0] for s in sent])
-        gn = np.concatenate([s[1] for s in sent])
-        tc = np.concatenate([s[2] for s in sent])
-        m = gc.size
-        keep_global = np.zeros(int(cmap.size_global), bool)
-        pinned = np.zeros(0, np.int64)
-        if m:
-            vids, vinv = np.unique(gn.ravel(), return_inverse=True)
-            rows = np.repeat(np.arange(m), tdim + 1)
-            g = sp.coo_matrix((np.ones(rows.size, np.int8), (rows, m + vinv.ravel())), shape=(m + vids.size,) * 2)
-            _, comp = connected_components(g, directed=False)
-            k = int(comp[:m].max()) + 1
-            both = (np.bincount(comp[:m], weights=tc[:, 0], minlength=k) > 0) & \
-                   (np.bincount(comp[:m], weights=tc[:, 1], minlength=k) > 0)
-            keep_global[gc] = both[comp[:m]]
-            vcomp = comp[m:]
-            first = np.full(k, np.iinfo(np.int64).max)
-            np.minimum.at(first, vcomp, vids)
-            pinned = first
-        answers = [keep_global[s[3]] for s in sent]
-    else:
-        answers, pinned = None, None
-    keep = comm.scatter(answers, root=0)
-    pinned = comm.bcast(pinned, root=0)
-    return keep, pinned
-
-
 def periodic_phase_mesh(tagged, label: int, axis: int, lo: float, hi: float):
     """The P1 mesh of phase ``label`` on the periodic mesh of ``tagged`` for conduction along ``axis``:
     along z the cells in components touching both planes, along x or y all its cells; and the
@@ -193,13 +145,13 @@ def periodic_phase_mesh(tagged, label: int, axis: int, lo: float, hi: float):
     msh = tagged.mesh
     cells = tagged.cell_tags.find(label).astype(np.int32)
     if axis == 2:
-        keep, _ = _gather_components(msh, cells, lo, hi, axis=2)
+        keep, _ = phase_components(msh, cells, lo, hi, axis=2)
         cells = cells[keep]
     if msh.comm.allreduce(int(cells.size)) == 0:
         return None, np.zeros(0, np.int64)
     sub, *_ = dolfinx.mesh.create_submesh(msh, 3, cells)
     n = sub.topology.index_map(3).size_local + sub.topology.index_map(3).num_ghosts
-    _, pinned = _gather_components(sub, np.arange(n, dtype=np.int32), lo, hi, axis=2)
+    _, pinned = phase_components(sub, np.arange(n, dtype=np.int32), lo, hi, axis=2)
     return sub, pinned
 
 
