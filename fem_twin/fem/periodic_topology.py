@@ -19,9 +19,11 @@ Each rank holds the cells of other ranks that share a facet with its own as ghos
 number of ranks. They are found by an all-gather of every rank's open facets with their cells
 (memory per rank ~ the total partition surface, fine for the sizes here, not for thousands of ranks).
 
-Limits (so the discharge does not use it yet): the geometry is discontinuous (point location,
-``tabulate_dof_coordinates`` and XDMF output see one of each pair's two positions or need a DG1
-copy), and the two faces must carry matching vertices (the smooth mesher does not produce that).
+What does not work on the result (DOLFINx 0.11): facet ``compute_midpoints`` / ``entities_to_geometry``
+(use :func:`facet_midpoints`), XDMF output (it crashes; :mod:`fem_twin.fem.periodic_output` writes the
+fields on the mesh with the faces cut), and dof coordinates see one of each pair's two positions. The two
+faces must carry matching vertices: the ``smooth-periodic`` mesher
+(:func:`fem_twin.meshing.smooth_mesh.build_periodic_smooth_mesh`) makes them so.
 Each periodic direction needs at least 3 cells across, or two different edges would join the same
 pair of vertices.
 
