@@ -64,25 +64,32 @@ class InterfaceFields:
         msh = d.parent
         tdim = msh.topology.dim
         msh.topology.create_connectivity(tdim, tdim - 1)
-        c2f = msh.topology.connectivity(tdim, tdim - 1)
-        ent = d.interface
-        facets = np.array([c2f.links(c)[lf] for c, lf in zip(ent[:, 0], ent[:, 1])], np.int32)
+        c2f = msh.topology.connectivity(tdim, tdim - 1).array.reshape(-1, tdim + 1)
+        facets = c2f[d.interface[:, 0], d.interface[:, 1]].astype(np.int32)
         fmesh, _, fvmap, _ = dolfinx.mesh.create_submesh(msh, tdim - 1, np.unique(facets))
+        self._bind(problem, fmesh, fvmap)
+
+    def _bind(self, problem, fmesh, fvmap, to_parent: np.ndarray | None = None):
+        """eta, j on the facet mesh ``fmesh`` (vertex map ``fvmap`` to its parent) and, per facet-mesh
+        dof, the NCM and electrolyte dofs at the same vertex: facet-mesh vertex -> parent vertex
+        (-> ``to_parent[v]``, the problem's parent vertex, when the facet mesh's parent is another
+        mesh) -> phase-submesh vertex -> phase dof."""
+        d = problem.domains
         self.mesh = fmesh
         W = dolfinx.fem.functionspace(fmesh, ("Lagrange", 1))
         self.eta = dolfinx.fem.Function(W, name="eta")
         self.j = dolfinx.fem.Function(W, name="j")
-        # facet-mesh dof -> parent vertex -> phase-submesh vertex -> phase dof
-        f_v2d = _vertex_to_dof(W)
-        nfv = len(f_v2d)
-        fverts = np.arange(nfv, dtype=np.int32)
-        pverts = fvmap.sub_topology_to_topology(fverts, False)
-        fdofs = f_v2d[fverts]
+        fdofs = _vertex_to_dof(W)
+        pverts = np.asarray(fvmap.sub_topology_to_topology(np.arange(fdofs.size, dtype=np.int32), False), np.int64)
+        if to_parent is not None:
+            pverts = to_parent[pverts]
+            if np.any((fdofs >= 0) & (pverts < 0)):
+                raise RuntimeError("interface fields: a facet-mesh vertex without a vertex of the problem's mesh")
 
         def phase_dofs(phase, space):
-            sverts = phase.vertex_map.sub_topology_to_topology(np.asarray(pverts, np.int32), True)
+            sverts = phase.vertex_map.sub_topology_to_topology(np.maximum(pverts, 0).astype(np.int32), True)
             v2d = _vertex_to_dof(space)
-            return np.where(sverts >= 0, v2d[np.maximum(sverts, 0)], -1)
+            return np.where((sverts >= 0) & (pverts >= 0), v2d[np.maximum(sverts, 0)], -1)
 
         self.fdofs = fdofs
         self.ncm_dofs = phase_dofs(d.ncm, problem.Vs)

@@ -46,7 +46,7 @@ def vertex_map_cut_to_periodic(cut, periodic) -> np.ndarray:
         return np.asarray(m.topology.original_cell_index[:n], np.int64)
 
     oc, op = cells(cut), cells(periodic)
-    common, ic, ip = np.intersect1d(oc, op, assume_unique=True, return_indices=True)
+    _, ic, ip = np.intersect1d(oc, op, assume_unique=True, return_indices=True)
     n_own = cut.topology.index_map(tdim).size_local
     if not np.array_equal(np.sort(ic[ic < n_own]), np.arange(n_own)) or periodic.topology.index_map(tdim).size_local != n_own:
         raise RuntimeError("periodic output: the cut mesh and the periodic mesh do not own the same cells")
@@ -60,11 +60,6 @@ def vertex_map_cut_to_periodic(cut, periodic) -> np.ndarray:
     out = np.full(nv, -1, np.int64)
     out[vc.ravel()] = vp.ravel()
     return out
-
-
-def _vertex_dofs(space) -> np.ndarray:
-    """P1 space: local vertex -> local dof (-1 for vertices without a cell)."""
-    return _vertex_to_dof(space)
 
 
 class CutPhase:
@@ -92,8 +87,8 @@ class CutPhase:
         key = id(u.function_space)
         if key not in self._maps:
             V = dolfinx.fem.functionspace(self.mesh, ("Lagrange", 1))
-            dst = _vertex_dofs(V)
-            src = _vertex_dofs(u.function_space)[self._per_sub_v]
+            dst = _vertex_to_dof(V)
+            src = _vertex_to_dof(u.function_space)[self._per_sub_v]
             ok = dst >= 0
             self._maps[key] = (V, dst[ok], src[ok])
         V, dst, src = self._maps[key]
@@ -142,31 +137,10 @@ class CutInterface(InterfaceFields):
     """:class:`InterfaceFields` on the cut mesh's NCM | LPSCl facets (:func:`cut_interface_facets`):
     eta and j at each facet vertex from the periodic phase dofs at the same vertex."""
 
-    def __init__(self, problem, tagged, cut_to_per: np.ndarray):  # noqa: D107 (no super().__init__: other facets)
-        d = problem.domains
+    def __init__(self, problem, tagged, cut_to_per: np.ndarray):  # (other facets than InterfaceFields')
         cut = tagged.unjoined.mesh
-        tdim = cut.topology.dim
-        facets = cut_interface_facets(tagged.unjoined, tagged, np.asarray(d.cell_labels) == phases.NCM)
-        self.mesh, _, fvmap, _ = dolfinx.mesh.create_submesh(cut, tdim - 1, facets)
-        W = dolfinx.fem.functionspace(self.mesh, ("Lagrange", 1))
-        self.eta = dolfinx.fem.Function(W, name="eta")
-        self.j = dolfinx.fem.Function(W, name="j")
-        v2d = _vertex_dofs(W)
-        nv = v2d.size
-        parent_v = np.asarray(fvmap.sub_topology_to_topology(np.arange(nv, dtype=np.int32), False), np.int64)
-        per_v = cut_to_per[parent_v]
-        if np.any((v2d >= 0) & (per_v < 0)):
-            raise RuntimeError("periodic output: an interface vertex of the cut mesh has no periodic partner")
-
-        def phase_dofs(phase, space):
-            sv = np.asarray(phase.vertex_map.sub_topology_to_topology(np.maximum(per_v, 0).astype(np.int32), True))
-            dofs = _vertex_dofs(space)
-            return np.where(sv >= 0, dofs[np.maximum(sv, 0)], -1)
-
-        self.fdofs = v2d
-        self.ncm_dofs = phase_dofs(d.ncm, problem.Vs)
-        self.ely_dofs = phase_dofs(d.electrolyte, problem.Ve)
-        self.ok = v2d >= 0
-        if np.any(self.ok & ((self.ncm_dofs < 0) | (self.ely_dofs < 0))):
+        facets = cut_interface_facets(tagged.unjoined, tagged, np.asarray(problem.domains.cell_labels) == phases.NCM)
+        fmesh, _, fvmap, _ = dolfinx.mesh.create_submesh(cut, cut.topology.dim - 1, facets)
+        self._bind(problem, fmesh, fvmap, to_parent=cut_to_per)
+        if np.any((self.fdofs >= 0) & ~self.ok):
             raise RuntimeError("periodic output: an interface vertex without a dof of both phases")
-        self.problem = problem

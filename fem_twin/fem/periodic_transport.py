@@ -2,9 +2,10 @@
 
 The ``fv-matched`` factors of a periodic discharge mesh (:mod:`fem_twin.fem.transport_matching`) are
 found as on a cut mesh, P1 against extrapolated finite volumes per axis, but with the faces periodic on
-both sides: measured on a 24 um 80 wt% piece (``benchmarks/periodic_transport.py``) the cut piece's
-LPSCl factor along z is 7.4 % below the periodic one (0.781 against 0.839; NCM 0.95 %), because the cut
-faces remove paths that finite volumes and P1 weigh differently.
+both sides: measured on the 24 um 80 wt% seed-1 piece (``benchmarks/periodic_transport.py``) the cut
+piece's LPSCl factors are 0.931 / 0.952 / 0.694 (x / y / z) against 0.925 / 0.749 / 0.853 periodic (NCM
+within 1.9 %): the cut piece's x and y solves hold its side faces at fixed potentials, and its z solve
+lacks the paths across the faces.
 
 Along z (potentials on the planes z = lo and z = hi) only the clusters touching both planes count,
 found with x and y periodic. Along x or y a periodic piece has no faces to hold potentials; the
@@ -138,21 +139,30 @@ def fv_relative_periodic(mask: np.ndarray, h: float, axis: int, rtol: float = 1e
 
 
 # -- P1 on a periodic mesh ------------------------------------------------------------------------
-def periodic_phase_mesh(tagged, label: int, axis: int, lo: float, hi: float):
-    """The P1 mesh of phase ``label`` on the periodic mesh of ``tagged`` for conduction along ``axis``:
-    along z the cells in components touching both planes, along x or y all its cells; and the
-    global vertex ids to pin (x, y: one per component of the returned mesh). (None, ...) if empty."""
+def periodic_phase_meshes(tagged, label: int, lo: float, hi: float) -> list:
+    """Per axis (x, y, z): (P1 mesh of phase ``label`` on the periodic mesh of ``tagged``, global
+    vertex ids to pin). Along x and y one mesh of all the phase's cells, shared, with one pinned vertex
+    per component; along z the cells in components touching both planes z = lo and z = hi, nothing
+    pinned. (None, ...) where there are no cells."""
     msh = tagged.mesh
+    comm = msh.comm
     cells = tagged.cell_tags.find(label).astype(np.int32)
-    if axis == 2:
-        keep, _ = phase_components(msh, cells, lo, hi, axis=2)
-        cells = cells[keep]
-    if msh.comm.allreduce(int(cells.size)) == 0:
-        return None, np.zeros(0, np.int64)
-    sub, *_ = dolfinx.mesh.create_submesh(msh, 3, cells)
-    n = sub.topology.index_map(3).size_local + sub.topology.index_map(3).num_ghosts
-    _, pinned = phase_components(sub, np.arange(n, dtype=np.int32), lo, hi, axis=2)
-    return sub, pinned
+    out = []
+    for keep_z in (False, True):
+        chosen = cells
+        if keep_z:
+            keep, _ = phase_components(msh, cells, lo, hi, axis=2)
+            chosen = cells[keep]
+        if comm.allreduce(int(chosen.size)) == 0:
+            out.append((None, np.zeros(0, np.int64)))
+            continue
+        sub, *_ = dolfinx.mesh.create_submesh(msh, 3, chosen)
+        pinned = np.zeros(0, np.int64)
+        if not keep_z:
+            n = sub.topology.index_map(3).size_local + sub.topology.index_map(3).num_ghosts
+            _, pinned = phase_components(sub, np.arange(n, dtype=np.int32), lo, hi, axis=2)
+        out.append((sub, pinned))
+    return [out[0], out[0], out[1]]
 
 
 def solve_ohm_periodic(msh, axis: int, length: float, cross_section_um2: float, pinned: np.ndarray,

@@ -234,15 +234,16 @@ def _phase_match(labels: np.ndarray, voxel_um: float, phase: str, tagged, comm) 
     label = phase_label(phase)
     fine = upsampled(labels)
     if getattr(tagged, "unjoined", None) is not None:  # a periodic mesh: periodic P1 and finite volumes
-        from .periodic_transport import fv_relative_periodic, periodic_phase_mesh, solve_ohm_periodic
+        from .periodic_transport import fv_relative_periodic, periodic_phase_meshes, solve_ohm_periodic
 
         n = labels.shape
+        z0 = tagged.separator_um
+        per_axis = periodic_phase_meshes(tagged, label, z0, z0 + n[2] * voxel_um)
         meshes, pins = [], []
-        for ax in range(3):
-            lo = tagged.separator_um if ax == 2 else 0.0
-            length = n[ax] * voxel_um
-            m, pinned = periodic_phase_mesh(tagged, label, ax, lo, lo + length)
-            meshes.append((m, lo, lo + length, float(np.prod([n[i] * voxel_um for i in range(3) if i != ax]))))
+        for ax, (m, pinned) in enumerate(per_axis):
+            lo = z0 if ax == 2 else 0.0
+            area = float(np.prod([n[i] * voxel_um for i in range(3) if i != ax]))
+            meshes.append((m, lo, lo + n[ax] * voxel_um, area))
             pins.append(pinned)
         fv_1x = comm.bcast([fv_relative_periodic(labels == label, voxel_um, ax) for ax in range(3)]
                            if comm.rank == 0 else None, root=0)
