@@ -4,7 +4,9 @@ Exact cases: a laminate on a periodic box mesh gives the harmonic mean across it
 problem's periodic part carries the whole answer) and the arithmetic mean along them, the current is
 the sum of the directional dissipations times the tensor's factors; the periodic finite volumes give
 the layer fraction for slabs, 1 for a full box, and conduct through a path that percolates only across
-the faces (0 with the faces cut). The test marked ``mpi`` also runs under ``mpirun -n 2``.
+the faces (0 with the faces cut). Limits: the periodic values are what ever larger pieces cut from
+the periodic medium tend to (tilings solved by DOLFINx's cut finite volumes and by PoreSpy, long rows
+held at their ends). The test marked ``mpi`` also runs under ``mpirun -n 2``.
 """
 
 import numpy as np
