@@ -245,3 +245,79 @@ def test_slivers_carry_no_conduction_in_the_factor_field():
         want = np.array(factors["ncm" if lab[c] == phases.NCM else "lpscl"])
         assert np.allclose(g[c], want, rtol=0, atol=1e-15)
         assert np.allclose(f[c], want * (SLIVER_FACTOR if flat[c] else 1.0), rtol=1e-12, atol=0)
+
+
+def _linear_model(S: np.ndarray, fv: list, split_scale: float = 1.0):
+    """A phase whose conductance along a is sum_b S_ab f_b (S constant; ``split_scale`` != 1 gives
+    Newton a wrong derivative), as ``match_factors`` sees it; records every tensor tried."""
+    from types import SimpleNamespace
+
+    calls = []
+
+    def solve(f):
+        return {a: SimpleNamespace(relative=float(S[a] @ np.asarray(f)), split=tuple(split_scale * S[a]))
+                for a in range(3)}
+
+    def mismatch(f):
+        sols = solve(f)
+        worst = max(abs(s.relative / fv[a] - 1.0) for a, s in sols.items())
+        calls.append((tuple(f), worst))
+        return sols, worst
+
+    return solve, mismatch, calls
+
+
+def test_match_factors_newton_converges_without_fallback():
+    # a coupled but matchable phase: Newton on a linear conductance is exact in one step, and
+    # nothing else is tried
+    from fem_twin.fem.transport_matching import match_factors
+
+    S = np.array([[0.20, 0.02, 0.03], [0.01, 0.15, 0.04], [0.03, 0.02, 0.25]])
+    f_true = np.array([0.7, 0.9, 0.8])
+    fv = list(S @ f_true)
+    solve, mismatch, calls = _linear_model(S, fv)
+    f, its, worst, fallback, history = match_factors(mismatch, fv, [float(S[a].sum()) for a in range(3)],
+                                            solve([1.0, 1.0, 1.0]), [True] * 3)
+    assert np.allclose(f, f_true, rtol=1e-12) and its == 1 and worst < 1e-12 and fallback == ""
+    assert len(calls) == 1 and history == (calls[0][1],)
+
+
+def test_match_factors_falls_back_to_the_per_axis_ratios():
+    # Newton given a derivative 10x too small overshoots by 10x at every step (900 % off, never
+    # converging); the axes do not couple, so the per-axis ratios fv / p1 match exactly and are kept
+    from fem_twin.fem.transport_matching import MATCH_MAX_ITERATIONS, match_factors
+
+    S = np.diag([0.06, 0.0116, 0.03])
+    fv = [0.049, 0.00453, 0.0167]
+    solve, mismatch, calls = _linear_model(S, fv, split_scale=0.1)
+    p1 = [0.06, 0.0116, 0.03]
+    f, its, worst, fallback, history = match_factors(mismatch, fv, p1, solve([1.0, 1.0, 1.0]), [True] * 3)
+    assert its == MATCH_MAX_ITERATIONS and len(calls) == MATCH_MAX_ITERATIONS + 1
+    assert all(w == pytest.approx(9.0, rel=1e-9) for _, w in calls[:-1])
+    assert np.allclose(f, np.array(fv) / np.array(p1), rtol=1e-12) and worst < 1e-12
+    assert "per-axis ratios" in fallback and "9.0e+00 off" in fallback
+    assert history == tuple(w for _, w in calls)
+
+
+def test_match_factors_keeps_the_best_tensor_when_none_matches():
+    # y spans mostly through detours along x and z (its own factor carries 10 % of its conductance):
+    # no positive diagonal tensor brings y down to 39 % of P1 while x and z stay near 81 / 56 %
+    # (it would need f_y = -2.6). The result is the least-bad tensor tried, and says so.
+    from fem_twin.fem.transport_matching import match_factors
+
+    p1 = np.array([0.06, 0.0116, 0.03])
+    S = np.array([[0.90, 0.05, 0.05], [0.45, 0.10, 0.45], [0.05, 0.05, 0.90]]) * p1[:, None]
+    fv = list(p1 * np.array([0.81, 0.39, 0.56]))
+    assert np.linalg.solve(S, fv)[1] < 0  # (no exact match)
+    solve, mismatch, calls = _linear_model(S, fv)
+    f, its, worst, fallback, history = match_factors(mismatch, fv, list(p1), solve([1.0, 1.0, 1.0]), [True] * 3)
+    assert worst == min(w for _, w in calls) and worst > 0.1
+    assert tuple(f) == next(t for t, w in calls if w == worst)
+    assert worst <= calls[its - 1][1] and fallback != ""
+
+
+def test_match_factors_ties_an_unmatched_axis_to_z():
+    from fem_twin.fem.transport_matching import _tied
+
+    assert _tied([0.5, 0.0, 0.8], [True, False, True]) == [0.5, 0.8, 0.8]
+    assert _tied([0.5, 0.0, 0.0], [True, False, False]) == [0.5, 1.0, 1.0]
