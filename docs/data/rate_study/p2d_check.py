@@ -18,7 +18,10 @@ of the smaller capacity (V), and the factor on the P2D's particle radius (all ot
 at which the P2D capacity to the 3D end voltage equals the 3D capacity (R_eff / R, brentq on
 0.5-4; the solid diffusion time R^2/D the homogenised model would need), and the fraction of the
 NCM's voxel faces that touch LPSCl (of those touching LPSCl, NBR or pore; ``analysis.json``'s
-``contact_faces``, copied to ``OUT/<structure>/``). Serial; ~10-20 s per case. Already-run cases are reused
+``contact_faces``, copied to ``OUT/<structure>/``), and the mean distance (um) of the NCM voxels to
+the nearest NCM voxel on LPSCl or on the separator (``OUT/<structure>/ncm_distance_to_contact.json``).
+Below the table: the Pearson correlation of R_eff / R with these two descriptors per C-rate, over
+all cases and within each composition. Serial; ~10-20 s per case. Already-run cases are reused
 (``OUT/<structure>/p2d.json`` holding that rate, for the same 3D run) unless ``--force``.
 
 What the P2D shares with the 3D code: the parameter set (``fem_twin/parameters``, the OCP, the
@@ -109,6 +112,10 @@ def run_case(case: Path, work: Path, out: Path, fem_twin: str, force: bool) -> d
         shutil.copy2(work / struct.name / "analysis.json", dest / "analysis.json")
     faces = json.loads((dest / "analysis.json").read_text())["contact_faces"]
     coverage = faces["ncm|lpscl"] / (faces["ncm|lpscl"] + faces["ncm|nbr"] + faces["pore|ncm"])
+    dist_file = dest / "ncm_distance_to_contact.json"
+    if not dist_file.exists():
+        dist_file.write_text(json.dumps(ncm_distance_to_contact(struct), indent=1) + "\n")
+    distance = json.loads(dist_file.read_text())
     cmp = cached["comparison"]
     d3 = json.loads((case / "discharge.json").read_text())
     v_end = last_voltage(case)
@@ -134,8 +141,23 @@ def run_case(case: Path, work: Path, out: Path, fem_twin: str, force: bool) -> d
         "area_per_volume_per_m": cached["inputs"]["area_per_volume_per_m"],
         "radius_factor_fitted": f_fit,
         "ncm_lpscl_coverage": coverage,
+        "ncm_distance_to_contact_mean_um": distance["mean_um"],
         "p2d_seconds": float(cached["seconds"]), "case": str(case.relative_to(ROOT)),
     }
+
+
+def ncm_distance_to_contact(struct: Path) -> dict:
+    """Mean and 90th percentile (um) over the NCM voxels of the Euclidean distance to the nearest NCM
+    voxel sharing a face with LPSCl or lying on the separator plane (not periodic: the 3D cells are cut
+    pieces); :func:`fem_twin.analysis.profile.distance_to_contact_um`."""
+    from fem_twin.analysis.profile import distance_to_contact_um
+    from fem_twin.microstructure.image import VoxelImage
+    from fem_twin.phases import NCM
+
+    img = VoxelImage.load(struct)
+    d = distance_to_contact_um(img.labels, img.voxel_size_um, periodic_xy=False, separator=True)[img.labels == NCM]
+    return {"mean_um": float(d.mean()), "p90_um": float(np.percentile(d, 90)), "ncm_voxels": int(d.size),
+            "source": f"{struct.relative_to(ROOT)}/structure.npz", "periodic_xy": False, "separator": True}
 
 
 def fitted_radius_factor(struct_out: Path, rate: float, v_end: float, q3: float) -> float:
@@ -225,13 +247,25 @@ def main(argv=None) -> int:
     (a.output / "p2d_vs_3d.json").write_text(json.dumps({"cases": rows}, indent=1) + "\n")
     summary_plot(rows, a.output / "p2d_vs_3d.png")
     print("| case | 3D mAh/g (end V) | P2D to 3.0 V | P2D to the 3D end V | (P2D - 3D) / 3D, same V | "
-          "max abs dV / mean dV, mV | R_eff / R fitted | NCM surface on LPSCl |")
-    print("|---|---|---|---|---|---|---|---|")
+          "max abs dV / mean dV, mV | R_eff / R fitted | NCM surface on LPSCl | NCM to contact, um |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['ncm_wt']} wt%, seed {r['seed']}, {r['c_rate']:g}C | {r['capacity_3d_mAh_g']:.2f} "
               f"({r['end_voltage_3d_V']:.3f} V) | {r['capacity_p2d_mAh_g']:.2f} | "
               f"{r['capacity_p2d_to_3d_end_voltage_mAh_g']:.2f} | {100 * r['p2d_to_3d_end_minus_3d_rel']:+.1f} % | "
-              f"{1e3 * r['max_abs_dV_V']:.1f} / {1e3 * r['mean_dV_V']:+.1f} | {r['radius_factor_fitted']:.2f} | {r['ncm_lpscl_coverage']:.3f} |")
+              f"{1e3 * r['max_abs_dV_V']:.1f} / {1e3 * r['mean_dV_V']:+.1f} | {r['radius_factor_fitted']:.2f} | {r['ncm_lpscl_coverage']:.3f} | {r['ncm_distance_to_contact_mean_um']:.3f} |")
+    print("\n| C-rate | descriptor | r, all cases | r within 60 / 70 / 80 wt% |")
+    print("|---|---|---|---|")
+    for rate in sorted({r["c_rate"] for r in rows}):
+        sub = [r for r in rows if r["c_rate"] == rate]
+        for key, name in (("ncm_distance_to_contact_mean_um", "NCM to contact"),
+                          ("ncm_lpscl_coverage", "NCM surface on LPSCl")):
+            cells = []
+            for group in (sub, *[[r for r in sub if r["ncm_wt"] == wt] for wt in (60, 70, 80)]):
+                x = np.array([g[key] for g in group])
+                y = np.array([g["radius_factor_fitted"] for g in group])
+                cells.append(f"{np.corrcoef(x, y)[0, 1]:+.2f} ({len(group)})" if len(group) > 2 else "-")
+            print(f"| {rate:g}C | {name} | {cells[0]} | {' / '.join(cells[1:])} |")
     print(f"\n{len(rows)} cases -> {a.output}/p2d_vs_3d.csv, .json, .png", file=sys.stderr)
     return 0
 
