@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -49,16 +48,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
+sys.path.insert(0, str(HERE))
+from progress import case_key  # noqa: E402  (seed, C-rate, NCM wt%) of a case folder
 PARAMS = HERE / "calibration" / "calibrated_parameters.toml"
-
-
-def case_key(case_dir: Path) -> tuple[int, float, int]:
-    """(seed, C-rate, NCM wt%) of ``.../ncm<W>_seed<S>/c<R>C``."""
-    m = re.fullmatch(r"ncm(\d+)_seed(\d+)", case_dir.parent.name)
-    r = re.fullmatch(r"c([0-9.]+)C", case_dir.name)
-    if not (m and r):
-        raise ValueError(f"{case_dir}: not a study case folder (ncm<W>_seed<S>/c<R>C)")
-    return int(m.group(2)), float(r.group(1)), int(m.group(1))
 
 
 def capacity_at_voltage(csv_path: Path, v_stop: float) -> float:
