@@ -31,6 +31,7 @@ import csv
 import dataclasses
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
+sys.path.insert(0, str(HERE))
+from p2d_check import inputs_from_record  # noqa: E402
 FEM = str(ROOT / ".venv" / "bin" / "fem-twin")
 CALIBRATED = HERE / "calibration" / "calibrated_parameters.toml"
 FACTOR = 4.0
@@ -67,7 +70,7 @@ def run_3d(work: Path, params: Path, name: str) -> Path:
         cmd = [FEM, "discharge", str(scratch(work) / "structure"), "--c-rate", "1", "--params", str(params),
                "--no-fields", "-o", str(out), "--cache", str(ROOT / ".fem_twin_cache"), "--overwrite"]
         print(" ".join(cmd), file=sys.stderr, flush=True)
-        subprocess.run(cmd, check=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+        subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     return out
 
 
@@ -76,15 +79,12 @@ def end_voltage(run: Path) -> float:
     return float(rows[-1]["voltage_V"])
 
 
-def p2d_capacity(work: Path, run: Path, params: Path, radius_factor: float, v_stop: float) -> float:
+def p2d_capacity(work: Path, params: Path, radius_factor: float, v_stop: float) -> float:
     from fem_twin import p2d
     from fem_twin.parameters.cell import ParameterSet
     from fem_twin.protocol import Protocol
 
-    runs = json.loads((work / "p2d" / "p2d.json").read_text())["runs"]
-    d = runs["1C"]["inputs"]
-    names = {f.name for f in dataclasses.fields(p2d.P2DInputs)}
-    base = p2d.P2DInputs(**{k: v for k, v in d.items() if k in names})
+    base = inputs_from_record(json.loads((work / "p2d" / "p2d.json").read_text())["runs"]["1C"]["inputs"])
     inp = dataclasses.replace(base, radius_um=base.radius_um * radius_factor)
     curve = p2d.run(inp, ParameterSet.from_toml(params), Protocol.parse(f"discharge 1C to {v_stop:.4f} V"))
     return float(curve.step_capacity_mAh_per_g[0])
@@ -106,16 +106,16 @@ def predict(work: Path, structure: Path) -> int:
                         "--params", str(p1), "-o", str(work / "p2d")], check=True, capture_output=True)
     q3 = float(json.loads((d1 / "discharge.json").read_text())["capacity_mAh_per_g"])
     v_end = end_voltage(d1)
-    f = float(np.exp(brentq(lambda lg: p2d_capacity(work, d1, p1, float(np.exp(lg)), v_end) - q3,
+    f = float(np.exp(brentq(lambda lg: p2d_capacity(work, p1, float(np.exp(lg)), v_end) - q3,
                             np.log(0.5), np.log(4.0), xtol=1e-3)))
     pred = {
         "written_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "structure": str(structure.relative_to(ROOT)) if structure.is_relative_to(ROOT) else str(structure),
         "factor_on_d_ncm": FACTOR,
         "d1": {"capacity_3d_mAh_g": q3, "end_voltage_V": v_end,
-               "capacity_p2d_at_R_mAh_g": p2d_capacity(work, d1, p1, 1.0, v_end), "radius_factor_fitted": f},
-        "prediction_mAh_g": p2d_capacity(work, d1, p4, f, v_end),
-        "homogenised_at_R_mAh_g": p2d_capacity(work, d1, p4, 1.0, v_end),
+               "capacity_p2d_at_R_mAh_g": p2d_capacity(work, p1, 1.0, v_end), "radius_factor_fitted": f},
+        "prediction_mAh_g": p2d_capacity(work, p4, f, v_end),
+        "homogenised_at_R_mAh_g": p2d_capacity(work, p4, 1.0, v_end),
         "stop_voltage_V": v_end,
     }
     (work / "prediction.json").write_text(json.dumps(pred, indent=1) + "\n")

@@ -138,6 +138,17 @@ def run_case(case: Path, work: Path, out: Path, fem_twin: str, force: bool) -> d
     }
 
 
+def inputs_from_record(record: dict):
+    """:class:`fem_twin.p2d.P2DInputs` from the ``inputs`` a ``p2d.json`` run records (its extra keys,
+    the derived values, dropped)."""
+    import dataclasses
+
+    from fem_twin import p2d
+
+    names = {f.name for f in dataclasses.fields(p2d.P2DInputs)}
+    return p2d.P2DInputs(**{k: v for k, v in record.items() if k in names})
+
+
 def ncm_distance_to_contact(struct: Path) -> dict:
     """Mean and 90th percentile (um) over the NCM voxels of the Euclidean distance to the nearest NCM
     voxel sharing a face with LPSCl or lying on the separator plane (not periodic: the 3D cells are cut
@@ -165,9 +176,7 @@ def fitted_radius_factor(struct_out: Path, rate: float, v_end: float, q3: float)
     from fem_twin.protocol import Protocol
 
     params = ParameterSet.from_toml(PARAMS)
-    run = json.loads((struct_out / "p2d.json").read_text())["runs"][f"{rate:g}C"]["inputs"]
-    names = {f.name for f in dataclasses.fields(p2d.P2DInputs)}
-    base = p2d.P2DInputs(**{k: v for k, v in run.items() if k in names})
+    base = inputs_from_record(json.loads((struct_out / "p2d.json").read_text())["runs"][f"{rate:g}C"]["inputs"])
     protocol = Protocol.parse(f"discharge {rate:g}C to {v_end:.4f} V")
 
     def gap(log_f: float) -> float:

@@ -58,14 +58,11 @@ def fitted_rows() -> list[dict]:
 
 def structure_inputs(wt: int, seed: int, rows: list[dict]):
     """(P2DInputs, where the conductances and area came from) for ncm<wt>_seed<seed>."""
-    from fem_twin import p2d
-
-    names = {f.name for f in dataclasses.fields(p2d.P2DInputs)}
     own = OUT / f"ncm{wt}_seed{seed}" / "p2d.json"
     if own.exists():
         runs = json.loads(own.read_text())["runs"]
         d = next(iter(runs.values()))["inputs"]
-        return p2d.P2DInputs(**{k: v for k, v in d.items() if k in names}), "this structure's 3D run"
+        return p2d_check.inputs_from_record(d), "this structure's 3D run"
     same = []
     for s in sorted(OUT.glob(f"ncm{wt}_seed*/p2d.json")):
         same.append(next(iter(json.loads(s.read_text())["runs"].values()))["inputs"])
@@ -90,7 +87,7 @@ def structure_inputs(wt: int, seed: int, rows: list[dict]):
         base[k] = float(np.mean(vals))
         spread[k] = [float(min(vals)), float(max(vals))]
     src = f"mean of {len(same)} {wt} wt% structures' 3D runs (range {spread})"
-    return p2d.P2DInputs(**{k: v for k, v in base.items() if k in names}), src
+    return p2d_check.inputs_from_record(base), src
 
 
 def predict(force: bool = False) -> dict:

@@ -23,6 +23,9 @@ from fem_twin.parameters.cell import ParameterSet
 from fem_twin.protocol import Protocol
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from p2d_check import inputs_from_record  # noqa: E402
+
 PARAMS = HERE / "calibration" / "calibrated_parameters.toml"
 
 
@@ -33,9 +36,7 @@ def inputs_of(structure: str, rate: float) -> p2d.P2DInputs:
     runs = json.loads(path.read_text())["runs"]
     if f"{rate:g}C" not in runs:
         raise SystemExit(f"{path}: no {rate:g}C run (that case is not complete yet)")
-    d = runs[f"{rate:g}C"]["inputs"]
-    names = {f.name for f in dataclasses.fields(p2d.P2DInputs)}
-    return p2d.P2DInputs(**{k: v for k, v in d.items() if k in names})
+    return inputs_from_record(runs[f"{rate:g}C"]["inputs"])
 
 
 def main(argv: list[str]) -> int:
