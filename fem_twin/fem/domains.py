@@ -50,12 +50,21 @@ class PruneReport:
     lpscl_face_attached: int = -1
 
     def as_dict(self) -> dict:
+        """Volumes in um^3 and fractions. ``*_face_attached_fraction`` is of all the phase's voxels,
+        dead ones included (so it is at most 1 - ``dead_*_fraction``); ``*_edge_only_fraction_of_live``
+        is the part of the live phase attached only through edge or corner contacts (the part whose
+        conductance does not converge)."""
         v = self.voxel_um ** 3
-        return {"dead_ncm_um3": self.ncm_voxels * v, "dead_lpscl_um3": self.lpscl_voxels * v,
-                "dead_ncm_fraction": self.ncm_voxels / max(self.ncm_total, 1),
-                "dead_lpscl_fraction": self.lpscl_voxels / max(self.lpscl_total, 1),
-                "ncm_face_attached_fraction": self.ncm_face_attached / max(self.ncm_total, 1),
-                "lpscl_face_attached_fraction": self.lpscl_face_attached / max(self.lpscl_total, 1)}
+        out = {"dead_ncm_um3": self.ncm_voxels * v, "dead_lpscl_um3": self.lpscl_voxels * v,
+               "dead_ncm_fraction": self.ncm_voxels / max(self.ncm_total, 1),
+               "dead_lpscl_fraction": self.lpscl_voxels / max(self.lpscl_total, 1),
+               "ncm_face_attached_fraction": self.ncm_face_attached / max(self.ncm_total, 1),
+               "lpscl_face_attached_fraction": self.lpscl_face_attached / max(self.lpscl_total, 1)}
+        for name, face, total, dead in (("ncm", self.ncm_face_attached, self.ncm_total, self.ncm_voxels),
+                                        ("lpscl", self.lpscl_face_attached, self.lpscl_total, self.lpscl_voxels)):
+            if face >= 0:
+                out[f"{name}_edge_only_fraction_of_live"] = (total - dead - face) / max(total - dead, 1)
+        return out
 
     def edge_contact_warning(self, threshold: float = 0.9) -> str | None:
         """A sentence when less than ``threshold`` of the live NCM or LPSCl is attached through face
