@@ -19,7 +19,9 @@ at which the P2D capacity to the 3D end voltage equals the 3D capacity (R_eff / 
 0.5-4; the solid diffusion time R^2/D the homogenised model would need), and the fraction of the
 NCM's voxel faces that touch LPSCl (of those touching LPSCl, NBR or pore; ``analysis.json``'s
 ``contact_faces``, copied to ``OUT/<structure>/``), and the mean distance (um) of the NCM voxels to
-the nearest NCM voxel on LPSCl or on the separator (``OUT/<structure>/ncm_distance_to_contact.json``).
+the nearest NCM voxel on LPSCl or on the separator (``OUT/<structure>/ncm_distance_to_contact.json``),
+and the same on the image the 3D run meshes, dead NCM and dead LPSCl removed (:func:`live_image`:
+the live NCM to the nearest live contact).
 Below the table: the Pearson correlation of R_eff / R with these two descriptors per C-rate, over
 all cases and within each composition. Serial; ~10-20 s per case. Already-run cases are reused
 (``OUT/<structure>/p2d.json`` holding that rate, for the same 3D run) unless ``--force``.
@@ -82,7 +84,10 @@ def run_case(case: Path, work: Path, out: Path, fem_twin: str, force: bool) -> d
     if p2d_json.exists() and not force:
         runs = json.loads(p2d_json.read_text()).get("runs", {})
         r = runs.get(rate_key)
-        if r and Path(r.get("comparison", {}).get("discharge_dir", "")).resolve() == case.resolve():
+        if (r and Path(r.get("comparison", {}).get("discharge_dir", "")).resolve() == case.resolve()
+                and (dest / f"p2d_{rate_key}.csv").exists()):
+            # (the work folder's p2d.json, copied below, may hold runs of other rates whose CSVs
+            # were never copied here: those are run again)
             cached = r
     if cached is None:
         wdir = work / struct.name
@@ -105,7 +110,7 @@ def run_case(case: Path, work: Path, out: Path, fem_twin: str, force: bool) -> d
     faces = json.loads((dest / "analysis.json").read_text())["contact_faces"]
     coverage = faces["ncm|lpscl"] / (faces["ncm|lpscl"] + faces["ncm|nbr"] + faces["pore|ncm"])
     dist_file = dest / "ncm_distance_to_contact.json"
-    if not dist_file.exists():
+    if not dist_file.exists() or "live_mean_um" not in json.loads(dist_file.read_text()):
         dist_file.write_text(json.dumps(ncm_distance_to_contact(struct), indent=1) + "\n")
     distance = json.loads(dist_file.read_text())
     cmp = cached["comparison"]
@@ -134,6 +139,7 @@ def run_case(case: Path, work: Path, out: Path, fem_twin: str, force: bool) -> d
         "radius_factor_fitted": f_fit,
         "ncm_lpscl_coverage": coverage,
         "ncm_distance_to_contact_mean_um": distance["mean_um"],
+        "ncm_distance_to_live_contact_mean_um": distance["live_mean_um"],
         "p2d_seconds": float(cached["seconds"]), "case": str(case.relative_to(ROOT)),
     }
 
@@ -159,8 +165,25 @@ def ncm_distance_to_contact(struct: Path) -> dict:
 
     img = VoxelImage.load(struct)
     d = distance_to_contact_um(img.labels, img.voxel_size_um, periodic_xy=False, separator=True)[img.labels == NCM]
+    live = live_image(img.labels)
+    d_live = distance_to_contact_um(live, img.voxel_size_um, periodic_xy=False, separator=True)[live == NCM]
     return {"mean_um": float(d.mean()), "p90_um": float(np.percentile(d, 90)), "ncm_voxels": int(d.size),
+            "live_mean_um": float(d_live.mean()), "live_p90_um": float(np.percentile(d_live, 90)),
+            "live_ncm_voxels": int(d_live.size),
             "source": f"{struct.relative_to(ROOT)}/structure.npz", "periodic_xy": False, "separator": True}
+
+
+def live_image(labels: np.ndarray) -> np.ndarray:
+    """The image the 3D run meshes: NCM not connected to the collector and LPSCl not connected to the
+    separator side (26-connectivity, cut sides; :func:`fem_twin.analysis.connectivity.live_phases`,
+    as ``prune_dead_clusters``) set to pore. A contact with dead LPSCl carries no current."""
+    from fem_twin.analysis.connectivity import live_phases
+    from fem_twin.phases import LPSCL, NCM, PORE
+
+    ncm_ok, ely_ok = live_phases(labels)
+    out = np.array(labels, copy=True)
+    out[((labels == NCM) & ~ncm_ok) | ((labels == LPSCL) & ~ely_ok)] = PORE
+    return out
 
 
 def fitted_radius_factor(struct_out: Path, rate: float, v_end: float, q3: float) -> float:
@@ -248,18 +271,21 @@ def main(argv=None) -> int:
     (a.output / "p2d_vs_3d.json").write_text(json.dumps({"cases": rows}, indent=1) + "\n")
     summary_plot(rows, a.output / "p2d_vs_3d.png")
     print("| case | 3D mAh/g (end V) | P2D to 3.0 V | P2D to the 3D end V | (P2D - 3D) / 3D, same V | "
-          "max abs dV / mean dV, mV | R_eff / R fitted | NCM surface on LPSCl | NCM to contact, um |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "max abs dV / mean dV, mV | R_eff / R fitted | NCM surface on LPSCl | NCM to contact, um | "
+          "live NCM to live contact, um |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['ncm_wt']} wt%, seed {r['seed']}, {r['c_rate']:g}C | {r['capacity_3d_mAh_g']:.2f} "
               f"({r['end_voltage_3d_V']:.3f} V) | {r['capacity_p2d_mAh_g']:.2f} | "
               f"{r['capacity_p2d_to_3d_end_voltage_mAh_g']:.2f} | {100 * r['p2d_to_3d_end_minus_3d_rel']:+.1f} % | "
-              f"{1e3 * r['max_abs_dV_V']:.1f} / {1e3 * r['mean_dV_V']:+.1f} | {r['radius_factor_fitted']:.2f} | {r['ncm_lpscl_coverage']:.3f} | {r['ncm_distance_to_contact_mean_um']:.3f} |")
+              f"{1e3 * r['max_abs_dV_V']:.1f} / {1e3 * r['mean_dV_V']:+.1f} | {r['radius_factor_fitted']:.2f} | {r['ncm_lpscl_coverage']:.3f} | {r['ncm_distance_to_contact_mean_um']:.3f} | "
+              f"{r['ncm_distance_to_live_contact_mean_um']:.3f} |")
     print("\n| C-rate | descriptor | r, all cases | r within 60 / 70 / 80 wt% |")
     print("|---|---|---|---|")
     for rate in sorted({r["c_rate"] for r in rows}):
         sub = [r for r in rows if r["c_rate"] == rate]
         for key, name in (("ncm_distance_to_contact_mean_um", "NCM to contact"),
+                          ("ncm_distance_to_live_contact_mean_um", "live NCM to live contact"),
                           ("ncm_lpscl_coverage", "NCM surface on LPSCl")):
             cells = []
             for group in (sub, *[[r for r in sub if r["ncm_wt"] == wt] for wt in (60, 70, 80)]):

@@ -2,11 +2,14 @@
 
     .venv/bin/python docs/data/rate_study/p2d_predict.py            # writes p2d/predictions.json, prints a table
     .venv/bin/python docs/data/rate_study/p2d_predict.py --judge    # the predictions against the cases run since
+    .venv/bin/python docs/data/rate_study/p2d_predict.py --descriptor live [--judge]   # p2d/predictions_live.json
 
 The chain, fitted on the cases of ``p2d/p2d_vs_3d.csv`` (``p2d_check.py``) and nothing else:
 
 1. the structure's mean NCM distance to an NCM|LPSCl (or separator) contact, d (um; from its
-   ``structure.npz`` alone, :func:`p2d_check.ncm_distance_to_contact`);
+   ``structure.npz`` alone, :func:`p2d_check.ncm_distance_to_contact`); with ``--descriptor live``
+   (session 37) the same on the image the 3D run meshes: the live NCM to the nearest contact with live
+   LPSCl (dead clusters removed, :func:`p2d_check.live_image`);
 2. R_eff / R = a_rate * d + b_rate, the least-squares line of the fitted cases at that C-rate; its
    band: +- the largest residual of those cases;
 3. PyBaMM's P2D (the calibrated parameters) with the radius R_eff, the structure's volume fractions
@@ -41,7 +44,10 @@ import p2d_check  # noqa: E402
 
 STUDY = HERE / "study"
 OUT = HERE / "p2d"
-PRED = OUT / "predictions.json"
+PREDICTIONS = {"all": OUT / "predictions.json", "live": OUT / "predictions_live.json"}
+#: (column of p2d_vs_3d.csv, key of ncm_distance_to_contact.json) per descriptor
+DESCRIPTORS = {"all": ("ncm_distance_to_contact_mean_um", "mean_um"),
+               "live": ("ncm_distance_to_live_contact_mean_um", "live_mean_um")}
 ALL_CASES = [(wt, seed, rate) for seed in range(1, 6) for rate in (0.1, 0.5, 1.0) for wt in (60, 70, 80)]
 
 
@@ -90,7 +96,7 @@ def structure_inputs(wt: int, seed: int, rows: list[dict]):
     return p2d_check.inputs_from_record(base), src
 
 
-def predict(force: bool = False) -> dict:
+def predict(descriptor: str = "all") -> dict:
     from fem_twin import p2d
     from fem_twin.parameters.cell import ParameterSet
     from fem_twin.protocol import Protocol
@@ -101,12 +107,13 @@ def predict(force: bool = False) -> dict:
     fits = {}
     for rate in (0.1, 0.5, 1.0):
         sub = [r for r in rows if r["c_rate"] == rate]
-        x = np.array([r["ncm_distance_to_contact_mean_um"] for r in sub])
+        x = np.array([r[DESCRIPTORS[descriptor][0]] for r in sub])
         y = np.array([r["radius_factor_fitted"] for r in sub])
         slope, icpt = np.polyfit(x, y, 1)
         fits[rate] = {"slope_per_um": float(slope), "intercept": float(icpt), "cases": len(sub),
                       "max_residual": float(np.abs(np.polyval([slope, icpt], x) - y).max())}
     out = {"written_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+           "descriptor": descriptor,
            "fitted_cases": sorted(f"{w} wt%, seed {s}, {r:g}C" for w, s, r in done),
            "fits": {f"{k:g}C": v for k, v in fits.items()}, "predictions": []}
     for wt, seed, rate in ALL_CASES:
@@ -116,8 +123,9 @@ def predict(force: bool = False) -> dict:
         running = (case / "discharge.csv").exists()
         struct = STUDY / f"ncm{wt}_seed{seed}"
         dist_file = OUT / struct.name / "ncm_distance_to_contact.json"
-        dist = (json.loads(dist_file.read_text()) if dist_file.exists()
-                else p2d_check.ncm_distance_to_contact(struct))["mean_um"]
+        key = DESCRIPTORS[descriptor][1]
+        stored = json.loads(dist_file.read_text()) if dist_file.exists() else {}
+        dist = (stored if key in stored else p2d_check.ncm_distance_to_contact(struct))[key]
         inputs, src = structure_inputs(wt, seed, rows)
         v_end = float(np.median([r["end_voltage_3d_V"] for r in rows if r["c_rate"] == rate
                                  and int(r["ncm_wt"]) == wt]))
@@ -139,8 +147,8 @@ def predict(force: bool = False) -> dict:
     return out
 
 
-def judge() -> int:
-    data = json.loads(PRED.read_text())
+def judge(descriptor: str = "all") -> int:
+    data = json.loads(PREDICTIONS[descriptor].read_text())
     print(f"predictions written {data['written_utc']}")
     print("| case | predicted mAh/g (interval) | 3D mAh/g | inside |")
     print("|---|---|---|---|")
@@ -165,16 +173,21 @@ def judge() -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--judge", action="store_true")
+    ap.add_argument("--descriptor", choices=sorted(DESCRIPTORS), default="all",
+                    help="all: the NCM to any NCM|LPSCl contact (session 36); live: the live NCM to a "
+                         "contact with live LPSCl (session 37)")
     a = ap.parse_args(argv)
+    pred = PREDICTIONS[a.descriptor]
     if a.judge:
-        return judge()
-    if PRED.exists():
-        raise SystemExit(f"{PRED} exists: predictions are written once (judge them with --judge)")
-    print("| case | NCM to contact, um | R_eff / R | stop V | predicted mAh/g (interval) | |")
+        return judge(a.descriptor)
+    if pred.exists():
+        raise SystemExit(f"{pred} exists: predictions are written once (judge them with --judge)")
+    print(f"| case | {'live NCM to live' if a.descriptor == 'live' else 'NCM to'} contact, um | R_eff / R "
+          "| stop V | predicted mAh/g (interval) | |")
     print("|---|---|---|---|---|---|")
-    out = predict()
-    PRED.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"-> {PRED}", file=sys.stderr)
+    out = predict(a.descriptor)
+    pred.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"-> {pred}", file=sys.stderr)
     return 0
 
 
