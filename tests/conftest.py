@@ -25,6 +25,23 @@ def shared_dir():
         shutil.rmtree(path, ignore_errors=True)
 
 
+def load_rate_study_script(name: str):
+    """The module ``docs/data/rate_study/<name>.py`` (the rate study's analysis scripts are not a
+    package; their tests load them by path). Whatever the script puts on ``sys.path`` is taken off."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "data" / "rate_study" / f"{name}.py"
+    before = list(sys.path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path[:] = before
+    return mod
+
+
 def small_generated(seed=1, ncm_wt=70.0):
     """A 20 x 20 x 16 voxel structure from the project's generator (small particle sizes)."""
     from fem_twin.design import Composition, ElectrodeDesign

@@ -1,22 +1,16 @@
 """docs/data/rate_study/cap_fed_sphere.py: the independent sphere model behind the rate study's
 "coverage alone is not the mechanism" (docs/rate_study.md), checked against exact results."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
-from scipy.sparse.linalg import eigsh
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "data" / "rate_study" / "cap_fed_sphere.py"
+from conftest import load_rate_study_script
+from scipy.sparse.linalg import eigsh
 
 
 @pytest.fixture(scope="module")
 def cfs():
-    spec = importlib.util.spec_from_file_location("cap_fed_sphere", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_rate_study_script("cap_fed_sphere")
 
 
 def test_lowest_neumann_modes_of_the_ball(cfs):

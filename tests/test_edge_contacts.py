@@ -1,23 +1,17 @@
 """docs/data/rate_study/edge_contacts.py: the share of a structure that hangs on edge or corner
 contacts (docs/rate_study.md, the caveat on the 80 wt% capacities), on images counted by hand."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from fem_twin.phases import LPSCL, NCM, PORE
+from conftest import load_rate_study_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "data" / "rate_study" / "edge_contacts.py"
+from fem_twin.phases import LPSCL, NCM, PORE
 
 
 @pytest.fixture(scope="module")
 def ec():
-    spec = importlib.util.spec_from_file_location("edge_contacts", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_rate_study_script("edge_contacts")
 
 
 def _image() -> np.ndarray:

@@ -1,21 +1,15 @@
 """docs/data/rate_study/nonmonotone_edges.py: positive stiffness couplings (the lumped scheme's bound
 guarantee needs none), on meshes where the answer is known."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "data" / "rate_study" / "nonmonotone_edges.py"
+from conftest import load_rate_study_script
 
 
 @pytest.fixture(scope="module")
 def ne():
-    spec = importlib.util.spec_from_file_location("nonmonotone_edges", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_rate_study_script("nonmonotone_edges")
 
 
 def _kuhn_cube():

@@ -1,26 +1,18 @@
 """docs/data/rate_study/p2d_check.py's live image: the distance descriptor on what the 3D run meshes
 (dead NCM and dead LPSCl removed), on an image counted by hand."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+
+from conftest import load_rate_study_script
 
 from fem_twin.analysis.profile import distance_to_contact_um
 from fem_twin.phases import LPSCL, NCM, PORE
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "data" / "rate_study" / "p2d_check.py"
-
 
 @pytest.fixture(scope="module")
 def pc():
-    spec = importlib.util.spec_from_file_location("p2d_check", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.path.remove(str(SCRIPT.parent))
+    return load_rate_study_script("p2d_check")
 
 
 def _image() -> np.ndarray:
