@@ -18,55 +18,40 @@ periodic, as the 50 um runs) this prints and writes (``edge_contacts.json`` besi
     .venv/bin/python docs/data/rate_study/edge_contacts.py      # ~1 min for the 15 structures
 """
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from fem_twin import phases
-from fem_twin.analysis.connectivity import attached, live_phases
+from fem_twin.analysis.connectivity import attached
+from fem_twin.analysis.profile import ncm_contact_faces
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from p2d_check import live_image  # noqa: E402  (the image the 3D run meshes: dead clusters to pore)
 
 HERE = Path(__file__).resolve().parent
 CUT = (False, False, False)
 
 
-def _neighbours(mask: np.ndarray) -> np.ndarray:
-    """Voxels with a face neighbour in ``mask`` (no wrap-around)."""
-    out = np.zeros_like(mask)
-    for ax in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[ax], hi[ax] = slice(0, -1), slice(1, None)
-        out[tuple(lo)] |= mask[tuple(hi)]
-        out[tuple(hi)] |= mask[tuple(lo)]
-    return out
-
-
-def _faces_between(a: np.ndarray, b: np.ndarray) -> int:
-    """Number of voxel faces between ``a`` and ``b``."""
-    n = 0
-    for ax in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[ax], hi[ax] = slice(0, -1), slice(1, None)
-        n += int((a[tuple(lo)] & b[tuple(hi)]).sum() + (a[tuple(hi)] & b[tuple(lo)]).sum())
-    return n
-
-
 def edge_contact_numbers(labels: np.ndarray, voxel_um: float) -> dict:
-    """The numbers of the module docstring for one image (labels as :mod:`fem_twin.phases`)."""
+    """The numbers of the module docstring for one image (labels as :mod:`fem_twin.phases`). The
+    NCM|LPSCl faces are :func:`fem_twin.analysis.profile.ncm_contact_faces` of the live image with
+    the edge-only LPSCl, or the face-attached LPSCl, turned to pore."""
+    live = live_image(labels)
     lpscl = labels == phases.LPSCL
-    ncm_ok, ely_ok = live_phases(labels)
-    ely_face = attached(lpscl, 2, "low", 6, CUT)
-    edge_only = ely_ok & ~ely_face
-    touches_face = ncm_ok & _neighbours(ely_face)
-    touches_edge = ncm_ok & _neighbours(edge_only)
-    d_face = ndimage.distance_transform_edt(~touches_face) * voxel_um
+    ely_ok = live == phases.LPSCL
+    ncm_ok = live == phases.NCM
+    edge_only = ely_ok & ~attached(lpscl, 2, "low", 6, CUT)
+    on_face = ncm_contact_faces(np.where(edge_only, phases.PORE, live), periodic_xy=False)
+    on_edge = ncm_contact_faces(np.where(ely_ok & ~edge_only, phases.PORE, live), periodic_xy=False)
+    d_face = ndimage.distance_transform_edt(on_face == 0) * voxel_um
     nearer = np.zeros_like(ncm_ok)
-    if touches_edge.any():
-        nearer = ncm_ok & (ndimage.distance_transform_edt(~touches_edge) * voxel_um < d_face)
+    if on_edge.any():
+        nearer = ncm_ok & (ndimage.distance_transform_edt(on_edge == 0) * voxel_um < d_face)
     return {"lpscl_edge_only_of_live": float(edge_only.sum() / ely_ok.sum()),
-            "contact_faces_on_edge_only": _faces_between(ncm_ok, edge_only) / _faces_between(ncm_ok, ely_ok),
+            "contact_faces_on_edge_only": float(on_edge.sum() / (on_edge.sum() + on_face.sum())),
             "ncm_nearer_edge_only": float(nearer.sum() / ncm_ok.sum()),
             "their_distance_to_face_contact_um": float(d_face[nearer].mean()) if nearer.any() else 0.0,
             "all_ncm_distance_to_face_contact_um": float(d_face[ncm_ok].mean()),
