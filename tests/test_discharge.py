@@ -600,3 +600,63 @@ def test_field_preconditioner_follows_a_new_nonzero_pattern():
     finally:
         sys_.free()
         A.destroy()
+
+
+def test_lithiation_overshoot_is_the_accepted_bound_and_its_excess_is_the_lumped_volume_above_1():
+    """``concentrations_ok(tol)`` accepts an NCM node in (-tol, 1 + tol), nothing beyond; the
+    excess reported per row is that node's lumped volume (the row sum of the NCM mass matrix,
+    assembled here as int v dx) times x - 1 over the NCM volume."""
+    import ufl
+
+    from fem_twin._dolfinx import dolfinx
+    from fem_twin.fem.box_mesh import tagged_mesh
+    from fem_twin.fem.discharge import DischargeProblem
+    from fem_twin.fem.discharge_run import electrode_numbers
+    from fem_twin.fem.domains import build_domains
+    from fem_twin.parameters.cell import ParameterSet
+
+    lab, params = column_electrode(), ParameterSet()
+    num = electrode_numbers(lab, 1.0, params)
+    pb = DischargeProblem(build_domains(tagged_mesh(lab, 1.0, 2.0, MPI.COMM_SELF)), params, num["eps_ncm"],
+                          num["i_1c_A"])
+    try:
+        x = pb.theta_s.x.array
+        x[:] = 0.6
+        assert pb.concentrations_ok() and pb.lithiation_excess() == 0.0
+        V = pb.theta_s.function_space
+        lumped = dolfinx.fem.assemble_vector(dolfinx.fem.form(ufl.TestFunction(V) * ufl.dx)).array
+        i = int(np.argmax(lumped))  # an interior node
+        x[i] = 1.01
+        assert not pb.concentrations_ok()
+        assert not pb.concentrations_ok(0.005)
+        assert pb.concentrations_ok(0.02)
+        assert pb.lithiation_excess() == pytest.approx(0.01 * lumped[i] / pb.domains.ncm_volume_um3, rel=1e-9)
+        assert pb.field_range(pb.theta_s)[1] == pytest.approx(1.01)
+        x[i] = -0.01
+        assert not pb.concentrations_ok() and not pb.concentrations_ok(0.005) and pb.concentrations_ok(0.02)
+        x[i] = np.nan
+        assert not pb.concentrations_ok(0.4)
+    finally:
+        pb.destroy()
+
+
+def test_lithiation_overshoot_changes_nothing_where_no_node_leaves_the_bounds(tmp_path):
+    """The column at 5C (Kuhn voxel mesh: an M-matrix, every node stays inside (0, 1)) gives the
+    same curve with ``lithiation_overshoot = 0.05`` as with 0, and both report their largest x
+    (below 1) per row and in discharge.json."""
+    runs = []
+    for tol in (0.0, 0.05):
+        runs.append(run_discharge(column_electrode(), 1.0, tmp_path / f"tol{tol}",
+                                  protocol=Protocol.parse("discharge 5C to 3.0 V"), separator_um=2.0, comm=MPI.COMM_SELF,
+                                  quiet=True, write_fields=False, stepping=SteppingOptions(lithiation_overshoot=tol)))
+    a, b = runs
+    assert a.complete and b.complete
+    assert [r["voltage_V"] for r in a.rows] == [r["voltage_V"] for r in b.rows]
+    for res, tol in zip(runs, (0.0, 0.05)):
+        lb = res.summary["lithiation_bounds"]
+        assert lb["overshoot_allowed"] == tol
+        assert lb["rows_with_a_node_above_1"] == 0 and lb["max_lithiation_excess"] == 0.0
+        assert 0.97 < lb["max_lithiation"] < 1.0
+        assert lb["max_lithiation"] == max(r["max_lithiation"] for r in res.rows)
+        header = (tmp_path / f"tol{tol}" / "discharge.csv").read_text().splitlines()[0].split(",")
+        assert header[-2:] == ["max_lithiation", "lithiation_excess"]

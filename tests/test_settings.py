@@ -54,6 +54,8 @@ def test_json_round_trip(tmp_path):
     ('{"stepping": {"dt_max": 0.1}}', "stepping.dt_max", "a field of stepping"),
     ('{"stepping": {"output_every": 2}}', "stepping.output_every", "a field of stepping"),
     ('{"stepping": {"grow": true}}', "stepping.grow", "a factor >= 1"),
+    ('{"stepping": {"lithiation_overshoot": -0.01}}', "stepping.lithiation_overshoot", "a lithiation in [0, 0.5)"),
+    ('{"stepping": {"lithiation_overshoot": 0.5}}', "stepping.lithiation_overshoot", "a lithiation in [0, 0.5)"),
     ('{"separator": {"thickness_um": -1}}', "separator.thickness_um", "a thickness >= 0 um"),
     ('{"separator": {"growth": 0.5}}', "separator.growth", "a factor >= 1"),
     ('{"separator": 5}', "separator", "an object with thickness_um, growth"),
@@ -95,8 +97,11 @@ def test_cli_options_override_the_settings_file(tmp_path):
     assert st.separator == S.SeparatorSettings(5.0, 1.0) and st.outputs.output_every == 3
     assert st.protocol_object().describe() == "discharge 2C to 3 V"
     assert st.stepping.dt_initial_s == 7.0 and st.outputs.fields is False
+    assert st.stepping.lithiation_overshoot == 0.0
+    assert settings_from_args(_cli_args("--lithiation-overshoot", "0.05")).stepping.lithiation_overshoot == 0.05
     for argv, field in ((["--dt", "0"], "--dt"), (["--separator-growth", "0.5"], "--separator-growth"),
                         (["--checkpoint-every", "-1"], "--checkpoint-every"),
+                        (["--lithiation-overshoot", "-0.1"], "--lithiation-overshoot"),
                         (["--max-wall-time", "0"], "--max-wall-time"),
                         (["--settings", str(tmp_path / "missing.json")], "--settings")):
         with pytest.raises(InputError, match=field):
@@ -177,3 +182,7 @@ def test_checkpoints_of_runs_with_explicit_time_steps_still_match():
                                            dt_initial_h=0.5, dt_max_h=0.5, newton_max_its=25))
     assert fp(old) != fp(S.SteppingOptions(dt_initial_s=36.0, dt_max_s=180.0, max_dV=0.1, saturation_dt=2e-3))
     assert fp(S.SteppingOptions()) != fp(S.SteppingOptions(dt_max_h=0.02))
+    # (nor the accepted lithiation overshoot: a run that ended at the first node past c_max is
+    # continued from its checkpoint with a tolerance)
+    assert fp(old) == fp(S.SteppingOptions(dt_initial_s=36.0, dt_max_s=180.0, max_dV=0.1, saturation_dt=2e-3,
+                                           newton_max_its=25, lithiation_overshoot=0.05))

@@ -43,7 +43,7 @@ class CollapsingProblem:
         self.solves = 0
         self.accepted = []  #: the accepted time steps (s)
 
-    def solve(self, current, dt, transport=True, max_its=None):
+    def solve(self, current, dt, transport=True, max_its=None, lithiation_overshoot=0.0):
         self.solves += 1
         if self.solves > self.max_solves:
             raise RuntimeError("the time loop did not end")
@@ -75,6 +75,9 @@ class CollapsingProblem:
         return 1.0
 
     def lithium_in_ncm_mol(self):
+        return 0.0
+
+    def lithiation_excess(self):
         return 0.0
 
     def field_range(self, u):

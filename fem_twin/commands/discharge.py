@@ -60,6 +60,10 @@ def register(sub) -> None:
                    help=f"initial time step in s (default: {S.DT_INITIAL_H:g} h at the C-rate)")
     p.add_argument("--dt-max", type=float, default=None,
                    help=f"largest time step in s (default: {S.DT_MAX_H:g} h at the C-rate)")
+    p.add_argument("--lithiation-overshoot", type=float, default=None, metavar="TOL",
+                   help="accept time steps whose NCM nodes' lithiation stays inside (-TOL, 1 + TOL) (default 0: "
+                        "the first node at c_max rejects the step; on the smooth mesh diffusion can push one node "
+                        "past it early, see fem_twin/fem/settings.py); the largest x per step is in the CSV")
     p.add_argument("--output-every", type=int, default=None,
                    help=f"XDMF fields every N steps (default {S.OUTPUT_EVERY})")
     p.add_argument("--no-fields", action="store_true", help="skip the XDMF fields")
@@ -133,6 +137,9 @@ def settings_from_args(args):
                           ("--max-wall-time", args.max_wall_time, "a time > 0 s")):
         if v is not None and not (math.isfinite(v) and v > 0):
             raise InputError(name, what, v)
+    tol = getattr(args, "lithiation_overshoot", None)
+    if tol is not None and not (math.isfinite(tol) and 0 <= tol < 0.5):
+        raise InputError("--lithiation-overshoot", "a lithiation in [0, 0.5)", tol)
     for name, v, lo in (("--output-every", args.output_every, 1), ("--checkpoint-every", args.checkpoint_every, 0)):
         if v is not None and v < lo:
             raise InputError(name, f"an integer >= {lo}" + (" (0: only on SIGTERM)" if lo == 0 else ""), v)
@@ -147,6 +154,7 @@ def settings_from_args(args):
                    ("separator__growth", args.separator_growth), ("solver__name", args.solver),
                    ("solver__petsc", tuple(args.petsc) if args.petsc is not None else None),
                    ("stepping__dt_initial_s", args.dt), ("stepping__dt_max_s", args.dt_max),
+                   ("stepping__lithiation_overshoot", getattr(args, "lithiation_overshoot", None)),
                    ("outputs__output_every", args.output_every), ("checkpoints__every", args.checkpoint_every),
                    ("checkpoints__max_wall_s", args.max_wall_time)):
         if v is not None:

@@ -172,6 +172,11 @@ def input_fingerprint(labels: np.ndarray, voxel_um: float, separator_um: float, 
     # a checkpoint from then is continued by a run with ``newton_max_its = 25``)
     if stepping.newton_max_its == SNES_MAX_ITS:
         skip.add("newton_max_its")
+    # (nor the accepted lithiation overshoot: every state accepted under one tolerance is a state the
+    # time loop may continue under another -- a stricter one rejects the next step that leaves its
+    # bounds -- so the runs that ended at the first node past c_max are continued from their final
+    # checkpoints with a tolerance; its CSV rows say how far x went)
+    skip.add("lithiation_overshoot")
     step_opts = {k: v for k, v in stepping.as_dict().items() if k not in skip}
     mesh = [list(lab.shape), float(voxel_um), float(separator_um)]
     if separator_growth != 1.0:

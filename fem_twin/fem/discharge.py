@@ -263,6 +263,9 @@ class DischargeProblem(JacobianAssembly):
         self.g_c = cf(self.g)  # the interface current from UFL (an independent check of the nodal sum)
         self.li_current_c = cf(j_li * dLI) if j_li is not None else None
         self.lith_c = cf(th_s * dNCM)
+        # lithiation above 1 (a smooth mesh's overshoot; SteppingOptions.lithiation_overshoot), by the
+        # vertex rule: sum over NCM nodes of (lumped volume) * max(x - 1, 0), um3
+        self.excess_c = cf(ufl.max_value(th_s - 1.0, 0.0) * mNCM)
         # Dirichlet conditions: psi_s = 0 on the collector; phi_e = 0 at z = 0 (ideal Li contact)
         tol = 1e-6 * max(d.z_top_um - d.z_bottom_um, 1.0)
         zero = PETSc.ScalarType(0.0)
@@ -413,14 +416,16 @@ class DischargeProblem(JacobianAssembly):
         potentiostatic solve, else the applied current ``I``."""
         return self._voltage_control or CurrentControl(float(self.I.value) / PA)
 
-    def solve(self, control, dt: float, transport: bool = True,
-              max_its: int | None = None) -> tuple[bool, int, int, str]:
+    def solve(self, control, dt: float, transport: bool = True, max_its: int | None = None,
+              lithiation_overshoot: float = 0.0) -> tuple[bool, int, int, str]:
         """Newton for one backward-Euler step of length ``dt`` (s) under ``control``: an applied
         current in A (> 0 discharge), a :class:`~fem_twin.fem.control.CurrentControl` or a
         :class:`~fem_twin.fem.control.VoltageControl` (V held; the current is then the output,
         ``-interface_current_A()``).
 
         ``max_its`` (optional) lowers SNES's iteration limit for this solve (a time step fails fast).
+        ``lithiation_overshoot``: the solution is refused (reason :data:`CONCENTRATION_FAILURE`) when an
+        NCM node's lithiation is outside (-this, 1 + this) (:meth:`concentrations_ok`).
 
         Returns (converged, Newton iterations, linear iterations, reason). Linear iterations are
         Krylov iterations on the bordered system (fieldsplit) or direct solves (mumps). On
@@ -461,13 +466,16 @@ class DischargeProblem(JacobianAssembly):
         self._load(self.X)
         self.x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
         assign(self.x, self.fields)
-        if ok and not self.concentrations_ok():
+        if ok and not self.concentrations_ok(lithiation_overshoot):
             ok, why = False, CONCENTRATION_FAILURE
         return ok, its, lits, why
 
-    def concentrations_ok(self) -> bool:
+    def concentrations_ok(self, lithiation_overshoot: float = 0.0) -> bool:
+        """Every NCM node's lithiation inside (-tol, 1 + tol) (``tol = lithiation_overshoot``) and, when
+        c_e is solved for, every electrolyte node's c_e > 0 (collective)."""
+        tol = float(lithiation_overshoot)
         xs = self.theta_s.x.array
-        good = bool(np.all(np.isfinite(xs)) and np.all(xs > 0) and np.all(xs < 1))
+        good = bool(np.all(np.isfinite(xs)) and np.all(xs > -tol) and np.all(xs < 1.0 + tol))
         if not self.frozen_ce:
             xe = self.theta_e.x.array
             good = good and bool(np.all(np.isfinite(xe)) and np.all(xe > 0))
@@ -485,6 +493,11 @@ class DischargeProblem(JacobianAssembly):
 
     def mean_lithiation(self) -> float:
         return global_sum(self.comm, dolfinx.fem.assemble_scalar(self.lith_c)) / self.domains.ncm_volume_um3
+
+    def lithiation_excess(self) -> float:
+        """NCM lithiation above 1 as a mean over the NCM volume: sum_i V_i max(x_i - 1, 0) / V_NCM
+        (V_i the lumped volume of node i); 0 while every node is at or below c_max. Collective."""
+        return global_sum(self.comm, dolfinx.fem.assemble_scalar(self.excess_c)) / self.domains.ncm_volume_um3
 
     def lithium_in_ncm_mol(self) -> float:
         return (global_sum(self.comm, dolfinx.fem.assemble_scalar(self.lith_c)) * 1e-18

@@ -36,7 +36,8 @@ from ..parameters.cell import FARADAY
 from .kinetics import butler_volmer
 
 CSV_COLUMNS = ["time_s", "step", "voltage_V", "current_A", "capacity_mAh_per_g", "capacity_mAh_per_cm2",
-               "mean_lithiation", "dt_s", "newton_its", "linear_its", "interface_current_A", "li_current_A"]
+               "mean_lithiation", "dt_s", "newton_its", "linear_its", "interface_current_A", "li_current_A",
+               "max_lithiation", "lithiation_excess"]
 
 
 def _vertex_to_dof(space) -> np.ndarray:
@@ -260,8 +261,9 @@ class RunFiles:
     def add(self, row: dict):
         self.rows.append(row)
         if self._fh is not None:
+            # (rows restored from a checkpoint written before a column existed leave it empty)
             self._csv.writerow({k: (f"{row[k]:.10g}" if isinstance(row[k], float) else row[k])
-                                for k in CSV_COLUMNS})
+                                for k in CSV_COLUMNS if k in row})
             self._fh.flush()
 
     def close(self):

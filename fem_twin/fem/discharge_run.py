@@ -210,7 +210,8 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
             files.add(row)
             say(f"  t = {row['time_s']:9.2f} s  V = {row['voltage_V']:.4f} V  Q = {q_g:7.2f} mAh/g  "
                 f"x = {row['mean_lithiation']:.4f}  Newton {row['newton_its']:2d}  linear {row['linear_its']:3d}  "
-                f"dt = {row['dt_s']:.3g} s")
+                f"dt = {row['dt_s']:.3g} s" + (f"  x_max = {row['max_lithiation']:.4f}"
+                                                if row.get("max_lithiation", 0.0) >= 1.0 else ""))
 
         t_run = time.perf_counter()
         loop_before = restarted["time_loop_before_s"] if restarted else 0.0
@@ -256,6 +257,7 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
             "stepping": stepping.as_dict(),
             "conservation": {"max_interface_vs_applied_rel_1C": max(cons) if cons else None,
                              "max_li_vs_applied_rel_1C": max(cons_li) if cons_li else None},
+            "lithiation_bounds": lithiation_bounds(rows, stepping.lithiation_overshoot),
             "rejected_steps": out.rejected_steps,
             "ranks": comm.size, "wall_time_s": time.perf_counter() - t0,
             "mesh_time_s": t_mesh, "time_loop_s": t_run, "accepted_rows": len(rows),
@@ -275,6 +277,18 @@ def run_discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,
     if out.input_error:
         raise InputError("--cutoff", "a cut-off the cell does not start beyond", out.message)
     return DischargeResult(out.complete, out.message, summary, rows)
+
+
+def lithiation_bounds(rows: list, overshoot: float) -> dict:
+    """What the accepted states' NCM lithiation did against c_max (discharge.json
+    ``lithiation_bounds``): the accepted overshoot (``stepping.lithiation_overshoot``), the largest
+    node value, the largest volume-mean excess above 1 and how many accepted rows had a node above 1
+    (rows from before these columns existed are not counted)."""
+    xs = [r["max_lithiation"] for r in rows if "max_lithiation" in r]
+    ex = [r["lithiation_excess"] for r in rows if "lithiation_excess" in r]
+    return {"overshoot_allowed": float(overshoot), "max_lithiation": max(xs) if xs else None,
+            "max_lithiation_excess": max(ex) if ex else None,
+            "rows_with_a_node_above_1": sum(x > 1.0 for x in xs), "rows_counted": len(xs)}
 
 
 def discharge(labels: np.ndarray, voxel_um: float, outdir: str | Path,

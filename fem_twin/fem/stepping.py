@@ -234,7 +234,8 @@ def run_protocol(problem, protocol: Protocol, i_1c_A: float, options: SteppingOp
             # (steps shorter than the saturation threshold keep SNES's own limit: near a saturated
             # surface Newton needs its iterations to show the concentration bound that ends the step)
             limit = options.newton_max_its if dt > options.saturation_dt * hour else None
-            ok, its, lits, why = problem.solve(_solve_arg(control), dt, max_its=limit)
+            ok, its, lits, why = problem.solve(_solve_arg(control), dt, max_its=limit,
+                                               lithiation_overshoot=options.lithiation_overshoot)
             v = float(problem.V.value)
             if not ok:
                 problem.restore(snap)
@@ -339,7 +340,9 @@ def _row(problem, t, k, current, charge_C, dt, its, lits) -> dict:
             "charge_C": float(charge_C), "mean_lithiation": problem.mean_lithiation(), "dt_s": float(dt),
             "newton_its": int(its), "linear_its": int(lits),
             "interface_current_A": i_if, "li_current_A": problem.li_current_A(),
-            "li_in_ncm_mol": problem.lithium_in_ncm_mol()}
+            "li_in_ncm_mol": problem.lithium_in_ncm_mol(),
+            "max_lithiation": problem.field_range(problem.theta_s)[1],
+            "lithiation_excess": problem.lithiation_excess()}
 
 
 def capacities(charge_C: float, mass_g: float, area_cm2: float) -> tuple[float, float]:
