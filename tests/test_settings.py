@@ -39,6 +39,11 @@ def test_json_round_trip(tmp_path):
     again = DischargeSettings.from_json(st.to_json())
     assert again == st and again.to_dict() == st.to_dict()
     assert DischargeSettings.load(st.save(tmp_path / "case.json")) == st
+    # (the lithiation overshoot, added later, is written only when set: the settings of runs without
+    # it are the JSON they were, so calibration records keyed on them still match)
+    assert "lithiation_overshoot" not in st.to_dict()["stepping"]
+    tol = DischargeSettings(stepping=S.SteppingOptions(lithiation_overshoot=0.05))
+    assert tol.to_dict()["stepping"]["lithiation_overshoot"] == 0.05 and DischargeSettings.from_json(tol.to_json()) == tol
     # a partial file: the rest are the defaults
     assert DischargeSettings.from_json('{"separator": {"thickness_um": 5}}') == \
         DischargeSettings(separator=S.SeparatorSettings(thickness_um=5.0))

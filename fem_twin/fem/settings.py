@@ -253,6 +253,10 @@ _SECTIONS = {"separator": SeparatorSettings, "stepping": SteppingOptions, "solve
              "outputs": OutputSettings, "checkpoints": CheckpointSettings}
 #: stepping fields kept out of the settings' stepping section (outputs.output_every sets it)
 _STEPPING_HIDDEN = ("output_every",)
+#: stepping fields added after settings files and calibration records existed: written only when
+#: they differ from these defaults, so the settings of a run that does not use them are the same
+#: JSON as before (a calibration's evaluation keys, fem_twin/calibration.py, still match)
+_STEPPING_WRITTEN_WHEN_SET = {"lithiation_overshoot": LITHIATION_OVERSHOOT}
 
 
 @dataclass(frozen=True)
@@ -331,6 +335,9 @@ class DischargeSettings:
             if name == "stepping":
                 for k in _STEPPING_HIDDEN:
                     sec.pop(k)
+                for k, default in _STEPPING_WRITTEN_WHEN_SET.items():
+                    if sec[k] == default:
+                        sec.pop(k)
             if name == "solver":
                 sec["petsc"] = list(sec["petsc"])
             d[name] = sec
