@@ -357,13 +357,15 @@ def _jacobian_diff(a, b) -> tuple[float, float]:
 
 
 @pytest.mark.mpi
-@pytest.mark.parametrize("li_contact, interface_area", [("butler-volmer", "mesh"), ("ideal", "mesh"),
-                                                        ("butler-volmer", "smoothed-normal")])
-def test_nodal_interface_equals_the_ufl_forms(li_contact, interface_area):
+@pytest.mark.parametrize("li_contact, interface_area, smoothing", [
+    ("butler-volmer", "mesh", 0.0), ("ideal", "mesh", 0.0), ("butler-volmer", "smoothed-normal", 0.0),
+    ("butler-volmer", "mesh", 1e-3)])
+def test_nodal_interface_equals_the_ufl_forms(li_contact, interface_area, smoothing):
     """The production assembler (interface terms node by node) gives the residual, current,
     Jacobian and border vectors dF/dV, dg/du and dg/dV of the whole UFL forms with the vertex rule
     (tests/reference_assembly.py), at a state off a discharged solution; also with the
-    smoothed-normal area weights (``interface_area``)."""
+    smoothed-normal area weights (``interface_area``) and with the kinetics smoothed at c_max
+    (``saturation_smoothing``; then a third of the NCM nodes are put at 0.9995 and 1.004)."""
     from dolfinx.fem.petsc import assign
     from reference_assembly import UFLReference
 
@@ -376,7 +378,8 @@ def test_nodal_interface_equals_the_ufl_forms(li_contact, interface_area):
 
     comm = MPI.COMM_WORLD
     lab = blob_electrode()
-    params = ParameterSet(t_plus=0.9, li_contact=li_contact, interface_area=interface_area)
+    params = ParameterSet(t_plus=0.9, li_contact=li_contact, interface_area=interface_area,
+                          saturation_smoothing=smoothing)
     num = electrode_numbers(lab, 0.5, params)
     dom = build_domains(tagged_mesh(lab, 0.5, 1.0, comm))
     if interface_area == "smoothed-normal":
@@ -400,6 +403,9 @@ def test_nodal_interface_equals_the_ufl_forms(li_contact, interface_area):
         pb.V.value = float(pb.V.value) + 0.003
         pb.theta_s_old.x.array[:] = params.initial_lithiation
         pb.theta_e_old.x.array[:] = 1.0
+        if smoothing:
+            pb.theta_s.x.array[::6] = 0.9995
+            pb.theta_s.x.array[3::6] = 1.004
         assign(pb.fields, pb.x)
         X = pb.X.duplicate()
         with X as a:

@@ -47,8 +47,8 @@ def _at_nodes(msh, expr):
 
 
 @pytest.mark.parametrize("frozen", [False, True])
-@pytest.mark.parametrize("ocp", ["default", "chen2020"])
-def test_ufl_and_numpy_kinetics_agree(frozen, ocp):
+@pytest.mark.parametrize("ocp, smoothing", [("default", 0.0), ("chen2020", 0.0), ("default", 1e-3)])
+def test_ufl_and_numpy_kinetics_agree(frozen, ocp, smoothing):
     import ufl
 
     from fem_twin.parameters.ocp import OpenCircuitPotential
@@ -56,6 +56,7 @@ def test_ufl_and_numpy_kinetics_agree(frozen, ocp):
     # (the Chen2020 fit alone once, with asymmetric transfer coefficients)
     p = ParameterSet() if ocp == "default" else ParameterSet(ocp=OpenCircuitPotential("chen2020"),
                                                               alpha_a=0.4, alpha_c=0.6, initial_lithiation=0.3)
+    p = p.with_overrides({"saturation_smoothing": smoothing})
     (ts, ps, pe), te = _grid(frozen)
     n = ts.size
     msh = dolfinx.mesh.create_interval(MPI.COMM_SELF, n - 1, [0.0, float(n - 1)])
@@ -79,8 +80,11 @@ def test_ufl_and_numpy_kinetics_agree(frozen, ocp):
     if frozen:
         assert np.all(kin.dj_dtheta_e == 0.0)
     # the clipped ranges: no derivative with respect to a clipped lithiation, a finite current
-    out = (ts <= 1e-10) | (ts >= 1.0 - 1e-10)
+    # (smoothed: only the lower end is clipped; past 1 the current still depends on x)
+    out = (ts <= 1e-10) | ((ts >= 1.0 - 1e-10) if not smoothing else False)
     assert out.any() and np.all(kin.dj_dtheta_s[out] == 0.0)
+    if smoothing:
+        assert np.all(kin.dj_dtheta_s[(ts >= 0.99) & (kin.j != 0)] != 0.0)
     # a sanity value: symmetric BV at x = 0.5, c_e = c_e0, eta = 0.01 V is 2 i0 sinh(F eta / 2RT)
     if ocp == "default" and frozen:
         p0 = ParameterSet()
@@ -100,3 +104,26 @@ def test_li_kinetics_agree():
     # j_Li(phi_e) = 2 i0_Li sinh(-F phi_e / 2RT) with alpha = 1/2
     np.testing.assert_allclose(li_current(p, phi), 2 * p.li_exchange_current_A_m2
                                * np.sinh(-phi / (2 * p.thermal_voltage)), rtol=1e-12, atol=1e-12)
+
+
+def test_saturation_smoothing_is_the_clip_away_from_1_and_smooth_through_it():
+    """delta = 1e-3: the same j as the clipped kinetics to 1e-4 below x = 0.99 (x - x~ = 4.5e-8
+    there), identical below 0.9; through x = 1 the x-derivative is the finite difference of j
+    (the clipped one has none past 1), and the parameter is left out of to_dict at 0."""
+    p0 = ParameterSet()
+    p = p0.with_overrides({"saturation_smoothing": 1e-3})
+    args = lambda x: (x, np.full_like(x, 0.1), np.zeros_like(x), np.full_like(x, 0.9), 3.6)  # noqa: E731
+    x = np.linspace(0.3, 0.99, 50)
+    a, b = butler_volmer(p, *args(x)), butler_volmer(p0, *args(x))
+    assert np.max(np.abs(a.j / b.j - 1)) < 1e-4
+    x = np.linspace(0.3, 0.9, 20)
+    np.testing.assert_allclose(butler_volmer(p, *args(x)).j, butler_volmer(p0, *args(x)).j, rtol=1e-9)
+    x = np.array([0.99, 0.998, 0.9995, 1.0, 1.0005, 1.002, 1.01])
+    h = 1e-8
+    fd = (butler_volmer(p, *args(x + h)).j - butler_volmer(p, *args(x - h)).j) / (2 * h)
+    kin = butler_volmer(p, *args(x))
+    np.testing.assert_allclose(kin.dj_dtheta_s, fd, rtol=1e-5, atol=1e-9 * np.abs(kin.j).max())
+    assert np.all(np.diff(kin.j) != 0) and butler_volmer(p0, *args(x)).dj_dtheta_s[-1] == 0.0
+    assert "saturation_smoothing" not in p0.to_dict() and p.to_dict()["saturation_smoothing"] == 1e-3
+    with pytest.raises(Exception, match="saturation_smoothing"):
+        p0.with_overrides({"saturation_smoothing": -1e-3})

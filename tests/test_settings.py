@@ -187,7 +187,10 @@ def test_checkpoints_of_runs_with_explicit_time_steps_still_match():
                                            dt_initial_h=0.5, dt_max_h=0.5, newton_max_its=25))
     assert fp(old) != fp(S.SteppingOptions(dt_initial_s=36.0, dt_max_s=180.0, max_dV=0.1, saturation_dt=2e-3))
     assert fp(S.SteppingOptions()) != fp(S.SteppingOptions(dt_max_h=0.02))
-    # (nor the accepted lithiation overshoot: a run that ended at the first node past c_max is
-    # continued from its checkpoint with a tolerance)
+    # (nor the accepted lithiation overshoot, nor the kinetics' smoothing at c_max: a run that ended at
+    # the first node past c_max is continued from its checkpoint with them)
+    fpp = lambda params: input_fingerprint(np.ones((4, 4, 4), np.uint8), 0.5, 5.0, params,  # noqa: E731
+                                           Protocol.discharge(1.0, 3.0), old, 1.0)["parameters"]
+    assert fpp(ParameterSet()) == fpp(ParameterSet(saturation_smoothing=1e-3)) != fpp(ParameterSet(k_ncm=2e-7))
     assert fp(old) == fp(S.SteppingOptions(dt_initial_s=36.0, dt_max_s=180.0, max_dV=0.1, saturation_dt=2e-3,
                                            newton_max_its=25, lithiation_overshoot=0.05))

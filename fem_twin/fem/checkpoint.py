@@ -152,6 +152,9 @@ def _parameter_dict(params) -> dict:
     if d.get("interface_area", "mesh") == "mesh":  # (sigma matters only with the weights)
         for key in _WEIGHT_PARAMETERS:
             d.pop(key, None)
+    # (nor the kinetics' smoothing at c_max: it changes them only within ~10 delta of x = 1, so a run
+    # that ended there with the clipped kinetics is continued from its checkpoint with the smoothed ones)
+    d.pop("saturation_smoothing", None)
     return d
 
 

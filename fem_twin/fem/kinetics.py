@@ -12,6 +12,10 @@ The concentrations are clipped to [CLIP, 1 - CLIP] (c_e: [CLIP, CE_MAX]) so Newt
 the physical range keep the kinetics finite; outside, the derivatives with respect to the clipped
 unknown are zero (as UFL differentiates ``min_value``/``max_value``).
 
+With ``saturation_smoothing`` delta > 0 the lithiation's upper end is smooth instead: x in i0 and U is
+x~ = 1 - r, r = delta ln(1 + exp((1 - x)/delta)) (> 0 for every x; dx~/dx = 1/(1 + exp(-(1 - x)/delta))),
+and i0 = k c_max sqrt(c_e0) sqrt(x~ r x_e); the lower end keeps its clip.
+
 Li | LPSCl plane: j_Li = i0_Li [exp(alpha_a f eta_Li) - exp(-alpha_c f eta_Li)], eta_Li = -phi_e.
 
 ``tests/test_kinetics.py`` checks that both sides give the same numbers (values and derivatives).
@@ -44,9 +48,16 @@ def interface_current_ufl(p: ParameterSet, theta_s, psi_s, phi_e, theta_e, V):
     """(j, eta) of the NCM | LPSCl interface as UFL expressions of the (restricted) fields;
     ``theta_e`` None: c_e frozen (x_e = 1)."""
     f = 1.0 / p.thermal_voltage
-    xs = _clip_ufl(theta_s)
     xe = _clip_ufl(theta_e, hi=CE_MAX) if theta_e is not None else 1.0
-    i0 = _rate_constant(p) * ufl.sqrt(xs * (1.0 - xs) * xe)
+    delta = p.saturation_smoothing
+    if delta > 0:
+        z = (1.0 - ufl.max_value(theta_s, CLIP)) / delta  # (the lower end keeps its clip)
+        r = delta * (ufl.max_value(z, 0.0) + ufl.ln(1.0 + ufl.exp(-abs(z))))  # (softplus without overflow)
+        xs = 1.0 - r
+        i0 = _rate_constant(p) * ufl.sqrt(xs * r * xe)
+    else:
+        xs = _clip_ufl(theta_s)
+        i0 = _rate_constant(p) * ufl.sqrt(xs * (1.0 - xs) * xe)
     # U of the clipped lithiation: finite for Newton iterates beyond (0, 1)
     eta = psi_s + V - phi_e - p.ocp.ufl(xs)
     j = i0 * (ufl.exp(p.alpha_a * f * eta) - ufl.exp(-p.alpha_c * f * eta))
@@ -81,7 +92,36 @@ def butler_volmer(p: ParameterSet, theta_s, psi_s, phi_e, theta_e, V: float) -> 
         return _butler_volmer(p, theta_s, psi_s, phi_e, theta_e, V)
 
 
+def _smoothed_butler_volmer(p, theta_s, psi_s, phi_e, theta_e, V) -> Kinetics:
+    """:func:`_butler_volmer` with the lithiation smoothed at c_max (``saturation_smoothing`` > 0)."""
+    f = 1.0 / p.thermal_voltage
+    delta = p.saturation_smoothing
+    x = np.asarray(theta_s, float)
+    z = (1.0 - np.maximum(x, CLIP)) / delta  # (the lower end keeps its clip)
+    r = delta * np.logaddexp(0.0, z)  # 1 - x~ (> 0)
+    xs = 1.0 - r
+    dxs = (x > CLIP) / (1.0 + np.exp(-z))  # dx~/dx
+    if theta_e is None:
+        xe, ine = np.ones_like(xs), np.zeros_like(xs)
+    else:
+        xe = np.clip(theta_e, CLIP, CE_MAX)
+        ine = ((theta_e > CLIP) & (theta_e < CE_MAX)).astype(float)
+    k = _rate_constant(p)
+    s = xs * r * xe
+    i0 = k * np.sqrt(s)
+    eta = psi_s + V - phi_e - p.ocp.numpy(xs)
+    ea, ec = np.exp(p.alpha_a * f * eta), np.exp(-p.alpha_c * f * eta)
+    e = ea - ec
+    dj_deta = i0 * f * (p.alpha_a * ea + p.alpha_c * ec)
+    di0_dxs = 0.5 * k * (r - xs) * xe / np.sqrt(s)  # (d/dx~ of sqrt(x~ (1 - x~) x_e), 1 - x~ = r)
+    di0_dxe = 0.5 * k * xs * r / np.sqrt(s)
+    dj_dxs = dxs * (di0_dxs * e - dj_deta * p.ocp.derivative_numpy(xs))
+    return Kinetics(i0 * e, dj_dxs, dj_deta, -dj_deta, ine * di0_dxe * e, eta)
+
+
 def _butler_volmer(p, theta_s, psi_s, phi_e, theta_e, V) -> Kinetics:
+    if p.saturation_smoothing > 0:
+        return _smoothed_butler_volmer(p, theta_s, psi_s, phi_e, theta_e, V)
     f = 1.0 / p.thermal_voltage
     xs = np.clip(theta_s, CLIP, 1.0 - CLIP)
     ins = ((theta_s > CLIP) & (theta_s < 1.0 - CLIP)).astype(float)

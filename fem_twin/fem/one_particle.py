@@ -172,16 +172,19 @@ def compare(result, reference: Curve, params: ParameterSet, radius_um: float, la
 
 def compare_with_pybamm(r_vox: int, outdir, radius_um: float = 2.0, mesher=None, interface_area: str = "mesh",
                         label: str | None = None, dt_s: float = 72.0, comm=None,
-                        reference: Curve | None = None, sigma_vox: float | None = None) -> Comparison:
+                        reference: Curve | None = None, sigma_vox: float | None = None,
+                        params: ParameterSet | None = None) -> Comparison:
     """Run :func:`voxel_run` (``mesher``: None for the voxel mesh, or e.g. build_smooth_mesh) and
-    compare it with PyBaMM's SPM of the true hemisphere (``reference``: computed if None)."""
-    p = ParameterSet().with_overrides(SPM_OVERRIDES)
+    compare it with PyBaMM's SPM of the true hemisphere (``reference``: computed if None).
+    ``params``: the 3D model's set before :data:`SPM_OVERRIDES` (default ParameterSet()); PyBaMM
+    gets the same values, its kinetics always the clipped ones (``saturation_smoothing`` is ours)."""
+    p = (params or ParameterSet()).with_overrides(SPM_OVERRIDES)
     r_m = radius_um * 1e-6
     if reference is None:
         reference = pybamm_discharge(p, r_m, hemisphere_volume_m3(r_m))
     t0 = time.perf_counter()
     res = voxel_run(r_vox, radius_um, Path(outdir), mesher=mesher, interface_area=interface_area, dt_s=dt_s,
-                    comm=comm, sigma_vox=sigma_vox)
+                    comm=comm, sigma_vox=sigma_vox, params=params)
     if not res.complete:
         raise RuntimeError(f"3D run incomplete: {res.message}")
     lab = label or (("voxel-weighted" if interface_area != "mesh" else "voxel") if mesher is None else

@@ -68,6 +68,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "density_ncm_g_cm3": (0.5, 20.0, "g/cm3"),
     "li_exchange_current_A_m2": (1e-6, 1e6, "A/m2"),
     "interface_normal_sigma_vox": (0.5, 10.0, "voxels (Gaussian width of the smoothed-normal weights)"),
+    "saturation_smoothing": (0.0, 0.05, "- (lithiation width of the kinetics' smoothing at c_max; 0: clipped)"),
     "reference_temperature_K": (200.0, 400.0, "K (the temperature of k, D and sigma as given)"),
     "activation_energy_k_J_mol": (0.0, 3e5, "J/mol (0: k independent of temperature)"),
     "activation_energy_d_ncm_J_mol": (0.0, 3e5, "J/mol (0: D_s independent of temperature)"),
@@ -78,6 +79,10 @@ RANGES: dict[str, tuple[float, float, str]] = {
 TEMPERATURE_DEFAULTS = {"reference_temperature_K": 303.15, "activation_energy_k_J_mol": 0.0,
                         "activation_energy_d_ncm_J_mol": 0.0, "activation_energy_d_lpscl_J_mol": 0.0,
                         "activation_energy_sigma_lpscl_J_mol": 0.0}
+#: fields added after parameter records existed (calibration keys, the study's parameter check,
+#: checkpoint hashes, discharge.json): :meth:`ParameterSet.to_dict` leaves them out at these defaults,
+#: so a set that does not use them is the dict it was
+WRITTEN_WHEN_SET = {"saturation_smoothing": 0.0}
 _CHOICES = {"li_contact": ("butler-volmer", "ideal"), "interface_area": ("mesh", "smoothed-normal")}
 _BOOLS = ("freeze_electrolyte",)
 
@@ -137,6 +142,12 @@ class ParameterSet:
     #: Gaussian width in voxels of the smoothed NCM indicator for 'smoothed-normal' [measured:
     #: 1.5 voxels, see :data:`fem_twin.fem.interface_weights.DEFAULT_SIGMA_VOX`]
     interface_normal_sigma_vox: float = 1.5
+    #: the kinetics' lithiation near c_max (:mod:`fem_twin.fem.kinetics`): 0 clips x to 1 - 1e-10 in i0 and
+    #: U (no slope past it, an infinite one of i0 just below: Newton stalls when a node crosses 1, the
+    #: smooth mesh's runs that end above the cut-off); delta > 0 uses x~ = 1 - delta ln(1 + exp((1 - x)/delta)),
+    #: smooth, < 1, x - x~ < 4.5e-8 below x = 1 - 10 delta. [assumed: 0, the earlier behaviour;
+    #: docs/rate_study.md measured 1e-3]
+    saturation_smoothing: float = 0.0
     #: keep c_e fixed at c_lpscl (exact for t+ = 1; set automatically when t_plus == 1)
     freeze_electrolyte: bool = False
     #: NCM open-circuit potential [Chen2020] with the end-of-discharge term of [Xu2019]
@@ -229,8 +240,10 @@ class ParameterSet:
 
     # -- files -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """Every field; ``calibration`` (a dict of notes) only when there is one."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("ocp", "calibration")}
+        """Every field (those of :data:`WRITTEN_WHEN_SET` only when they differ from its defaults);
+        ``calibration`` (a dict of notes) only when there is one."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("ocp", "calibration")
+             and not (f.name in WRITTEN_WHEN_SET and getattr(self, f.name) == WRITTEN_WHEN_SET[f.name])}
         d["ocp"] = self.ocp.to_dict()
         if self.calibration:
             d["calibration"] = dict(self.calibration)
