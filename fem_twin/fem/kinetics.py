@@ -92,46 +92,32 @@ def butler_volmer(p: ParameterSet, theta_s, psi_s, phi_e, theta_e, V: float) -> 
         return _butler_volmer(p, theta_s, psi_s, phi_e, theta_e, V)
 
 
-def _smoothed_butler_volmer(p, theta_s, psi_s, phi_e, theta_e, V) -> Kinetics:
-    """:func:`_butler_volmer` with the lithiation smoothed at c_max (``saturation_smoothing`` > 0)."""
-    f = 1.0 / p.thermal_voltage
+def _lithiation(p, theta_s):
+    """(x, 1 - x, d(x (1 - x))/dx, dx/dtheta_s) of the kinetics: x clipped to [CLIP, 1 - CLIP]
+    (the derivative 0 outside), or with ``saturation_smoothing`` delta > 0 x~ of the module docstring
+    (the lower end clipped)."""
     delta = p.saturation_smoothing
-    x = np.asarray(theta_s, float)
-    z = (1.0 - np.maximum(x, CLIP)) / delta  # (the lower end keeps its clip)
-    r = delta * np.logaddexp(0.0, z)  # 1 - x~ (> 0)
-    xs = 1.0 - r
-    dxs = (x > CLIP) / (1.0 + np.exp(-z))  # dx~/dx
-    if theta_e is None:
-        xe, ine = np.ones_like(xs), np.zeros_like(xs)
-    else:
-        xe = np.clip(theta_e, CLIP, CE_MAX)
-        ine = ((theta_e > CLIP) & (theta_e < CE_MAX)).astype(float)
-    k = _rate_constant(p)
-    s = xs * r * xe
-    i0 = k * np.sqrt(s)
-    eta = psi_s + V - phi_e - p.ocp.numpy(xs)
-    ea, ec = np.exp(p.alpha_a * f * eta), np.exp(-p.alpha_c * f * eta)
-    e = ea - ec
-    dj_deta = i0 * f * (p.alpha_a * ea + p.alpha_c * ec)
-    di0_dxs = 0.5 * k * (r - xs) * xe / np.sqrt(s)  # (d/dx~ of sqrt(x~ (1 - x~) x_e), 1 - x~ = r)
-    di0_dxe = 0.5 * k * xs * r / np.sqrt(s)
-    dj_dxs = dxs * (di0_dxs * e - dj_deta * p.ocp.derivative_numpy(xs))
-    return Kinetics(i0 * e, dj_dxs, dj_deta, -dj_deta, ine * di0_dxe * e, eta)
+    if delta > 0:
+        x = np.asarray(theta_s, float)
+        z = (1.0 - np.maximum(x, CLIP)) / delta
+        r = delta * np.logaddexp(0.0, z)  # 1 - x~ (> 0)
+        xs = 1.0 - r
+        return xs, r, r - xs, (x > CLIP) / (1.0 + np.exp(-z))
+    xs = np.clip(theta_s, CLIP, 1.0 - CLIP)
+    ins = ((theta_s > CLIP) & (theta_s < 1.0 - CLIP)).astype(float)
+    return xs, 1.0 - xs, 1.0 - 2.0 * xs, ins
 
 
 def _butler_volmer(p, theta_s, psi_s, phi_e, theta_e, V) -> Kinetics:
-    if p.saturation_smoothing > 0:
-        return _smoothed_butler_volmer(p, theta_s, psi_s, phi_e, theta_e, V)
     f = 1.0 / p.thermal_voltage
-    xs = np.clip(theta_s, CLIP, 1.0 - CLIP)
-    ins = ((theta_s > CLIP) & (theta_s < 1.0 - CLIP)).astype(float)
+    xs, one_minus, dsq, dxs = _lithiation(p, theta_s)
     if theta_e is None:
         xe, ine = np.ones_like(xs), np.zeros_like(xs)
     else:
         xe = np.clip(theta_e, CLIP, CE_MAX)
         ine = ((theta_e > CLIP) & (theta_e < CE_MAX)).astype(float)
     k = _rate_constant(p)
-    s = xs * (1.0 - xs) * xe
+    s = xs * one_minus * xe
     i0 = k * np.sqrt(s)
     eta = psi_s + V - phi_e - p.ocp.numpy(xs)
     ea, ec = np.exp(p.alpha_a * f * eta), np.exp(-p.alpha_c * f * eta)
@@ -139,9 +125,9 @@ def _butler_volmer(p, theta_s, psi_s, phi_e, theta_e, V) -> Kinetics:
     de = f * (p.alpha_a * ea + p.alpha_c * ec)
     j = i0 * e
     dj_deta = i0 * de
-    di0_dxs = 0.5 * k * (1.0 - 2.0 * xs) * xe / np.sqrt(s)
-    di0_dxe = 0.5 * k * xs * (1.0 - xs) / np.sqrt(s)
-    dj_dxs = ins * (di0_dxs * e - dj_deta * p.ocp.derivative_numpy(xs))
+    di0_dxs = 0.5 * k * dsq * xe / np.sqrt(s)
+    di0_dxe = 0.5 * k * xs * one_minus / np.sqrt(s)
+    dj_dxs = dxs * (di0_dxs * e - dj_deta * p.ocp.derivative_numpy(xs))
     return Kinetics(j, dj_dxs, dj_deta, -dj_deta, ine * di0_dxe * e, eta)
 
 
