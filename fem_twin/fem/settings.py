@@ -147,7 +147,8 @@ class SteppingOptions:
     #: the smooth gmsh mesh ~27 % of the NCM edges couple with K_ij > 0 and diffusion can push a node
     #: near c_max past 1 while the rest of the electrode still carries the current (docs/rate_study.md,
     #: "How the 0.5C and 1C runs end"). A node past 1 takes no current (the kinetics see x clipped to
-    #: 1 - 1e-10); each CSV row reports the largest x and discharge.json the run's
+    #: 1 - 1e-10, or smoothed: ``saturation_smoothing``, without which Newton stalls once a node has
+    #: crossed); each CSV row reports the largest x and discharge.json the run's
     #: (``lithiation_bounds``), so what was let through is on file
     lithiation_overshoot: float = LITHIATION_OVERSHOOT
 
