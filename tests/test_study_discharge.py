@@ -306,6 +306,9 @@ def _parser():
     (["--cutoff", "4.5"], "--cutoff"),
     (["--ranks", "0"], "--ranks"),
     (["--max-dod", "0"], "--max-dod"),
+    (["--lithiation-overshoot", "-0.01"], "--lithiation-overshoot"),
+    (["--lithiation-overshoot", "0.5"], "--lithiation-overshoot"),
+    (["--lithiation-overshoot", "nan"], "--lithiation-overshoot"),
 ])
 def test_bad_input_one_line(extra, field, tmp_path, monkeypatch):
     from fem_twin.commands import study_discharge as sd
@@ -420,6 +423,34 @@ def test_a_run_with_another_separator_mesh_is_not_reused():
     assert "separator growth 1.0" in settings_mismatch(summary, case, st, {})
     assert settings_mismatch(summary, case, StudySettings(mesher="voxel", size_x_um=16.0, size_y_um=16.0, separator_um=5.0,
                                                           separator_growth=1.0), {}) is None
+
+
+def test_the_study_lithiation_overshoot_reaches_each_case_and_keeps_other_runs_out(tmp_path):
+    """``--lithiation-overshoot`` goes into every case's settings file (and only when set: the
+    study's existing settings files stay as they were); a finished run with another accepted
+    overshoot (or from before the option: 0) is not this study's."""
+    from fem_twin.commands.study_discharge import settings_mismatch
+    from fem_twin.protocol import Protocol
+
+    case = Case(70.0, 1.0, 1)
+    strict = StudySettings(size_x_um=16.0, size_y_um=16.0)
+    loose = StudySettings(size_x_um=16.0, size_y_um=16.0, lithiation_overshoot=0.05)
+    assert "lithiation_overshoot" not in json.loads(strict.discharge_settings(1.0, False).to_json())["stepping"]
+    written = json.loads(loose.discharge_settings(1.0, False).to_json())["stepping"]
+    assert written["lithiation_overshoot"] == 0.05
+    assert loose.discharge_settings(1.0, False).stepping_options().lithiation_overshoot == 0.05
+    assert strict.discharge_settings(1.0, False).replace(stepping__lithiation_overshoot=0.05) == \
+        loose.discharge_settings(1.0, False)
+    summary = {"mesh": {"voxels": [32, 32, 78], "voxel_um": 0.5, "separator_um": 30.0, "separator_growth": 1.5,
+                        "mesher": strict.mesher},
+               "protocol": Protocol.parse(strict.protocol_text(1.0)).describe(), "parameters": {},
+               "transport": {"transport": strict.transport}}
+    assert settings_mismatch(summary, case, strict, {}) is None  # a run from before the option: 0
+    assert settings_mismatch(summary, case, loose, {}) == "lithiation overshoot 0 (study: 0.05)"
+    bounds = {"overshoot_allowed": 0.05, "max_lithiation": 1.01}
+    assert settings_mismatch({**summary, "lithiation_bounds": bounds}, case, loose, {}) is None
+    assert settings_mismatch({**summary, "lithiation_bounds": bounds}, case, strict, {}) == \
+        "lithiation overshoot 0.05 (study: 0)"
 
 
 def test_a_structure_without_a_current_path_is_zero_not_a_failure(tmp_path, fake, capsys):

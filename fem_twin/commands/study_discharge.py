@@ -86,6 +86,10 @@ def register_study_discharge(kinds) -> None:
     d.add_argument("--max-dod", type=float, default=None,
                    help="also stop each discharge after this fraction of an hour at its C-rate "
                         "(a cut-short protocol for trials; default: none)")
+    d.add_argument("--lithiation-overshoot", type=float, default=S.LITHIATION_OVERSHOOT, metavar="TOL",
+                   help="accept NCM node lithiations in (-TOL, 1 + TOL) (default 0: a node at c_max ends the "
+                        "step); with the kinetics smoothed at c_max (saturation_smoothing in --params) the "
+                        "cases run to the cut-off, see 'fem-twin discharge -h'")
     d.add_argument("--fields", default="first-seed", choices=["first-seed", "all", "none"],
                    help="which cases write XDMF fields (default first-seed: the smallest seed)")
     d.add_argument("--output-every", type=int, default=5, help="XDMF fields every N steps (default 5)")
@@ -109,7 +113,8 @@ def settings_from_args(args) -> tuple[list[Case], StudySettings]:
                        cutoff_V=args.cutoff,
                        ranks=args.ranks, voxel_um=args.voxel, params_file=args.params, solver=args.solver,
                        dt_max_h=args.dt_max, max_dod=args.max_dod, fields=args.fields,
-                       output_every=args.output_every, mpirun=args.mpirun)
+                       output_every=args.output_every, mpirun=args.mpirun,
+                       lithiation_overshoot=args.lithiation_overshoot)
     check_settings(st, comps)
     return case_list(comps, rates, seeds), st
 

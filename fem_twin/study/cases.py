@@ -140,6 +140,8 @@ class StudySettings:
     fields: str = "first-seed"
     output_every: int = 5
     mpirun: str | None = None
+    #: accepted NCM lithiation past [0, 1] (SteppingOptions.lithiation_overshoot; 0: the strict bound)
+    lithiation_overshoot: float = S.LITHIATION_OVERSHOOT
 
     @property
     def size_um(self):
@@ -164,7 +166,8 @@ class StudySettings:
             params=str(Path(self.params_file).resolve()) if self.params_file else None, mesher=self.mesher,
             transport=self.transport,
             separator=S.SeparatorSettings(thickness_um=self.separator_um, growth=self.separator_growth),
-            stepping=S.SteppingOptions(dt_max_h=self.dt_max_h), solver=S.SolverSettings(self.solver),
+            stepping=S.SteppingOptions(dt_max_h=self.dt_max_h, lithiation_overshoot=self.lithiation_overshoot),
+            solver=S.SolverSettings(self.solver),
             outputs=S.OutputSettings(fields=bool(fields), output_every=self.output_every))
 
 
@@ -185,6 +188,8 @@ def check_settings(st: StudySettings, compositions: list[float]) -> None:
         raise InputError("--max-dod", "a fraction of an hour at the C-rate in (0, 2]", st.max_dod)
     if st.output_every < 1:
         raise InputError("--output-every", "an integer >= 1", st.output_every)
+    if not (math.isfinite(st.lithiation_overshoot) and 0 <= st.lithiation_overshoot < 0.5):
+        raise InputError("--lithiation-overshoot", "a lithiation in [0, 0.5)", st.lithiation_overshoot)
     params = st.params()
     ocv = float(params.ocp.numpy(params.initial_lithiation))
     if not (math.isfinite(st.cutoff_V) and 0 < st.cutoff_V < ocv):
@@ -287,6 +292,9 @@ def settings_mismatch(summary: dict, case: Case, st: StudySettings, params_dict:
         return f"protocol '{summary.get('protocol')}' (study: '{want}')"
     if summary.get("parameters") != params_dict:
         return "other cell parameters (--params)"
+    tol = float((summary.get("lithiation_bounds") or {}).get("overshoot_allowed", S.LITHIATION_OVERSHOOT))
+    if abs(tol - st.lithiation_overshoot) > 1e-12:
+        return f"lithiation overshoot {tol:g} (study: {st.lithiation_overshoot:g})"
     return None
 
 
