@@ -25,7 +25,8 @@
 #   bash docs/data/rate_study/rerun/run.sh          # after docs/data/rate_study/run.sh is complete
 #   SEED_ONLY=1 bash docs/data/rate_study/rerun/run.sh   # stage 1 only (keeps the checkpoints: park.sh)
 #
-# Stop: `pkill -TERM -f "study discharge"`; then `bash docs/data/park.sh save` keeps the running
+# Stop: `pkill -TERM -f "study discharge"` (the running case writes a checkpoint; the script ends
+# at that call); then `bash docs/data/park.sh save` keeps the running
 # case's checkpoint (and the seeded ones) across a machine restart. Run again to continue.
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
@@ -95,7 +96,6 @@ run() {  # a SIGTERM ends this script at the stage it stopped
     "$fem" "${common[@]}" "$@" > "$log" 2>&1 && return 0
     if grep -qs "study stopped by SIGTERM" "$log"; then echo "the re-run was stopped: run this script again"; exit 1; fi
 }
-trap 'pkill -TERM -f "study discharge.*rerun/study" || true; wait; exit 143' TERM INT
 run --compositions 60,70,80 --c-rates 0.5,1 || true
 run --compositions 80 --c-rates 0.1 || true
 "$fem" "${common[@]}" --compositions 60,70,80 --c-rates 0.1,0.5,1 --pictures 0.5,end
