@@ -106,6 +106,25 @@ def test_li_kinetics_agree():
                                * np.sinh(-phi / (2 * p.thermal_voltage)), rtol=1e-12, atol=1e-12)
 
 
+def test_saturation_smoothing_keeps_the_kinetics_finite_far_past_c_max():
+    """A Newton iterate far past c_max (x = 1.8 with delta = 1e-3: r = 1 - x~ underflows to 0)
+    gave NaN in dj/dx and dj/dx_e (0 * inf), which failed a 50 um run's linear solve
+    (DIVERGED_NANORINF); with r floored every value and derivative is finite, j and its
+    derivatives fall to 0 monotonically in |.| past 1, and nothing moves below x = 1 + 690 delta."""
+    p = ParameterSet().with_overrides({"saturation_smoothing": 1e-3})
+    x = np.array([1.0, 1.05, 1.2, 1.5, 1.68, 1.7, 1.72, 1.75, 1.8, 2.5, 10.0, -0.5])
+    kin = butler_volmer(p, x, np.full_like(x, 0.1), np.zeros_like(x), np.full_like(x, 0.9), 3.6)
+    for name in ("j", "dj_dtheta_s", "dj_dphi_s", "dj_dphi_e", "dj_dtheta_e", "eta"):
+        assert np.all(np.isfinite(getattr(kin, name))), name
+    past = slice(0, 10)
+    assert np.all(np.diff(np.abs(kin.j[past])) <= 0) and np.all(np.diff(np.abs(kin.dj_dtheta_s[past])) <= 0)
+    assert np.all(np.abs(kin.dj_dtheta_s[7:10]) == 0.0)
+    # the floor is not reached below 1 + 690 delta: the same numbers as the unfloored formula there
+    z = (1.0 - x[:5]) / 1e-3
+    r = 1e-3 * np.logaddexp(0.0, z)
+    np.testing.assert_array_equal(kin.eta[:5], 0.1 + 3.6 - 0.0 - p.ocp.numpy(1.0 - r))
+
+
 def test_saturation_smoothing_is_the_clip_away_from_1_and_smooth_through_it():
     """delta = 1e-3: the same j as the clipped kinetics to 1e-4 below x = 0.99 (x - x~ = 4.5e-8
     there), identical below 0.9; through x = 1 the x-derivative is the finite difference of j

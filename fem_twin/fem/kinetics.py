@@ -14,7 +14,9 @@ unknown are zero (as UFL differentiates ``min_value``/``max_value``).
 
 With ``saturation_smoothing`` delta > 0 the lithiation's upper end is smooth instead: x in i0 and U is
 x~ = 1 - r, r = delta ln(1 + exp((1 - x)/delta)) (> 0 for every x; dx~/dx = 1/(1 + exp(-(1 - x)/delta))),
-and i0 = k c_max sqrt(c_e0) sqrt(x~ r x_e); the lower end keeps its clip.
+and i0 = k c_max sqrt(c_e0) sqrt(x~ r x_e); the lower end keeps its clip, and r is floored at
+``R_MIN`` (reached past x = 1 + 690 delta, where the derivative is then 0), so a Newton iterate
+far past c_max keeps the Jacobian finite.
 
 Li | LPSCl plane: j_Li = i0_Li [exp(alpha_a f eta_Li) - exp(-alpha_c f eta_Li)], eta_Li = -phi_e.
 
@@ -32,6 +34,9 @@ from ..parameters.cell import ParameterSet
 
 CLIP = 1e-10  #: lower (and 1 - upper) clip of the lithiation, lower clip of c_e / c_e0
 CE_MAX = 1e6  #: upper clip of c_e / c_e0
+#: floor of r = 1 - x~ with saturation_smoothing: r underflows to 0 past x = 1 + 745 delta, and
+#: sqrt(x~ r) then has an infinite derivative (NaN in the Jacobian of a Newton iterate that far out)
+R_MIN = 1e-300
 
 
 def _clip_ufl(x, lo=CLIP, hi=1.0 - CLIP):
@@ -52,7 +57,8 @@ def interface_current_ufl(p: ParameterSet, theta_s, psi_s, phi_e, theta_e, V):
     delta = p.saturation_smoothing
     if delta > 0:
         z = (1.0 - ufl.max_value(theta_s, CLIP)) / delta  # (the lower end keeps its clip)
-        r = delta * (ufl.max_value(z, 0.0) + ufl.ln(1.0 + ufl.exp(-abs(z))))  # (softplus without overflow)
+        r = ufl.max_value(delta * (ufl.max_value(z, 0.0) + ufl.ln(1.0 + ufl.exp(-abs(z)))), R_MIN)  # (softplus
+        # without overflow, floored)
         xs = 1.0 - r
         i0 = _rate_constant(p) * ufl.sqrt(xs * r * xe)
     else:
@@ -100,9 +106,12 @@ def _lithiation(p, theta_s):
     if delta > 0:
         x = np.asarray(theta_s, float)
         z = (1.0 - np.maximum(x, CLIP)) / delta
-        r = delta * np.logaddexp(0.0, z)  # 1 - x~ (> 0)
+        r = delta * np.logaddexp(0.0, z)  # 1 - x~ (> 0 until it underflows)
+        live = (x > CLIP) & (r > R_MIN)
+        r = np.maximum(r, R_MIN)
         xs = 1.0 - r
-        return xs, r, r - xs, (x > CLIP) / (1.0 + np.exp(-z))
+        with np.errstate(over="ignore"):  # (exp(-z) = inf past x = 1 + 709 delta: the sigmoid is 0)
+            return xs, r, r - xs, live / (1.0 + np.exp(-z))
     xs = np.clip(theta_s, CLIP, 1.0 - CLIP)
     ins = ((theta_s > CLIP) & (theta_s < 1.0 - CLIP)).astype(float)
     return xs, 1.0 - xs, 1.0 - 2.0 * xs, ins
