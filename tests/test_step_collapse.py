@@ -119,6 +119,40 @@ def test_a_short_failed_step_at_a_saturated_surface_ends_the_step():
     assert not out.complete and "time step collapse" in out.message and "not saturated" in out.message
 
 
+def test_with_an_accepted_overshoot_a_short_failure_must_repeat_before_it_ends_the_step():
+    """With lithiation_overshoot > 0 the surface stays above 0.99 while the cell still carries the
+    current (the smoothed kinetics): a failure of a short step (here a linear solve, -3) is cut
+    back; the step ends as surface saturation only after SATURATION_FAILURES_WITH_OVERSHOOT
+    failures in a row (each at a quarter of the dt before). Failures that recover after a cut-back
+    leave the end to the collapse guard (collapse_steps short accepted steps)."""
+    from fem_twin.fem.terminations import SATURATION_FAILURES_WITH_OVERSHOOT as n
+
+    floor = SteppingOptions().saturation_dt * 3600.0
+
+    class Stuck(CollapsingProblem):  # once a short step was accepted past t_bad, every solve fails
+        def solve(self, current, dt, transport=True, max_its=None, lithiation_overshoot=0.0):
+            if transport and self.t > self.t_bad and self.accepted and self.accepted[-1] < floor:
+                self.solves += 1
+                return False, 50, 50, "-3"
+            return super().solve(current, dt, transport, max_its, lithiation_overshoot)
+
+    def end(tol, pb):
+        out = run_protocol(pb, Protocol.parse("discharge 1C to 3.0 V"), 1.0, SteppingOptions(lithiation_overshoot=tol))
+        assert out.complete, out.message
+        why = out.steps[0]["ended_by"]
+        return why, float(why.split("a step of ")[1].split(" s failed")[0]) if "a step of" in why else None
+
+    why0, dt0 = end(0.0, Stuck(surface_max=1.01, dt_ok=floor / 8))
+    why, dt = end(0.05, Stuck(surface_max=1.01, dt_ok=floor / 8))
+    assert why0.startswith("surface saturation") and why.startswith("surface saturation") and "failed: -3" in why
+    assert dt == pytest.approx(dt0 * SteppingOptions().cut ** (n - 1), rel=1e-9), (why0, why)
+    # failures that recover after one cut-back: no end by this rule, the collapse guard's instead
+    why, dt = end(0.05, CollapsingProblem(surface_max=1.01, dt_ok=floor / 8))
+    assert dt is None and "accepted steps" in why, why
+    why0, dt0 = end(0.0, CollapsingProblem(surface_max=1.01, dt_ok=floor / 8))
+    assert dt0 is not None and floor / 8 < dt0 < floor, why0
+
+
 def test_a_step_ended_after_a_failed_attempt_writes_its_fields_once():
     """The last accepted state is written when a step ends (and every output_every steps); a step
     ended by a failed attempt at a saturated surface named that state again: XDMF then failed with

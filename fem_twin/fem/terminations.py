@@ -24,7 +24,10 @@ step is creeping -- the last accepted step of this protocol step was shorter tha
 as well -- and the NCM surface of the last accepted state is saturated (discharge) / emptied
 (charge): the end the collapse guard would reach after ``collapse_steps`` more tiny steps (on the
 seed's full cell, ~2 min each). A single failure without a creeping time step (e.g. the first
-steps after a protocol step starts on a saturated surface) is cut back as before.
+steps after a protocol step starts on a saturated surface) is cut back as before. With an accepted
+lithiation overshoot (``lithiation_overshoot`` > 0, used with the kinetics smoothed at c_max) the
+surface stays above 0.99 while the cell still carries the current, so there the failure has to
+repeat :data:`SATURATION_FAILURES_WITH_OVERSHOOT` times in a row (dt cut back in between) first.
 
 Each returns None (go on), :class:`Ended` (the protocol step ends, the protocol goes on) or
 :class:`Failed` (the run stops incomplete).
@@ -40,6 +43,8 @@ from ..protocol import Step
 
 #: NCM surface lithiation counted as saturated (discharge; 1 - this: emptied on charge)
 SATURATED_SURFACE = 0.99
+#: with lithiation_overshoot > 0: consecutive failures of a short step before it counts as saturation
+SATURATION_FAILURES_WITH_OVERSHOOT = 3
 
 
 class Verdict(Enum):
@@ -191,6 +196,8 @@ class SurfaceSaturation:
         short = dt < o.saturation_dt * hour
         bounds = why == self.concentration_failure and step.kind != "rest"
         creeping = self.state is not None and self.state.short_steps > 0
+        if getattr(o, "lithiation_overshoot", 0.0) > 0:
+            creeping = creeping and cutbacks >= SATURATION_FAILURES_WITH_OVERSHOOT
         if short and creeping and not bounds and problem is not None and step.kind in ("discharge", "charge"):
             saturated = surface_saturated(problem, step)
             if saturated:
